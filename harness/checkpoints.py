@@ -1,0 +1,90 @@
+"""The checkpoint registry: names such as ``exp_18`` mapped to model specs and lineage.
+
+Files are read in order, later ones overriding earlier entries: the built-in
+``harness/checkpoints.yaml``, ``./checkpoints.yaml`` in the working directory,
+and the user-level ``$HARNESS_HOME/checkpoints.yaml``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import yaml
+
+from harness.errors import HarnessError, unknown_name
+
+ENTRY_KEYS = {"description", "spec", "options", "template", "parser", "parent", "planned", "lineage"}
+
+
+def harness_home() -> Path:
+    return Path(os.environ.get("HARNESS_HOME") or Path.home() / ".config" / "harness")
+
+
+def registry_files() -> list[Path]:
+    return [Path(__file__).with_name("checkpoints.yaml"), Path("checkpoints.yaml"), harness_home() / "checkpoints.yaml"]
+
+
+def read_registry_file(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise HarnessError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise HarnessError(f"{path}: a checkpoint registry must map names to entries")
+    for name, entry in data.items():
+        if not isinstance(entry, dict):
+            raise HarnessError(f"{path}: entry '{name}' must be a mapping with at least 'spec'")
+        for key in entry:
+            if key not in ENTRY_KEYS:
+                err = unknown_name("key", key, ENTRY_KEYS)
+                raise HarnessError(f"{path}: entry '{name}': {err}")
+        if "spec" not in entry and "planned" not in entry:
+            raise HarnessError(f"{path}: entry '{name}' has no 'spec' (the model spec to load)")
+        entry["source"] = str(path)
+    return data
+
+
+def load_registry() -> dict:
+    entries = {}
+    for path in registry_files():
+        if path.exists():
+            entries.update(read_registry_file(path))
+    return entries
+
+
+def register_checkpoint(name: str, entry: dict, overwrite: bool = False, path: Path | None = None) -> Path:
+    """Add a trained checkpoint to the user-level registry file."""
+    path = path or harness_home() / "checkpoints.yaml"
+    existing = load_registry()
+    if name in existing and "planned" not in existing[name] and not overwrite:
+        raise HarnessError(f"Checkpoint '{name}' already exists (in {existing[name]['source']}); pass --overwrite to replace it")
+    data = read_registry_file(path) if path.exists() else {}
+    for e in data.values():
+        e.pop("source", None)
+    data[name] = {k: v for k, v in entry.items() if k != "source"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def lineage_tree(entries: dict) -> list[str]:
+    """Indented lines showing each checkpoint under its parent."""
+    children = {}
+    for name, entry in entries.items():
+        children.setdefault(entry.get("parent"), []).append(name)
+    lines = []
+
+    def walk(name, depth):
+        entry = entries[name]
+        status = " (planned)" if "planned" in entry else ""
+        lines.append(f"{'  ' * depth}{'└─ ' if depth else ''}{name}{status}  {entry.get('spec', '')}")
+        for child in sorted(children.get(name, [])):
+            walk(child, depth + 1)
+
+    roots = sorted(n for n, e in entries.items() if e.get("parent") not in entries)
+    for root in roots:
+        walk(root, 0)
+    return lines

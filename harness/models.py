@@ -1,0 +1,96 @@
+"""What a model plugin provides: a :class:`Model` that turns rendered prompts into completions.
+
+Model specs are strings: ``keyword-baseline``, ``replay:PATH``, ``hf:BASE+ADAPTER``,
+or a checkpoint name from the registry (``exp_18``).  The scheme before the first
+colon selects the loader a plugin registered with ``register_models``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from typing import Iterable, Iterator
+
+
+@dataclass
+class GenerationSettings:
+    """Sampling settings; all of them are recorded in the run manifest."""
+
+    max_new_tokens: int = 512
+    temperature: float = 0.7
+    top_p: float = 1.0
+    samples: int = 1
+    seed: int = 0
+    batch_size: str = "auto"
+    ignore_eos: bool = False
+
+    def to_dict(self):
+        return asdict(self)
+
+    def seed_for(self, sample_id: str, sample_index: int) -> int:
+        """A deterministic seed per (sample, k) so resumed runs reproduce completions."""
+        digest = hashlib.sha256(f"{self.seed}:{sample_id}:{sample_index}".encode()).digest()
+        return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+@dataclass
+class GenerationRequest:
+    """One completion to produce: a rendered prompt and which of the k samples it is."""
+
+    sample_id: str
+    prompt: str
+    sample_index: int = 0
+    seed: int = 0
+    content: str = ""
+    response: str | None = None
+
+
+@dataclass
+class Generation:
+    """One produced completion, or the reason it could not be produced."""
+
+    sample_id: str
+    sample_index: int
+    text: str | None
+    seed: int = 0
+    n_prompt_tokens: int | None = None
+    n_new_tokens: int | None = None
+    seconds: float = 0.0
+    error: str | None = None
+    warnings: list = field(default_factory=list)
+
+
+class Model:
+    """Base class for model plugins.
+
+    ``generate`` yields :class:`Generation` objects as they finish, in any
+    order, so the caller can write each record the moment it is complete.
+    """
+
+    #: The spec this model was loaded from (for manifests and the run index).
+    spec: str = ""
+    #: Optional overrides of the task's prompt template and parser.
+    template: str | None = None
+    parser: str | None = None
+
+    def fingerprint(self) -> str:
+        """Identifies the weights and code that produce completions (cache key)."""
+        return self.spec
+
+    def describe(self) -> dict:
+        """Facts about the loaded model for the run manifest."""
+        return {"spec": self.spec}
+
+    def generate(
+        self, requests: Iterable[GenerationRequest], settings: GenerationSettings
+    ) -> Iterator[Generation]:
+        raise NotImplementedError
+
+    def close(self):
+        """Release memory (GPU weights, connections)."""
+
+
+def split_spec(spec: str) -> tuple[str, str]:
+    """``'hf:meta/x+adapter'`` -> ``('hf', 'meta/x+adapter')``; ``'keyword-baseline'`` -> (name, '')."""
+    scheme, _, arg = spec.partition(":")
+    return scheme, arg

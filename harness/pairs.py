@@ -1,0 +1,266 @@
+"""Preference pairs: from k judged completions per prompt to TRL-format JSONL.
+
+A :class:`PromptGroup` holds one prompt's k completions with their verdict
+correctness and (optionally) a judge's composite reward.  A strategy turns
+groups into pairs; each pair is one JSON line with TRL's preference fields
+``prompt``, ``chosen``, ``rejected`` plus ``weight`` (used by ``hs-dpo``) and
+metadata saying where it came from.  Strategies:
+
+* ``hard-samples`` -- GuardReasoner's HS-DPO: prompts where some but not all k
+  completions are correct; chosen is a random correct one, rejected a random
+  incorrect one; weight = 1 + gamma * (difficulty + k) / (2k) with
+  difficulty = k_incorrect - k_correct (so the weight grows with the share of
+  wrong answers).  The seed's pairs (wizard101 exp_18) were drawn with
+  ``random.Random(42)``, one ``choice`` among the correct then one among the
+  incorrect completions per hard prompt in file order; the defaults reproduce
+  them exactly.
+* ``reasoning-quality`` -- best versus worst composite judge reward among the
+  completions with the correct verdict (all completions with
+  ``require_correct: false``), kept only when the reward margin reaches
+  ``min_margin``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.errors import HarnessError, unknown_name
+
+PAIR_FIELDS = ("prompt", "chosen", "rejected")
+
+
+@dataclass
+class Candidate:
+    """One of a prompt's k completions."""
+
+    index: int
+    text: str
+    verdict: str | None
+    correct: bool
+    reward: float | None = None
+    scores: dict = field(default_factory=dict)
+
+
+@dataclass
+class PromptGroup:
+    """A prompt (as the model saw it) with its k completions."""
+
+    sample_id: str
+    prompt: str
+    gold: str | None
+    candidates: list
+
+
+# -- reading groups ---------------------------------------------------------
+
+
+def composite_reward(scores: dict) -> float | None:
+    """A judgment's single reward: its ``composite`` score, else the mean of its scores."""
+    if not scores:
+        return None
+    if "composite" in scores:
+        return float(scores["composite"])
+    return sum(float(v) for v in scores.values()) / len(scores)
+
+
+def groups_from_run_records(records: list[dict], judgments: dict | None = None) -> list[PromptGroup]:
+    """Groups from a run's samples.jsonl records.
+
+    ``judgments`` maps (sample_id, sample_index) to a judge's scores dict.
+    Completions that failed to generate (no text) are left out; a completion
+    whose verdict could not be parsed counts as incorrect, as in the seed.
+    """
+    judgments = judgments or {}
+    groups = []
+    for rec in records:
+        gold = rec.get("gold")
+        cands = []
+        for pos, comp in enumerate(rec.get("completions") or []):
+            if comp.get("text") is None:
+                continue
+            idx = comp.get("sample_index", pos)
+            verdict = comp.get("verdict")
+            correct = comp["correct"] if "correct" in comp else (verdict is not None and verdict == gold)
+            scores = judgments.get((str(rec["id"]), idx), {})
+            cands.append(Candidate(idx, comp["text"], verdict, bool(correct), composite_reward(scores), scores))
+        prompt = rec.get("rendered_prompt") or (rec.get("input") or {}).get("prompt", "")
+        groups.append(PromptGroup(str(rec["id"]), prompt, gold, cands))
+    return groups
+
+
+def groups_from_seed_hard_samples(path: Path) -> list[PromptGroup]:
+    """Groups from the seed's ``hard_samples_*.json`` (wizard101 exp_18 format).
+
+    The seed stored each completion split into ``reasoning`` and ``label``; its
+    pair builder rejoined them as ``reasoning + "\\n\\nLabel: " + label``.
+    """
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        samples = data["hard_samples"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise HarnessError(f"{path}: not a seed hard-samples file (expected a 'hard_samples' list): {exc}") from None
+    groups = []
+    for i, s in enumerate(samples):
+        for key in ("prompt", "ground_truth", "outputs"):
+            if key not in s:
+                raise HarnessError(f"{path}: hard_samples[{i}] has no '{key}'")
+        cands = [
+            Candidate(j, f"{o['reasoning']}\n\nLabel: {o['label']}", o["label"], bool(o["correct"]))
+            for j, o in enumerate(s["outputs"])
+        ]
+        groups.append(PromptGroup(str(i), s["prompt"], s["ground_truth"], cands))
+    return groups
+
+
+# -- strategies -------------------------------------------------------------
+
+
+def _pair(group, chosen, rejected, strategy, weight=1.0, **meta):
+    return {
+        "prompt": group.prompt,
+        "chosen": chosen.text,
+        "rejected": rejected.text,
+        "weight": weight,
+        "sample_id": group.sample_id,
+        "ground_truth": group.gold,
+        "strategy": strategy,
+        "chosen_index": chosen.index,
+        "rejected_index": rejected.index,
+        "chosen_verdict": chosen.verdict,
+        "rejected_verdict": rejected.verdict,
+        **meta,
+    }
+
+
+def hard_samples(groups, gamma: float = 0.5, seed: int = 42):
+    """GuardReasoner's HS-DPO pairs (see the module docstring)."""
+    rng = random.Random(seed)
+    pairs, skipped = [], Counter()
+    for g in groups:
+        k = len(g.candidates)
+        correct = [c for c in g.candidates if c.correct]
+        incorrect = [c for c in g.candidates if not c.correct]
+        if not correct or not incorrect:
+            skipped["all correct" if correct else "none correct" if k else "no completions"] += 1
+            continue
+        chosen, rejected = rng.choice(correct), rng.choice(incorrect)
+        if chosen.text == rejected.text:
+            skipped["identical chosen and rejected"] += 1
+            continue
+        difficulty = len(incorrect) - len(correct)
+        weight = 1 + gamma * (difficulty + k) / (2 * k)
+        pairs.append(_pair(g, chosen, rejected, "hard-samples", weight, difficulty=difficulty, k=k,
+                           k_correct=len(correct), k_incorrect=len(incorrect)))
+    return pairs, skipped
+
+
+def reasoning_quality(groups, min_margin: float = 0.1, require_correct: bool = True):
+    """Best versus worst composite judge reward (see the module docstring)."""
+    pairs, skipped = [], Counter()
+    for g in groups:
+        pool = [c for c in g.candidates if c.reward is not None and (c.correct or not require_correct)]
+        if len(pool) < 2:
+            skipped["fewer than 2 judged candidates" + (" with the correct verdict" if require_correct else "")] += 1
+            continue
+        best = max(pool, key=lambda c: (c.reward, -c.index))
+        worst = min(pool, key=lambda c: (c.reward, c.index))
+        margin = best.reward - worst.reward
+        if margin < min_margin:
+            skipped["reward margin below min_margin"] += 1
+            continue
+        if best.text == worst.text:
+            skipped["identical chosen and rejected"] += 1
+            continue
+        pairs.append(_pair(g, best, worst, "reasoning-quality", 1.0, margin=margin, chosen_reward=best.reward,
+                           rejected_reward=worst.reward, k=len(g.candidates),
+                           k_correct=sum(c.correct for c in g.candidates)))
+    return pairs, skipped
+
+
+STRATEGIES = {"hard-samples": hard_samples, "reasoning-quality": reasoning_quality}
+NEEDS_JUDGE = {"reasoning-quality"}
+
+
+def build_pairs(groups, strategy: str, options: dict | None = None):
+    """Run a strategy; returns (pairs, stats)."""
+    if strategy not in STRATEGIES:
+        raise unknown_name("pair strategy", strategy, STRATEGIES)
+    try:
+        pairs, skipped = STRATEGIES[strategy](groups, **(options or {}))
+    except TypeError as exc:
+        raise HarnessError(f"pair strategy '{strategy}': bad option ({exc})") from None
+    return pairs, pair_stats(groups, pairs, skipped, strategy, options)
+
+
+def pair_stats(groups, pairs, skipped, strategy, options) -> dict:
+    weights = [p["weight"] for p in pairs]
+    return {
+        "strategy": strategy,
+        "options": dict(options or {}),
+        "prompts": len(groups),
+        "completions": sum(len(g.candidates) for g in groups),
+        "pairs": len(pairs),
+        "skipped": dict(skipped),
+        "identical_dropped": skipped.get("identical chosen and rejected", 0),
+        "weight": {"min": min(weights), "mean": sum(weights) / len(weights), "max": max(weights)} if weights else None,
+        "k_correct": dict(sorted(Counter(p["k_correct"] for p in pairs).items())),
+    }
+
+
+# -- files ------------------------------------------------------------------
+
+
+def write_pairs(pairs: list[dict], stats: dict, path: Path) -> Path:
+    """Write pairs as JSONL and the stats next to it (``<name>.stats.json``); returns the stats path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        for p in pairs:
+            f.write(json.dumps(p, ensure_ascii=False) + "\n")
+    tmp.replace(path)
+    stats_path = path.with_name(path.stem + ".stats.json")
+    stats_path.write_text(json.dumps(stats, indent=2), encoding="utf-8")
+    return stats_path
+
+
+def read_pairs(path: Path, require_weight: bool = False) -> list[dict]:
+    """Read a pairs JSONL file, naming the line and field of anything missing or malformed."""
+    path = Path(path)
+    if not path.exists():
+        raise HarnessError(f"Pairs file not found: {path}")
+    pairs = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError as exc:
+                raise HarnessError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+            if not isinstance(rec, dict):
+                raise HarnessError(f"{path}:{lineno}: expected a JSON object with {', '.join(PAIR_FIELDS)}")
+            for key in PAIR_FIELDS:
+                if key not in rec:
+                    raise HarnessError(f"{path}:{lineno}: missing field '{key}' (a pair needs {', '.join(PAIR_FIELDS)})")
+                if not isinstance(rec[key], str) or (key != "prompt" and not rec[key]):
+                    raise HarnessError(f"{path}:{lineno}: field '{key}' must be a non-empty string")
+            if "weight" not in rec and require_weight:
+                raise HarnessError(f"{path}:{lineno}: missing field 'weight' (hs-dpo needs a per-pair weight)")
+            weight = rec.get("weight", 1.0)
+            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
+                raise HarnessError(f"{path}:{lineno}: field 'weight' must be a non-negative number, got {weight!r}")
+            pairs.append(rec)
+    if not pairs:
+        raise HarnessError(f"{path}: no pairs in the file")
+    return pairs
+
+
+def drop_identical(pairs: list[dict]) -> tuple[list[dict], int]:
+    """Pairs whose chosen and rejected differ, and how many were identical (no preference signal)."""
+    kept = [p for p in pairs if p["chosen"] != p["rejected"]]
+    return kept, len(pairs) - len(kept)

@@ -1,0 +1,209 @@
+"""The run store: one folder per run plus a SQLite index of all runs.
+
+``runs/<run_id>/`` holds ``manifest.json`` (what was run, with hashes and
+versions), ``samples.jsonl`` (one record per sample, appended and flushed one
+by one so a killed run loses nothing it finished) and ``metrics.json``.
+``runs/harness.db`` indexes every run for ``harness runs`` and leaderboards.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+FORMAT_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    model TEXT NOT NULL,
+    model_spec TEXT,
+    task TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    finished_at TEXT,
+    n_done INTEGER DEFAULT 0,
+    n_total INTEGER,
+    accuracy REAL,
+    f1 REAL,
+    parse_failure_rate REAL,
+    metrics_json TEXT,
+    path TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_key ON runs(key);
+"""
+
+
+def now_iso():
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Run:
+    """One run folder: append-only samples, manifest and metrics."""
+
+    def __init__(self, store: "RunStore", run_id: str):
+        self.store = store
+        self.id = run_id
+        self.dir = store.root / run_id
+        self.samples_path = self.dir / "samples.jsonl"
+        self.manifest_path = self.dir / "manifest.json"
+        self.metrics_path = self.dir / "metrics.json"
+
+    @property
+    def manifest(self) -> dict:
+        try:
+            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise HarnessError(f"{self.dir}: not a harness run (no manifest.json)") from None
+
+    def write_manifest(self, manifest: dict):
+        write_json_atomic(self.manifest_path, manifest)
+
+    def read_samples(self) -> list[dict]:
+        """All complete records; a torn last line from a killed writer is dropped."""
+        if not self.samples_path.exists():
+            return []
+        records = []
+        with open(self.samples_path, encoding="utf-8") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.endswith("\n"):
+                    break  # torn write at the end: the sample will be redone
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    raise HarnessError(f"{self.samples_path}:{lineno}: corrupt record (not JSON)") from None
+        return records
+
+    def repair_tail(self):
+        """Cut a partial last line left by a kill, so appends start on a clean line."""
+        if not self.samples_path.exists():
+            return
+        data = self.samples_path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with open(self.samples_path, "r+b") as fh:
+                fh.truncate(data.rfind(b"\n") + 1)
+
+    def open_appender(self):
+        self.repair_tail()
+        return SampleAppender(self.samples_path)
+
+    def read_metrics(self) -> dict | None:
+        if not self.metrics_path.exists():
+            return None
+        return json.loads(self.metrics_path.read_text(encoding="utf-8"))
+
+    def write_metrics(self, metrics: dict):
+        write_json_atomic(self.metrics_path, metrics)
+        self.store.update(self.id, metrics=metrics)
+
+
+class SampleAppender:
+    """Appends one JSON record per line, flushed and synced, so none is lost on kill."""
+
+    def __init__(self, path: Path):
+        self.fh = open(path, "a", encoding="utf-8")
+
+    def append(self, record: dict):
+        self.fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+
+    def close(self):
+        self.fh.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def write_json_atomic(path: Path, data):
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
+class RunStore:
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = Path(root or os.environ.get("HARNESS_RUNS_DIR") or "runs")
+        self.db_path = self.root / "harness.db"
+
+    def connect(self) -> sqlite3.Connection:
+        self.root.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.db_path, timeout=30)
+        conn.row_factory = sqlite3.Row
+        conn.executescript(SCHEMA)
+        return conn
+
+    def create_run(self, run_id: str, key: str, manifest: dict) -> Run:
+        run = Run(self, run_id)
+        run.dir.mkdir(parents=True, exist_ok=False)
+        run.write_manifest({**manifest, "format_version": FORMAT_VERSION, "run_id": run_id, "key": key})
+        with self.connect() as conn:
+            conn.execute(
+                "INSERT INTO runs (run_id, key, model, model_spec, task, status, created_at, n_total, path)"
+                " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                (run_id, key, manifest["model"], manifest.get("model_spec"), manifest["task"]["name"],
+                 manifest["created_at"], manifest.get("n_total"), str(run.dir)),
+            )
+        return run
+
+    def open_run(self, run_id_or_path: str) -> Run:
+        """A run by id, or by the path of its folder."""
+        path = Path(run_id_or_path)
+        if (path / "manifest.json").exists():
+            store = RunStore(path.parent)
+            return Run(store, path.name)
+        run = Run(self, run_id_or_path)
+        if not run.manifest_path.exists():
+            known = [r["run_id"] for r in self.list_runs()] if self.db_path.exists() else []
+            from harness.errors import unknown_name
+
+            raise unknown_name("run", run_id_or_path, known[-20:])
+        manifest = run.manifest
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise HarnessError(
+                f"{run.dir}: run format version {manifest.get('format_version')!r}, this harness reads "
+                f"version {FORMAT_VERSION}; re-run it with `harness eval`"
+            )
+        return run
+
+    def find_by_key(self, key: str) -> dict | None:
+        if not self.db_path.exists():
+            return None
+        with self.connect() as conn:
+            row = conn.execute("SELECT * FROM runs WHERE key = ? ORDER BY created_at DESC LIMIT 1", (key,)).fetchone()
+        return dict(row) if row else None
+
+    def update(self, run_id: str, *, status=None, n_done=None, metrics=None, finished=False):
+        sets, args = [], []
+        if status is not None:
+            sets.append("status = ?"); args.append(status)
+        if n_done is not None:
+            sets.append("n_done = ?"); args.append(n_done)
+        if finished:
+            sets.append("finished_at = ?"); args.append(now_iso())
+        if metrics is not None:
+            sets += ["accuracy = ?", "f1 = ?", "parse_failure_rate = ?", "metrics_json = ?"]
+            args += [metrics.get("accuracy"), metrics.get("f1"), metrics.get("parse_failure_rate"), json.dumps(metrics)]
+        if not sets:
+            return
+        with self.connect() as conn:
+            conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", (*args, run_id))
+
+    def list_runs(self, task=None, model=None, status=None) -> list[dict]:
+        if not self.db_path.exists():
+            return []
+        where, args = [], []
+        for col, val in (("task", task), ("model", model), ("status", status)):
+            if val:
+                where.append(f"{col} = ?"); args.append(val)
+        sql = "SELECT * FROM runs" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY created_at, run_id"
+        with self.connect() as conn:
+            return [dict(r) for r in conn.execute(sql, args)]

@@ -1,0 +1,126 @@
+"""Reading a task's data: from the data directory, an http(s) URL, or the Hugging Face hub.
+
+Readers return a list of raw row dicts and the location each came from, so
+that a bad row can be reported by file and line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from harness.errors import HarnessError
+
+DATA_DIR_ENV = "HARNESS_DATA_DIR"
+
+
+def data_dir(explicit: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """The data directory and where that choice came from (for error messages)."""
+    if explicit:
+        return Path(explicit), "--data-dir"
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]), f"${DATA_DIR_ENV}"
+    return Path("data"), "the default ./data"
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("HARNESS_CACHE_DIR") or Path.home() / ".cache" / "harness"
+    return Path(root)
+
+
+def fetch_url(url: str) -> Path:
+    """Download a URL once into the cache; later calls reuse the file."""
+    import httpx
+
+    target = cache_dir() / "data" / hashlib.sha256(url.encode()).hexdigest()[:16] / Path(url.split("?")[0]).name
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with httpx.stream("GET", url, follow_redirects=True, timeout=60) as resp:
+            resp.raise_for_status()
+            tmp = target.with_suffix(target.suffix + ".part")
+            with open(tmp, "wb") as fh:
+                for chunk in resp.iter_bytes():
+                    fh.write(chunk)
+        tmp.replace(target)
+    except httpx.HTTPError as exc:
+        raise HarnessError(f"Could not download {url}: {exc}") from None
+    return target
+
+
+def read_text(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise HarnessError(f"{path}: file not found") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise HarnessError(
+            f"{path}:{line}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+            "re-encode the file as UTF-8"
+        ) from None
+
+
+def read_rows(path: Path, fmt: str, records_key: str | None = None) -> list[tuple[dict, str]]:
+    """Rows of a JSON list / JSONL / GuardReasoner file, each with its 'file:line' location."""
+    text = read_text(path)
+    if not text.strip():
+        raise HarnessError(f"{path}: file is empty; expected {fmt} records")
+    if fmt == "jsonl":
+        rows = []
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise HarnessError(f"{path}:{lineno}: malformed JSON line ({exc.msg} at column {exc.colno})") from None
+            if not isinstance(row, dict):
+                raise HarnessError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+            rows.append((row, f"{path}:{lineno}"))
+        return rows
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise HarnessError(f"{path}:{exc.lineno}: malformed JSON ({exc.msg} at column {exc.colno})") from None
+    if records_key:
+        if not isinstance(data, dict) or records_key not in data:
+            raise HarnessError(f"{path}: expected an object with key '{records_key}' holding the records")
+        data = data[records_key]
+    if not isinstance(data, list):
+        raise HarnessError(f"{path}: expected a JSON list of records, got {type(data).__name__}")
+    if not data:
+        raise HarnessError(f"{path}: holds no records")
+    out = []
+    for i, row in enumerate(data):
+        if not isinstance(row, dict):
+            raise HarnessError(f"{path}: record {i}: expected a JSON object, got {type(row).__name__}")
+        out.append((row, f"{path}: record {i}"))
+    return out
+
+
+def read_hf_dataset(dataset: str, split: str, config: str | None = None) -> list[tuple[dict, str]]:
+    """Rows of a Hugging Face dataset split (needs the ``[hf]`` extra)."""
+    try:
+        import datasets
+    except ImportError:
+        raise HarnessError("Tasks with an 'hf' source need the datasets package: pip install 'harness-guards[hf]'") from None
+    try:
+        ds = datasets.load_dataset(dataset, config, split=split)
+    except Exception as exc:
+        offline = " (HF_HUB_OFFLINE is set: only cached datasets load)" if os.environ.get("HF_HUB_OFFLINE") else ""
+        raise HarnessError(f"Could not load dataset '{dataset}' split '{split}'{offline}: {exc}") from None
+    return [(dict(row), f"{dataset}[{split}] row {i}") for i, row in enumerate(ds)]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,10 @@
+"""Registers the task files shipped in ``harness_tasks``."""
+
+from harness.hookspecs import hookimpl
+
+
+@hookimpl
+def register_tasks(register):
+    from harness_tasks import TASKS_DIR
+
+    register(TASKS_DIR)

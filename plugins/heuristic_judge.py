@@ -1,0 +1,1 @@
+"""Heuristic reasoning-quality judge (issue 4): being written."""

@@ -1,0 +1,1 @@
+"""Hugging Face model loader (issue 3): being written."""

@@ -1,0 +1,1 @@
+"""harness judge command (issue 4): being written."""

@@ -1,0 +1,1 @@
+"""LLM-as-judge (issue 4): being written."""

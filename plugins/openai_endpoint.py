@@ -1,0 +1,1 @@
+"""OpenAI-compatible endpoint model loader (issue 3): being written."""

@@ -1,0 +1,1 @@
+"""leaderboard/compare/report commands (issue 6): being written."""

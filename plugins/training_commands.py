@@ -1,0 +1,1 @@
+"""pairs/train/pipeline commands (issue 5): being written."""

@@ -1,0 +1,437 @@
+"""Trainers for ``harness train``: sft, dpo, hs-dpo and grpo on TRL with PEFT LoRA.
+
+Every method starts from a parent checkpoint (a registry name such as
+``exp_18`` or an ``hf:BASE[+ADAPTER]`` spec).  A parent with a LoRA adapter
+keeps training that adapter (TRL then uses a frozen copy of it as the DPO
+reference, so the reference is the parent, not the bare base); a parent
+without one gets a fresh LoRA from the config.  TRL checkpoints go to
+``OUTPUT/trainer/checkpoint-N`` and training resumes from the last one; the
+final adapter is saved to ``OUTPUT/adapter``.
+
+torch/transformers/trl/peft are imported inside functions: this module is
+loaded at CLI start.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.errors import HarnessError, unknown_name
+from harness.hookspecs import hookimpl
+from harness.training import Trainer, TrainRequest, TrainResult
+
+DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+#: Training-config keys and what they mean (mapped to TRL/transformers arguments).
+CONFIG_KEYS = {
+    "lora": "mapping: r, alpha, dropout, target_modules (for a parent without an adapter)",
+    "quantization": "'4bit' for QLoRA (NF4, bf16 compute), or null",
+    "epochs": "number of epochs (num_train_epochs)",
+    "max_steps": "stop after this many optimizer steps (overrides epochs)",
+    "learning_rate": "peak learning rate",
+    "lr_scheduler_type": "transformers scheduler name",
+    "warmup_ratio": "share of steps used for warm-up",
+    "batch_size": "per-device batch size (pairs for dpo)",
+    "gradient_accumulation_steps": "micro-batches per optimizer step",
+    "gradient_checkpointing": "trade compute for memory",
+    "max_length": "truncate sequences (prompt + completion) to this many tokens",
+    "beta": "DPO/GRPO KL strength",
+    "seed": "training seed",
+    "logging_steps": "log every N steps",
+    "save_steps": "checkpoint every N steps (resume point)",
+    "save_total_limit": "checkpoints kept",
+    "report_to": "'none', 'tensorboard', 'wandb', ... (TRL/transformers report_to)",
+    "bf16": "train in bf16 (default: when the GPU supports it)",
+    "packing": "sft: pack samples into full sequences",
+    "padding_free": "sft/dpo: no padding (flash-attention)",
+    "use_liger_kernel": "use Liger fused kernels (needs liger-kernel)",
+    "num_generations": "grpo: completions per prompt",
+    "max_completion_length": "grpo: tokens per completion",
+    "temperature": "grpo: sampling temperature",
+    "judge": "grpo: judge spec giving the reward (e.g. heuristic)",
+    "parser": "grpo: parser for the verdict (default: the parent's)",
+    "trl": "mapping passed unchanged to the TRL config (escape hatch)",
+}
+
+# harness config key -> TRL/transformers argument name
+TRL_NAMES = {
+    "epochs": "num_train_epochs",
+    "batch_size": "per_device_train_batch_size",
+}
+PASSTHROUGH = {
+    "max_steps", "learning_rate", "lr_scheduler_type", "warmup_ratio", "gradient_accumulation_steps",
+    "gradient_checkpointing", "seed", "logging_steps", "save_steps", "save_total_limit", "report_to", "bf16",
+    "use_liger_kernel",
+}
+METHOD_KEYS = {
+    "sft": {"max_length", "packing", "padding_free"},
+    "dpo": {"max_length", "beta", "padding_free"},
+    "hs-dpo": {"max_length", "beta", "padding_free"},
+    "grpo": {"beta", "num_generations", "max_completion_length", "temperature"},
+}
+
+
+def check_config(method: str, config: dict):
+    for key in config:
+        if key not in CONFIG_KEYS:
+            raise unknown_name("training config key", key, CONFIG_KEYS)
+    for key in ("judge", "parser"):
+        if key in config and method != "grpo":
+            raise HarnessError(f"training config key '{key}' only applies to --method grpo")
+    lora = config.get("lora") or {}
+    if not isinstance(lora, dict):
+        raise HarnessError("training config 'lora' must be a mapping with r, alpha, dropout, target_modules")
+    for key in lora:
+        if key not in {"r", "alpha", "dropout", "target_modules"}:
+            raise unknown_name("lora key", key, ["r", "alpha", "dropout", "target_modules"])
+    if config.get("quantization") not in (None, "4bit"):
+        raise HarnessError(f"training config 'quantization' must be '4bit' or null, got {config['quantization']!r}")
+
+
+def parse_hf_spec(spec: str) -> tuple[str, str | None]:
+    """``hf:BASE[+ADAPTER]`` -> (base, adapter or None)."""
+    if not spec.startswith("hf:"):
+        raise HarnessError(f"harness train needs a Hugging Face parent (hf:BASE[+ADAPTER]); got '{spec}'")
+    base, _, adapter = spec[3:].partition("+")
+    return base, adapter or None
+
+
+def resolve_parent(parent: str) -> dict:
+    """The parent's registry entry (or a bare spec) with its base and adapter split out."""
+    from harness.checkpoints import load_registry
+    from harness.loading import resolve
+
+    entry = resolve(parent) if parent in load_registry() else {"name": parent, "spec": parent}
+    base, adapter = parse_hf_spec(entry["spec"])
+    return {**entry, "base": base, "adapter": adapter}
+
+
+# -- model and data ---------------------------------------------------------
+
+
+def load_policy(parent: dict, config: dict):
+    """Tokenizer and model (a PeftModel when the parent has an adapter, else the bare base)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    quant = config.get("quantization", (parent.get("options") or {}).get("quantization"))
+    kwargs = {"dtype": torch.bfloat16 if use_bf16(config) else torch.float32}
+    if quant == "4bit":
+        if not torch.cuda.is_available():
+            raise HarnessError("quantization: 4bit needs a CUDA GPU (bitsandbytes); set quantization: null on CPU")
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
+            bnb_4bit_use_double_quant=True,
+        )
+    tokenizer = AutoTokenizer.from_pretrained(parent["base"])
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(parent["base"], **kwargs)
+    if quant == "4bit":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(config.get("gradient_checkpointing")))
+    if parent["adapter"]:
+        from peft import PeftModel
+
+        try:
+            model = PeftModel.from_pretrained(model, parent["adapter"], is_trainable=True)
+        except RuntimeError as exc:  # size mismatch: the adapter was trained on another architecture
+            raise HarnessError(
+                f"The adapter {parent['adapter']} does not match the base model {parent['base']} "
+                f"(adapter trained on {adapter_base(parent['adapter']) or 'an unknown base'}): {str(exc)[:300]}"
+            ) from None
+    return tokenizer, model
+
+
+def adapter_base(adapter: str) -> str | None:
+    path = Path(adapter) / "adapter_config.json"
+    if path.exists():
+        return json.loads(path.read_text()).get("base_model_name_or_path")
+    return None
+
+
+def lora_config(config: dict, method: str):
+    from peft import LoraConfig
+
+    lora = config.get("lora") or {}
+    return LoraConfig(
+        r=int(lora.get("r", 16)), lora_alpha=int(lora.get("alpha", 16)), lora_dropout=float(lora.get("dropout", 0.0)),
+        target_modules=list(lora.get("target_modules", DEFAULT_TARGETS)), task_type="CAUSAL_LM",
+    )
+
+
+def use_bf16(config: dict) -> bool:
+    import torch
+
+    if "bf16" in config:
+        return bool(config["bf16"])
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def read_jsonl(path: Path, required: tuple, alternatives: tuple = ()) -> list[dict]:
+    """JSONL rows; each must have all ``required`` fields or all of one alternative set."""
+    path = Path(path)
+    if not path.exists():
+        raise HarnessError(f"Training data not found: {path}")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                raise HarnessError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+            options = (required, *alternatives)
+            if not isinstance(row, dict) or not any(all(k in row for k in opt) for opt in options):
+                want = " or ".join("+".join(opt) for opt in options)
+                have = ", ".join(row) if isinstance(row, dict) else type(row).__name__
+                raise HarnessError(f"{path}:{lineno}: expected field(s) {want}; found {have}")
+            rows.append(row)
+    if not rows:
+        raise HarnessError(f"{path}: no training rows")
+    return rows
+
+
+def sft_rows(path):
+    """SFT data: prompt+completion (loss on the completion), text, or chat messages."""
+    rows = read_jsonl(path, ("prompt", "completion"), (("text",), ("messages",)))
+    keys = ("prompt", "completion") if "completion" in rows[0] else ("text",) if "text" in rows[0] else ("messages",)
+    return [{k: r[k] for k in keys} for r in rows]
+
+
+def pair_rows(path, weighted: bool):
+    from harness.pairs import drop_identical, read_pairs
+
+    pairs, dropped = drop_identical(read_pairs(path, require_weight=weighted))
+    if not pairs:
+        raise HarnessError(f"{path}: every pair has identical chosen and rejected")
+    keys = ("prompt", "chosen", "rejected") + (("weight",) if weighted else ())
+    return [{k: p[k] for k in keys} for p in pairs], dropped
+
+
+def grpo_rows(path):
+    """GRPO prompts: ``prompt`` (rendered), plus ``content``/``gold``/``id`` for the judge when present."""
+    rows = read_jsonl(path, ("prompt",))
+    return [{"prompt": r["prompt"], "content": r.get("content", r["prompt"]), "gold": r.get("gold"),
+             "sample_id": str(r.get("id", r.get("sample_id", i)))} for i, r in enumerate(rows)]
+
+
+# -- hs-dpo -----------------------------------------------------------------
+
+
+def weighted_dpo_trainer_class():
+    """DPOTrainer whose sigmoid loss is weighted per pair (GuardReasoner's HS-DPO).
+
+    TRL 1.16 has no per-sample weight for DPO (``use_weighting`` is WPO's
+    model-probability weighting), so this subclass keeps the ``weight`` column
+    through TRL's column filter and collator and replaces ``_compute_loss`` by
+    the weighted form: mean_i( w_i * -logsigmoid(beta * (chosen_logratio_i -
+    rejected_logratio_i)) ), reusing TRL's fused log-prob forward and its
+    ``compute_ref_log_probs`` for the reference.
+    """
+    import torch
+    import torch.nn.functional as F
+    from trl import DPOTrainer
+
+    class WeightCollator:
+        def __init__(self, base):
+            self.base = base
+
+        def __call__(self, examples):
+            batch = self.base(examples)
+            batch["weight"] = torch.tensor([float(e["weight"]) for e in examples], dtype=torch.float32)
+            return batch
+
+    class WeightedDPOTrainer(DPOTrainer):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            if self.loss_types != ["sigmoid"] or self.ld_alpha is not None or self.f_divergence_type != "reverse_kl" \
+                    or self.use_weighting:
+                raise HarnessError("hs-dpo weights the standard sigmoid DPO loss only (no loss_type/ld_alpha/"
+                                   "f_divergence/use_weighting overrides)")
+            self.data_collator = WeightCollator(self.data_collator)
+
+        def _set_signature_columns_if_needed(self):
+            super()._set_signature_columns_if_needed()
+            if "weight" not in self._signature_columns:
+                self._signature_columns = [*self._signature_columns, "weight"]
+
+        def _compute_loss(self, model, inputs, return_outputs):
+            mode = "train" if self.model.training else "eval"
+            weight = inputs["weight"]
+            inputs = {k: v for k, v in inputs.items() if k != "weight"}
+            completion_mask = inputs["completion_mask"]
+            model_kwargs = {k: v for k, v in inputs.items()
+                            if k not in {"completion_mask", "ref_chosen_logps", "ref_rejected_logps"}}
+            labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
+            outputs = model(**model_kwargs, use_cache=False, labels=labels, fused_lm_head=True)
+            logps = outputs.log_probs[:, -(completion_mask.size(1) - 1):].sum(dim=1)
+            chosen_logps, rejected_logps = logps.chunk(2, dim=0)
+            if self.precompute_ref_logps:
+                ref_chosen, ref_rejected = inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+            else:
+                ref_chosen, ref_rejected = self.compute_ref_log_probs(model, inputs)
+            chosen_rewards = self.beta * (chosen_logps - ref_chosen)
+            rejected_rewards = self.beta * (rejected_logps - ref_rejected)
+            loss = (weight.to(logps.dtype) * -F.logsigmoid(chosen_rewards - rejected_rewards)).mean()
+            gather = self.accelerator.gather
+            m = self._metrics[mode]
+            m["rewards/chosen"].append(gather(chosen_rewards.detach()).mean().item())
+            m["rewards/rejected"].append(gather(rejected_rewards.detach()).mean().item())
+            m["rewards/margins"].append(gather((chosen_rewards - rejected_rewards).detach()).mean().item())
+            m["rewards/accuracies"].append(gather((chosen_rewards > rejected_rewards).float()).mean().item())
+            m["logps/chosen"].append(gather(chosen_logps.detach()).mean().item())
+            m["logps/rejected"].append(gather(rejected_logps.detach()).mean().item())
+            m["weight"].append(gather(weight).mean().item())
+            return (loss, outputs) if return_outputs else loss
+
+    return WeightedDPOTrainer
+
+
+# -- grpo -------------------------------------------------------------------
+
+
+def judge_reward(judge, parser, target: str = "prompt"):
+    """A TRL reward function: the judge's composite score for each completion."""
+    from harness.judging import JudgeInput
+    from harness.pairs import composite_reward
+
+    def reward(prompts, completions, content=None, gold=None, sample_id=None, **_):
+        items = []
+        for i, text in enumerate(completions):
+            parsed = parser.parse(text)
+            items.append(JudgeInput(
+                sample_id=str(sample_id[i]) if sample_id else str(i), content=content[i] if content else prompts[i],
+                completion=text, reasoning=parsed.reasoning, verdict=parsed.verdict_for(target),
+                gold=gold[i] if gold else None, sample_index=i,
+            ))
+        judgments = judge.judge_batch(items)
+        return [composite_reward(j.scores) if not j.error and j.scores else 0.0 for j in judgments]
+
+    reward.__name__ = f"judge_{getattr(judge, 'name', 'reward')}"
+    return reward
+
+
+def load_judge(spec: str):
+    from harness.plugins import get_registry
+
+    name, _, arg = spec.partition(":")
+    return get_registry().get("judges", name)(arg, {})
+
+
+# -- the trainer ------------------------------------------------------------
+
+
+class TRLTrainer(Trainer):
+    """One harness training method on top of the matching TRL trainer."""
+
+    def __init__(self, method: str):
+        self.method = method
+
+    def train(self, request: TrainRequest) -> TrainResult:
+        import torch
+        from transformers.trainer_utils import get_last_checkpoint
+
+        config = dict(request.config)
+        check_config(self.method, config)
+        parent = resolve_parent(request.parent)
+        out = Path(request.output_dir)
+        ckpt_dir = out / "trainer"
+        last = get_last_checkpoint(str(ckpt_dir)) if request.resume and ckpt_dir.is_dir() else None
+        tokenizer, model = load_policy(parent, config)
+        trainer, data_info = self.build(model, tokenizer, parent, config, request.data_path, ckpt_dir)
+        try:
+            result = trainer.train(resume_from_checkpoint=last)
+        except torch.cuda.OutOfMemoryError:
+            raise HarnessError(
+                "Out of GPU memory while training. Try quantization: 4bit, a smaller batch_size with more "
+                "gradient_accumulation_steps, gradient_checkpointing: true, or a smaller max_length."
+            ) from None
+        adapter_dir = out / "adapter"
+        trainer.model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
+        tokenizer.save_pretrained(str(adapter_dir))
+        logs = [row for row in trainer.state.log_history if "loss" in row or "train_loss" in row]
+        metrics = {
+            **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
+            "global_step": trainer.state.global_step,
+            "resumed_from": Path(last).name if last else None,
+            "first_log": logs[0] if logs else None,
+            "last_log": logs[-1] if logs else None,
+            **data_info,
+        }
+        (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        return TrainResult(adapter_dir=adapter_dir, base=parent["base"], metrics=metrics)
+
+    # building one TRL trainer per method
+    def build(self, model, tokenizer, parent, config, data_path, ckpt_dir):
+        from datasets import Dataset
+
+        peft_config = None if parent["adapter"] else lora_config(config, self.method)
+        args = self.trl_args(config, ckpt_dir)
+        common = dict(model=model, args=args, processing_class=tokenizer, peft_config=peft_config)
+        if self.method == "sft":
+            from trl import SFTTrainer
+
+            rows = sft_rows(data_path)
+            return SFTTrainer(train_dataset=Dataset.from_list(rows), **common), {"rows": len(rows)}
+        if self.method in ("dpo", "hs-dpo"):
+            from trl import DPOTrainer
+
+            rows, dropped = pair_rows(data_path, weighted=self.method == "hs-dpo")
+            cls = weighted_dpo_trainer_class() if self.method == "hs-dpo" else DPOTrainer
+            return cls(train_dataset=Dataset.from_list(rows), **common), {"pairs": len(rows), "identical_dropped": dropped}
+        if self.method == "grpo":
+            from trl import GRPOTrainer
+
+            from harness.plugins import get_registry
+
+            rows = grpo_rows(data_path)
+            judge = load_judge(config.get("judge", "heuristic"))
+            parser = get_registry().get("parsers", config.get("parser") or parent.get("parser") or "label-line")
+            reward = judge_reward(judge, parser)
+            return GRPOTrainer(reward_funcs=[reward], train_dataset=Dataset.from_list(rows), **common), {"prompts": len(rows)}
+        raise unknown_name("training method", self.method, METHODS)
+
+    def trl_args(self, config, ckpt_dir):
+        from trl import DPOConfig, GRPOConfig, SFTConfig
+
+        cls = {"sft": SFTConfig, "dpo": DPOConfig, "hs-dpo": DPOConfig, "grpo": GRPOConfig}[self.method]
+        kwargs = {"output_dir": str(ckpt_dir), "report_to": "none", "save_strategy": "steps", "save_steps": 50,
+                  "logging_steps": 10, "bf16": use_bf16(config), "save_only_model": False,
+                  "disable_tqdm": False}
+        for key, value in config.items():
+            if key in TRL_NAMES:
+                kwargs[TRL_NAMES[key]] = value
+            elif key in PASSTHROUGH or key in METHOD_KEYS[self.method]:
+                kwargs[key] = value
+            elif key not in {"lora", "quantization", "trl", "judge", "parser"}:
+                raise HarnessError(f"training config key '{key}' does not apply to --method {self.method}")
+        if self.method == "grpo":
+            kwargs.setdefault("num_generations", 4)
+            kwargs.setdefault("per_device_train_batch_size", kwargs["num_generations"])
+        kwargs.update(config.get("trl") or {})
+        if kwargs.get("max_steps") is None:
+            kwargs.pop("max_steps", None)
+        try:
+            return cls(**kwargs)
+        except (TypeError, ValueError) as exc:
+            raise HarnessError(f"invalid training config for --method {self.method}: {exc}") from None
+
+
+METHODS = {
+    "sft": "supervised fine-tuning on prompt+completion (reasoning SFT, the seed's rsft recipe)",
+    "dpo": "direct preference optimisation on a pairs file",
+    "hs-dpo": "GuardReasoner's hard-sample DPO: DPO loss weighted by each pair's 'weight'",
+    "grpo": "group relative policy optimisation with a judge's composite score as reward",
+}
+
+
+@hookimpl
+def register_trainers(register):
+    for method, description in METHODS.items():
+        register(method, lambda method=method: TRLTrainer(method), description=description)
