@@ -75,13 +75,16 @@ def parse_options(pairs) -> dict:
 @click.option("--rerun", is_flag=True, help="Start a new run even if an identical one exists.")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Finish an interrupted identical run.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the generation cache.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Data-parallel processes sharing one run (one per GPU or endpoint).")
+@click.option("--devices", default=None, help="Comma-separated CUDA device per worker, e.g. 0,1.")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @data_dir_option
 @runs_dir_option
 def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, top_p, seed, batch_size, policy,
                  dtype, quantization, trust_remote_code, allow_unsafe_weights, model_options, judges, rerun, resume,
-                 no_cache, as_json, quiet, data_dir, runs_dir):
+                 workers, devices, no_cache, as_json, quiet, data_dir, runs_dir):
     """Run a model over one or more tasks, parse its verdicts, score and record the run.
 
     Running the same command again resumes an interrupted run (one record per
@@ -93,7 +96,19 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
       harness eval --model exp_18 --task wildguard --batch-size auto
       harness eval --model replay:preds.jsonl --task gr_aegis_safety_test --policy guardreasoner-paper
       harness eval --model exp_18 --task combined_test --limit 100 --samples 4 --judge heuristic
+      harness eval --model exp_18 --task wildguard --workers 2 --devices 0,1
+      accelerate launch --num_processes 2 -m harness eval --model exp_18 --task wildguard
     """
+    from harness.sharding import Topology, launch_workers
+
+    topology = Topology.from_env()
+    if workers > 1 and not topology.distributed:
+        device_list = devices.split(",") if devices else None
+        if device_list and len(device_list) != workers:
+            raise HarnessError(f"--devices lists {len(device_list)} devices for {workers} workers")
+        argv = strip_options(click.get_current_context().find_root().obj["argv"], {"--workers": True, "--devices": True})
+        sys.exit(launch_workers(argv, workers, device_list))
+
     from harness.evaluation import execute, find_or_create_run, plan_run
     from harness.loading import load_model
     from harness.metrics import weighted_average
@@ -124,14 +139,16 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
     try:
         for task in tasks:
             plan = plan_run(model_name, task, settings, policy=policy, limit=limit, data_dir=data_dir, options=options)
-            run, done = find_or_create_run(store, plan, rerun=rerun or not resume)
+            run, done = find_or_create_run(store, plan, rerun=rerun or not resume, topology=topology)
             metrics = run.read_metrics() if len(done) == len(plan.samples) else None
             if metrics is None:
                 if model is None:
                     model = load_model(model_name, options)
                 if done:
                     click.echo(f"Resuming {run.id}: {len(done)}/{len(plan.samples)} samples already recorded.", err=True)
-                metrics = execute(plan, run, done, model, progress=not quiet, use_cache=not no_cache)
+                metrics = execute(plan, run, done, model, progress=not quiet, use_cache=not no_cache, topology=topology)
+                if metrics is None:  # a non-zero rank: rank 0 merges, scores and reports
+                    continue
             else:
                 click.echo(f"{run.id} is already complete (use --rerun for a fresh run).", err=True)
             if judge_specs:
@@ -142,7 +159,23 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
     finally:
         if model is not None:
             model.close()
-    print_results(results, as_json, weighted_average({t: m for t, m in results.items()}) if len(results) > 1 else None)
+    if topology.rank == 0:
+        print_results(results, as_json, weighted_average(results) if len(results) > 1 else None)
+
+
+def strip_options(argv: list[str], options: dict) -> list[str]:
+    """``argv`` without the given options (and their values) for the worker processes."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in options:
+            skip = options[name] and "=" not in arg
+            continue
+        out.append(arg)
+    return out
 
 
 def print_results(results: dict, as_json: bool, average: dict | None = None):
@@ -382,8 +415,9 @@ def build_cli():
 
 
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        build_cli().main(args=argv, prog_name="harness", standalone_mode=False)
+        build_cli().main(args=argv, prog_name="harness", standalone_mode=False, obj={"argv": argv})
     except HarnessError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(exc.exit_code)

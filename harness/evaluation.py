@@ -23,6 +23,7 @@ from harness.metrics import score_records
 from harness.models import GenerationRequest, GenerationSettings
 from harness.plugins import get_registry
 from harness.runstore import Run, RunStore, now_iso
+from harness.sharding import Topology, clear_markers, mark_done, wait_for_ranks
 
 TRACKED_PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "scikit-learn", "pluggy")
 
@@ -166,9 +167,20 @@ def build_record(sample, task, rendered, generations, parser) -> dict:
     }
 
 
-def find_or_create_run(store: RunStore, plan: RunPlan, rerun=False) -> tuple[Run, list[dict]]:
-    """The unfinished or finished run with this plan's key, or a new one."""
-    existing = None if rerun else store.find_by_key(plan.key)
+def find_or_create_run(store: RunStore, plan: RunPlan, rerun=False, topology=None) -> tuple[Run, list[dict]]:
+    """The unfinished or finished run with this plan's key, or a new one.
+
+    In a data-parallel run only rank 0 creates the run; the other ranks wait for it.
+    """
+    topology = topology or Topology()
+    if topology.rank > 0:
+        deadline = time.time() + 600
+        while (existing := store.find_by_key(plan.key)) is None:
+            if time.time() > deadline:
+                raise HarnessError(f"rank {topology.rank}: rank 0 did not create the run within 10 minutes")
+            time.sleep(0.2)
+    else:
+        existing = None if rerun else store.find_by_key(plan.key)
     if existing:
         run = store.open_run(existing["run_id"])
         return run, run.read_samples()
@@ -176,13 +188,20 @@ def find_or_create_run(store: RunStore, plan: RunPlan, rerun=False) -> tuple[Run
     return run, []
 
 
-def execute(plan: RunPlan, run: Run, done: list[dict], model, *, progress=True, use_cache=True) -> dict:
-    """Generate the samples not yet in ``run``, append each record as it completes, then score."""
+def execute(plan: RunPlan, run: Run, done: list[dict], model, *, progress=True, use_cache=True,
+            topology=None) -> dict | None:
+    """Generate the samples not yet in ``run``, append each record as it completes, then score.
+
+    With several ranks, each generates its share; rank 0 merges and returns the
+    metrics, the other ranks return None.
+    """
+    topology = topology or Topology()
     store = run.store
     parser = get_registry().get("parsers", plan.parser)
     template = templates.resolve_template(plan.template)
     done_ids = {r["id"] for r in done}
-    pending = [s for s in plan.samples if s.id not in done_ids]
+    mine = [s for i, s in enumerate(plan.samples) if topology.owns(i)]
+    pending = [s for s in mine if s.id not in done_ids]
     rendered = {s.id: templates.render(template, s.prompt, s.response) for s in pending}
     by_id = {s.id: s for s in pending}
     k = plan.settings.samples
@@ -191,22 +210,27 @@ def execute(plan: RunPlan, run: Run, done: list[dict], model, *, progress=True, 
                           content=templates.content_of(s.prompt, s.response), response=s.response)
         for s in pending for i in range(k)
     ]
-    manifest = run.manifest
-    manifest["model_info"] = model.describe()
-    manifest.setdefault("resumed_at", [])
-    if done:
-        manifest["resumed_at"].append(now_iso())
-    run.write_manifest(manifest)
-    store.update(run.id, status="running")
+    lead = topology.rank == 0
+    if lead:
+        manifest = run.manifest
+        manifest["model_info"] = model.describe()
+        manifest.setdefault("resumed_at", [])
+        if done:
+            manifest["resumed_at"].append(now_iso())
+        run.write_manifest(manifest)
+        store.update(run.id, status="running")
+        clear_markers(run.dir)
 
     from tqdm import tqdm
 
-    bar = tqdm(total=len(plan.samples), initial=len(done), desc=f"{plan.model_name} on {plan.task.name}",
-               unit="sample", disable=not progress, file=sys.stderr, dynamic_ncols=True)
+    n_mine_done = len(mine) - len(pending)
+    bar = tqdm(total=len(mine), initial=n_mine_done, unit="sample", file=sys.stderr, dynamic_ncols=True,
+               desc=f"{plan.model_name} on {plan.task.name}" + (f" [rank {topology.rank}]" if topology.distributed else ""),
+               disable=not progress)
     buffers: dict[str, list] = {}
     n_done = len(done)
     try:
-        with run.open_appender() as out:
+        with run.open_appender(topology.rank if topology.distributed else None) as out:
             for gen in generate_stream(model, requests, plan.settings, use_cache):
                 buffers.setdefault(gen.sample_id, []).append(gen)
                 if len(buffers[gen.sample_id]) < k:
@@ -215,7 +239,7 @@ def execute(plan: RunPlan, run: Run, done: list[dict], model, *, progress=True, 
                 out.append(build_record(sample, plan.task, rendered[sample.id], buffers.pop(gen.sample_id), parser))
                 n_done += 1
                 bar.update(1)
-                if n_done % 50 == 0:
+                if lead and n_done % 50 == 0:
                     store.update(run.id, n_done=n_done)
     except KeyboardInterrupt:
         store.update(run.id, status="interrupted", n_done=n_done)
@@ -228,6 +252,17 @@ def execute(plan: RunPlan, run: Run, done: list[dict], model, *, progress=True, 
         raise
     finally:
         bar.close()
+    if not topology.distributed:
+        return finalize(plan, run)
+    mark_done(run.dir, topology, len(mine))
+    if not lead:
+        return None
+    ranks = wait_for_ranks(run.dir, topology.world_size)
+    run.merge_shards([s.id for s in plan.samples])
+    manifest = run.manifest
+    manifest["topology"] = {"world_size": topology.world_size, "launcher": topology.launcher, "ranks": ranks}
+    run.write_manifest(manifest)
+    clear_markers(run.dir)
     return finalize(plan, run)
 
 

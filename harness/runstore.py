@@ -65,32 +65,35 @@ class Run:
         write_json_atomic(self.manifest_path, manifest)
 
     def read_samples(self) -> list[dict]:
-        """All complete records; a torn last line from a killed writer is dropped."""
-        if not self.samples_path.exists():
-            return []
-        records = []
-        with open(self.samples_path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.endswith("\n"):
-                    break  # torn write at the end: the sample will be redone
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise HarnessError(f"{self.samples_path}:{lineno}: corrupt record (not JSON)") from None
+        """All complete records, one per sample id, from samples.jsonl and any rank shards.
+
+        A torn last line from a killed writer is dropped (that sample is redone).
+        """
+        seen, records = set(), []
+        for path in [self.samples_path, *sorted(self.dir.glob("samples.rank*.jsonl"))]:
+            for record in read_jsonl_records(path):
+                if record["id"] not in seen:
+                    seen.add(record["id"])
+                    records.append(record)
         return records
 
-    def repair_tail(self):
-        """Cut a partial last line left by a kill, so appends start on a clean line."""
-        if not self.samples_path.exists():
-            return
-        data = self.samples_path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with open(self.samples_path, "r+b") as fh:
-                fh.truncate(data.rfind(b"\n") + 1)
+    def open_appender(self, rank: int | None = None):
+        """Append to samples.jsonl, or to this rank's shard in a data-parallel run."""
+        path = self.samples_path if rank is None else self.dir / f"samples.rank{rank}.jsonl"
+        repair_tail(path)
+        return SampleAppender(path)
 
-    def open_appender(self):
-        self.repair_tail()
-        return SampleAppender(self.samples_path)
+    def merge_shards(self, order: list[str]):
+        """Rewrite samples.jsonl from all shards in task order, then remove the shards."""
+        by_id = {r["id"]: r for r in self.read_samples()}
+        tmp = self.samples_path.with_suffix(".jsonl.tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for sample_id in order:
+                if sample_id in by_id:
+                    fh.write(json.dumps(by_id[sample_id], ensure_ascii=False) + "\n")
+        tmp.replace(self.samples_path)
+        for shard in self.dir.glob("samples.rank*.jsonl"):
+            shard.unlink()
 
     def read_metrics(self) -> dict | None:
         if not self.metrics_path.exists():
@@ -100,6 +103,31 @@ class Run:
     def write_metrics(self, metrics: dict):
         write_json_atomic(self.metrics_path, metrics)
         self.store.update(self.id, metrics=metrics)
+
+
+def read_jsonl_records(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    records = []
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.endswith("\n"):
+                break  # torn write at the end of the file
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise HarnessError(f"{path}:{lineno}: corrupt record (not JSON)") from None
+    return records
+
+
+def repair_tail(path: Path):
+    """Cut a partial last line left by a kill, so appends start on a clean line."""
+    if not path.exists():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as fh:
+            fh.truncate(data.rfind(b"\n") + 1)
 
 
 class SampleAppender:

@@ -175,3 +175,27 @@ def test_plugin_that_fails_to_import_is_named(tmp_path):
     assert "Traceback" not in out.stderr
     assert "label-line" in out.stdout
     assert harness("tasks", env=env).returncode == 0
+
+
+def test_two_workers_share_one_run_with_none_lost_or_duplicated(test_plugin, tmp_path):
+    """Data-parallel eval: two processes, one merged run, equal to a single-process run."""
+    env = {**os.environ, "HARNESS_RUNS_DIR": str(tmp_path / "runs")}
+    base = ["eval", "--model", "slow-echo", "--task", "echo_combined", "--limit", "60", "--quiet", "--json"]
+    two = harness(*base, "--workers", "2", env=env)
+    assert two.returncode == 0, two.stderr
+    info = json.loads(two.stdout)["runs"]["echo_combined"]
+    run_dir = Path(info["dir"])
+    records = [json.loads(line) for line in (run_dir / "samples.jsonl").open()]
+    assert len(records) == 60 == len({r["id"] for r in records})
+    assert not list(run_dir.glob("samples.rank*.jsonl"))
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    topo = manifest["topology"]
+    assert topo["world_size"] == 2 and topo["launcher"] == "harness --workers"
+    assert sorted(r["rank"] for r in topo["ranks"]) == [0, 1]
+    assert sum(r["records"] for r in topo["ranks"]) == 60
+    single = harness(*base, "--rerun", env=env)
+    single_dir = Path(json.loads(single.stdout)["runs"]["echo_combined"]["dir"])
+    reference = [json.loads(line) for line in (single_dir / "samples.jsonl").open()]
+    assert [(r["id"], r["completions"][0]["text"]) for r in records] == \
+        [(r["id"], r["completions"][0]["text"]) for r in reference]
+    assert info["accuracy"] == json.loads(single.stdout)["runs"]["echo_combined"]["accuracy"]
