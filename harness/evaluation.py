@@ -268,11 +268,12 @@ def execute(plan: RunPlan, run: Run, done: list[dict], model, *, progress=True, 
 
 def generate_stream(model, requests, settings, use_cache):
     """Completions from the generation cache where present, the model otherwise."""
-    try:
-        from harness.gencache import cached_generate
-    except ImportError:
+    if not (use_cache and model.cacheable):
         return model.generate(requests, settings)
-    return cached_generate(model, requests, settings, enabled=use_cache)
+    from harness.gencache import cached_generate
+    from harness.sources import cache_dir
+
+    return cached_generate(model, requests, settings, cache_dir() / "generations.db")
 
 
 def finalize(plan: RunPlan, run: Run) -> dict:

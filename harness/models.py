@@ -72,6 +72,8 @@ class Model:
     #: Optional overrides of the task's prompt template and parser.
     template: str | None = None
     parser: str | None = None
+    #: whether completions go through the generation cache (not worth it for cheap models)
+    cacheable: bool = True
 
     def fingerprint(self) -> str:
         """Identifies the weights and code that produce completions (cache key)."""

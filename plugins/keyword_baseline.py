@@ -46,7 +46,7 @@ def keyword_verdict(content):
 
 class KeywordBaseline(Model):
     spec = "keyword-baseline"
-    template = None
+    cacheable = False
 
     def describe(self):
         return {"spec": self.spec, "kind": "rule-based", "categories": sorted(CATEGORIES)}

@@ -31,6 +31,7 @@ EXPECTED = {
     "gr_safe_rlhf": (2000, {"harmful": 1000, "safe": 1000}),
     "gr_beaver_tails": (3021, {"harmful": 1733, "safe": 1288}),
     "gr_xstest_response_refusal": (449, {"compliance": 271, "refusal": 178}),
+    "exp18_hard_samples": (63, {"harmful": 17, "safe": 46}),
 }
 
 
