@@ -73,7 +73,10 @@ def read_rows(path: Path, fmt: str, records_key: str | None = None) -> list[tupl
         raise HarnessError(f"{path}: file is empty; expected {fmt} records")
     if fmt == "jsonl":
         rows = []
-        for lineno, line in enumerate(text.splitlines(), 1):
+        # split on "\n" only: str.splitlines() also breaks on U+0085/U+2028/U+2029,
+        # which JSON allows unescaped inside strings (GuardReasoner's files contain them)
+        for lineno, line in enumerate(text.split("\n"), 1):
+            line = line.rstrip("\r")
             if not line.strip():
                 continue
             try:

@@ -1,1 +1,155 @@
-"""leaderboard/compare/report commands (issue 6): being written."""
+"""``harness leaderboard``, ``harness compare`` and ``harness report`` (issue 6).
+
+Registered through the ``register_commands`` hook; the work is done in
+:mod:`harness.leaderboard`, :mod:`harness.compare`, :mod:`harness.criteria`
+and :mod:`harness.report`, imported inside the commands so the CLI starts fast.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from harness.errors import HarnessError
+from harness.hookspecs import hookimpl
+
+FORMATS = ("text", "markdown", "csv", "json", "html")
+
+
+def runs_dir_option(f):
+    return click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
+                        help="Where runs are stored (default $HARNESS_RUNS_DIR, else ./runs).")(f)
+
+
+def split_names(value):
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def write_output(text: str, output: str | None, what: str):
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"Wrote {what} to {output}", err=True)
+    else:
+        click.echo(text)
+
+
+@click.command()
+@click.option("--task", "tasks", default=None, help="Only these tasks (comma-separated), in this column order.")
+@click.option("--model", "models", default=None, help="Only these models (comma-separated).")
+@click.option("--metric", default="accuracy", show_default=True,
+              help="Metric shown and sorted by: accuracy, f1, precision, recall, parse_failure_rate, "
+                   "or a judge score JUDGE.CRITERION such as heuristic.reward.")
+@click.option("--select", "selection", type=click.Choice(["latest", "best"]), default="latest", show_default=True,
+              help="Which complete run per model and task: the latest, or the best by --metric.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
+              help="Terminal table, Markdown, CSV (every metric, one row per model and task), JSON or HTML.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to this file.")
+@runs_dir_option
+def leaderboard(tasks, models, metric, selection, fmt, output, runs_dir):
+    """Rank checkpoints across tasks from the run index.
+
+    One row per model, one column per task (the chosen metric, in percent),
+    plus an average weighted by each task's samples.  Only complete runs count.
+
+    \b
+    Examples:
+      harness leaderboard
+      harness leaderboard --task gr_aegis_safety_test,gr_harmbench_prompt --metric f1
+      harness leaderboard --metric heuristic.reward --select best --format markdown -o LEADERBOARD.md
+    """
+    from harness.leaderboard import RENDERERS, build_leaderboard
+    from harness.runstore import RunStore
+
+    board = build_leaderboard(RunStore(runs_dir), split_names(tasks), metric, selection, split_names(models))
+    write_output(RENDERERS[fmt](board), output, "the leaderboard")
+
+
+@click.command()
+@click.argument("run_a")
+@click.argument("run_b")
+@click.option("--criteria", "criteria_file", default=None,
+              help="Success criteria YAML (a path, or a shipped name: toy_dpo, full_dpo); exit code 3 if one fails.")
+@click.option("--partial", is_flag=True, help="Compare the completed samples of an unfinished run.")
+@click.option("--flips", "flips_shown", type=int, default=5, show_default=True,
+              help="Flipped samples to print each way (all are in --json).")
+@click.option("--no-reasoning", is_flag=True, help="Skip the reasoning-change analysis.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (results are deterministic).")
+@click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+@runs_dir_option
+def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, seed, as_json, runs_dir):
+    """Compare two runs of one task on the samples both recorded.
+
+    RUN_A is the baseline, RUN_B the candidate (ids from `harness runs`, or run
+    folders).  Prints B - A for accuracy, F1 and each judge score with paired
+    bootstrap 95% intervals, McNemar's exact test, the samples that flipped
+    either way with both reasonings, and how the reasoning changed.
+
+    \b
+    Examples:
+      harness compare 20261125-120238-exp_18-... 20261125-130000-exp_19-...
+      harness compare RUN_A RUN_B --criteria toy_dpo
+      harness compare RUN_A RUN_B --partial --json > comparison.json
+    """
+    from harness.compare import compare_runs, render_text
+    from harness.runstore import RunStore
+
+    criteria = None
+    if criteria_file:
+        from harness.criteria import load_criteria
+
+        criteria = load_criteria(criteria_file)  # read before the work so a bad file fails fast
+    result = compare_runs(RunStore(runs_dir), run_a, run_b, partial=partial, seed=seed, reasoning=not no_reasoning)
+    verdicts = []
+    if criteria:
+        from harness.criteria import evaluate
+
+        verdicts = evaluate(criteria[1], result)
+    if as_json:
+        if criteria:
+            result["criteria"] = {"name": criteria[0], "verdicts": [v.to_dict() for v in verdicts]}
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        click.echo(render_text(result, flips_shown))
+        if criteria:
+            from harness.criteria import render_text as render_criteria
+
+            click.echo("\n" + render_criteria(criteria[0], verdicts))
+    if any(v.status == "fail" for v in verdicts):
+        sys.exit(3)
+
+
+@click.command()
+@click.argument("runs", nargs=-1, required=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="The HTML file to write.")
+@click.option("--criteria", "criteria_file", default=None,
+              help="Success criteria YAML (path or shipped name) applied to each comparison.")
+@click.option("--partial", is_flag=True, help="Include the completed samples of unfinished runs in comparisons.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@runs_dir_option
+def report(runs, output, criteria_file, partial, seed, runs_dir):
+    """Write one self-contained HTML report for RUNS.
+
+    Leaderboard of the runs, each run's confusion matrix, per-category accuracy
+    and score distributions, and a paired comparison of every run with the
+    first given run of the same task.  Opens offline; runs no scripts.
+
+    \b
+    Example:
+      harness report RUN_SFT RUN_DPO -o report.html --criteria toy_dpo
+    """
+    from harness.report import build_report
+    from harness.runstore import RunStore
+
+    text = build_report(RunStore(runs_dir), list(runs), partial=partial, criteria_path=criteria_file, seed=seed)
+    try:
+        Path(output).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise HarnessError(f"cannot write {output}: {exc.strerror}") from None
+    click.echo(f"Wrote {output} ({len(text) // 1024} KiB)", err=True)
+
+
+@hookimpl
+def register_commands(cli):
+    for command in (leaderboard, compare, report):
+        cli.add_command(command)

@@ -17,4 +17,4 @@ def test_ci_runs_the_readme_install_and_test_commands():
     ci = (REPO / ".ci" / "run").read_text().splitlines()
     for section in ("install", "test"):
         for command in readme_commands(section):
-            assert command in ci, f".ci/run does not run the README's {section} command: {command}"
+            assert any(command in line for line in ci), f".ci/run does not run the README's {section} command: {command}"

@@ -1,0 +1,240 @@
+"""Paired comparison of two runs of the same task on the samples both recorded.
+
+Correctness follows the ``strict`` policy whatever policy a run was scored
+with (a failed parse is a wrong answer), so A and B are judged alike on every
+shared sample.  Differences are B - A with paired bootstrap 95 % intervals;
+McNemar's exact test checks whether the correctness flips are balanced.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.runstore import Run, RunStore
+from harness.stats import f1_difference, mcnemar_exact, mean_difference
+
+
+@dataclass
+class Side:
+    label: str  # "A" or "B"
+    run: Run
+    manifest: dict
+    records: list
+    complete: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.manifest.get('model')} ({self.run.id})"
+
+
+def open_run(store: RunStore, ref: str):
+    """A run by id or folder, with a clear message when the index is still empty."""
+    if not (Path(ref) / "manifest.json").exists() and not store.list_runs():
+        raise HarnessError(f"The run index {store.db_path} holds no runs yet, so there is no run '{ref}'. "
+                           "Record runs first, e.g.: harness eval --model keyword-baseline --task combined_test")
+    return store.open_run(ref)
+
+
+def load_side(store: RunStore, ref: str, label: str, partial: bool) -> Side:
+    run = open_run(store, ref)
+    manifest = run.manifest
+    records = run.read_samples()
+    n_total = manifest.get("n_total")
+    complete = run.read_metrics() is not None and (n_total is None or len(records) >= n_total)
+    if not complete and not partial:
+        raise HarnessError(
+            f"Run {label} ({run.id}) is not finished: {len(records)}/{n_total} samples recorded (still running or "
+            "interrupted). Finish it with the same `harness eval` command, or pass --partial to compare the "
+            f"{len(records)} completed samples."
+        )
+    return Side(label, run, manifest, records, complete)
+
+
+def check_same_task(a: Side, b: Side):
+    ta, tb = a.manifest["task"], b.manifest["task"]
+    if ta["name"] != tb["name"]:
+        raise HarnessError(
+            f"Run A ({a.run.id}) is on task '{ta['name']}' and run B ({b.run.id}) on task '{tb['name']}': a paired "
+            "comparison needs the same samples with the same gold labels. Compare two runs of one task "
+            "(see `harness runs --task NAME`), or use `harness leaderboard` to set tasks side by side."
+        )
+    if ta.get("data_sha256") and tb.get("data_sha256") and ta["data_sha256"] != tb["data_sha256"]:
+        raise HarnessError(
+            f"Runs A and B are both on task '{ta['name']}' but read different data "
+            f"(sha256 {ta['data_sha256'][:12]} vs {tb['data_sha256'][:12]}): sample ids do not name the same samples."
+        )
+
+
+def align(a: Side, b: Side) -> tuple[list, list]:
+    """The records of the shared samples, in A's order."""
+    by_id_b = {str(r["id"]): r for r in b.records}
+    ra, rb = [], []
+    for r in a.records:
+        other = by_id_b.get(str(r["id"]))
+        if other is None:
+            continue
+        if other.get("gold") != r.get("gold"):
+            raise HarnessError(f"Sample {r['id']} has gold '{r.get('gold')}' in run A and '{other.get('gold')}' in "
+                               "run B: the runs do not share the same labelled samples")
+        ra.append(r)
+        rb.append(other)
+    if not ra:
+        raise HarnessError(
+            f"Runs A ({a.run.id}, {len(a.records)} samples) and B ({b.run.id}, {len(b.records)} samples) share no "
+            "sample ids (different --limit subsets?). Re-run one of them on the other's samples."
+        )
+    return ra, rb
+
+
+def strict_prediction(record, positive, negative):
+    """The verdict, or for a failed parse the wrong answer (strict policy)."""
+    if record.get("status") == "ok" and record.get("verdict") is not None:
+        return record["verdict"]
+    return negative if record.get("gold") == positive else positive
+
+
+def sample_judge_scores(run: Run, records: list) -> dict:
+    """{sample_id: {"judge.criterion": score}} from the run's ``judgments.jsonl`` (written by ``harness judge``).
+
+    A sample's score is the mean over its completions, as :func:`harness.judge_runs.summarise`
+    computes the run's means; for each judge the latest written version wins, failed judgments are left out.
+    """
+    from harness.judge_runs import JUDGMENTS_FILE, read_judgment_records
+
+    wanted = {str(r["id"]) for r in records}
+    rows = read_judgment_records(run.dir / JUDGMENTS_FILE)
+    latest = {}
+    for row in rows:
+        latest[row["judge"]] = row.get("version")
+    values: dict[tuple, list] = {}
+    for row in rows:
+        sid = str(row["id"])
+        if row.get("error") or sid not in wanted or row.get("version") != latest[row["judge"]]:
+            continue
+        for crit, value in (row.get("scores") or {}).items():
+            if isinstance(value, (int, float)):
+                values.setdefault((sid, f"{row['judge']}.{crit}"), []).append(float(value))
+    out: dict[str, dict] = {}
+    for (sid, key), vals in values.items():
+        out.setdefault(sid, {})[key] = sum(vals) / len(vals)
+    return out
+
+
+def run_judge_means(run: Run) -> dict:
+    """{"judge.criterion": mean} from the run's metrics.json 'judges' section (no per-sample values)."""
+    from harness.leaderboard import judge_criteria
+
+    return {f"{j}.{c}": s["mean"] for j, c, s in judge_criteria(run.read_metrics() or {})}
+
+
+def flips(ra, rb, a_right: bool) -> list[dict]:
+    out = []
+    for x, y in zip(ra, rb):
+        if bool(x.get("correct")) == a_right and bool(y.get("correct")) != a_right:
+            ca, cb = (x.get("completions") or [{}])[0], (y.get("completions") or [{}])[0]
+            inp = x.get("input") or {}
+            out.append({"id": x["id"], "category": inp.get("category"), "gold": x.get("gold"),
+                        "prompt": inp.get("prompt"), "response": inp.get("response"),
+                        "verdict_a": x.get("verdict"), "status_a": x.get("status"),
+                        "verdict_b": y.get("verdict"), "status_b": y.get("status"),
+                        "reasoning_a": ca.get("reasoning") or ca.get("text") or "",
+                        "reasoning_b": cb.get("reasoning") or cb.get("text") or ""})
+    return out
+
+
+def compare_runs(store: RunStore, ref_a: str, ref_b: str, *, partial=False, seed=0, reasoning=True) -> dict:
+    """Everything ``harness compare`` shows, as a JSON-ready dict."""
+    a = load_side(store, ref_a, "A", partial)
+    b = load_side(store, ref_b, "B", partial)
+    check_same_task(a, b)
+    ra, rb = align(a, b)
+    task = a.manifest["task"]
+    positive = task.get("positive", "harmful")
+    golds = [r["gold"] for r in ra]
+    negative = next((g for g in golds if g != positive), {"refusal": "compliance"}.get(positive, "safe"))
+    correct_a = [bool(r.get("correct")) for r in ra]
+    correct_b = [bool(r.get("correct")) for r in rb]
+    differences = {
+        "accuracy": mean_difference(correct_a, correct_b, seed=seed).to_dict(),
+        "f1": f1_difference(golds, [strict_prediction(r, positive, negative) for r in ra],
+                            [strict_prediction(r, positive, negative) for r in rb], positive, seed=seed).to_dict(),
+    }
+    judged_a, judged_b = sample_judge_scores(a.run, ra), sample_judge_scores(b.run, rb)
+    keys = sorted({k for s in judged_a.values() for k in s} & {k for s in judged_b.values() for k in s})
+    for key in keys:
+        pairs = [(judged_a[str(x["id"])][key], judged_b[str(y["id"])][key]) for x, y in zip(ra, rb)
+                 if key in judged_a.get(str(x["id"]), {}) and key in judged_b.get(str(y["id"]), {})]
+        if pairs:
+            differences[key] = mean_difference([p[0] for p in pairs], [p[1] for p in pairs], seed=seed).to_dict()
+    result = {
+        "task": task["name"], "positive": positive,
+        "a": side_summary(a), "b": side_summary(b),
+        "n_shared": len(ra), "n_a_only": len(a.records) - len(ra), "n_b_only": len(b.records) - len(rb),
+        "partial": not (a.complete and b.complete),
+        "differences": differences,
+        "run_judge_means": {"a": run_judge_means(a.run), "b": run_judge_means(b.run)},
+        "mcnemar": mcnemar_exact(correct_a, correct_b).to_dict(),
+        "flips": {"a_right_b_wrong": flips(ra, rb, True), "b_right_a_wrong": flips(ra, rb, False)},
+    }
+    if reasoning:
+        from harness.reasoning_change import analyze
+
+        result["reasoning"] = analyze(ra, rb, seed=seed)
+    return result
+
+
+def side_summary(side: Side) -> dict:
+    return {"run_id": side.run.id, "model": side.manifest.get("model"), "model_spec": side.manifest.get("model_spec"),
+            "complete": side.complete, "n_recorded": len(side.records), "n_total": side.manifest.get("n_total"),
+            "policy": side.manifest.get("policy"), "created_at": side.manifest.get("created_at")}
+
+
+# -- text output ------------------------------------------------------------
+
+
+def format_difference(name, d: dict) -> str:
+    mark = " *" if d.get("significant") else ""
+    return (f"{name:<24} A {d['a']:.4f}  B {d['b']:.4f}  B-A {d['diff']:+.4f}  "
+            f"95% CI [{d['ci_low']:+.4f}, {d['ci_high']:+.4f}]{mark}")
+
+
+def shorten(text, limit) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def render_text(result: dict, flips_shown: int = 5, width: int = 60) -> str:
+    a, b = result["a"], result["b"]
+    partial = lambda s: "" if s["complete"] else f"  (PARTIAL {s['n_recorded']}/{s['n_total']})"  # noqa: E731
+    lines = [f"task {result['task']}: {result['n_shared']} shared samples "
+             f"(A only {result['n_a_only']}, B only {result['n_b_only']})",
+             f"A: {a['model']}  {a['run_id']}{partial(a)}",
+             f"B: {b['model']}  {b['run_id']}{partial(b)}",
+             "", "differences (paired bootstrap, * = interval excludes 0; judge scores: "
+                 "per-sample mean over its completions):"]
+    lines += ["  " + format_difference(k, d) for k, d in result["differences"].items()]
+    m = result["mcnemar"]
+    lines += ["", f"McNemar exact: right only in A {m['a_only']}, right only in B {m['b_only']}, "
+                  f"both right {m['both_right']}, both wrong {m['both_wrong']}; p = {m['pvalue']:.4g}"]
+    reasoning = result.get("reasoning")
+    if reasoning:
+        lines += ["", "reasoning (first completion), mean A -> B:"]
+        for name, data in reasoning["measures"].items():
+            lines.append("  " + format_difference(name, data["difference"]))
+        lines += [f"  note: {n}" for n in reasoning["notes"]]
+        if reasoning["per_category"]:
+            lines += ["", "per-category accuracy:"]
+            for row in reasoning["per_category"]:
+                lines.append(f"  {shorten(row['category'], 30):<30} n {row['n']:<5} A {row['accuracy_a']:.3f}  "
+                             f"B {row['accuracy_b']:.3f}  B-A {row['diff']:+.3f}")
+    for key, title in (("a_right_b_wrong", "right in A, wrong in B"), ("b_right_a_wrong", "wrong in A, right in B")):
+        items = result["flips"][key]
+        lines += ["", f"{title}: {len(items)}" + (f" (first {flips_shown})" if len(items) > flips_shown else "")]
+        for f in items[:flips_shown]:
+            lines.append(f"  [{f['id']}] gold {f['gold']}  A {f['verdict_a'] or f['status_a']}  "
+                         f"B {f['verdict_b'] or f['status_b']}: {shorten(f['prompt'], 100)}")
+            lines.append(f"      A: {shorten(f['reasoning_a'], width * 2)}")
+            lines.append(f"      B: {shorten(f['reasoning_b'], width * 2)}")
+    return "\n".join(lines)

@@ -1,0 +1,261 @@
+"""The leaderboard: checkpoints x tasks from the SQLite run index.
+
+Only complete runs count.  For each (model, task) one run is shown: the latest
+or the best by the chosen metric.  Every metric is a fraction in [0, 1] (the
+``guardreasoner-paper`` policy stores F1 x 100; it is divided back here).
+Judge means come from the ``judge_metrics`` table, else from the ``judges``
+section of the run's metrics; they are optional.  The average column is
+weighted by the samples each task scored, over the tasks a model has.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+
+from harness.display import table
+from harness.errors import HarnessError
+from harness.runstore import RunStore
+
+BASE_METRICS = ("accuracy", "f1", "precision", "recall", "parse_failure_rate")
+LOWER_IS_BETTER = {"parse_failure_rate", "abstention_rate"}
+SELECTIONS = ("latest", "best")
+
+
+@dataclass
+class Entry:
+    """One complete run's scores, as the leaderboard uses them."""
+
+    model: str
+    task: str
+    run_id: str
+    date: str
+    n: int
+    policy: str | None
+    metrics: dict = field(default_factory=dict)  # metric name -> value; judge scores as "judge.criterion"
+    weights: dict = field(default_factory=dict)  # metric name -> samples behind it
+
+    def get(self, metric):
+        return self.metrics.get(metric)
+
+
+def normalized(metrics: dict) -> dict:
+    out = {k: metrics.get(k) for k in BASE_METRICS}
+    if metrics.get("policy") == "guardreasoner-paper" and out.get("f1") is not None:
+        out["f1"] = out["f1"] / 100.0
+    return out
+
+
+def judge_criteria(metrics: dict):
+    """(judge, criterion, {mean, ci_low, ci_high, n}) from metrics.json's 'judges' section.
+
+    Accepts harness.judge_runs' layout ``{judge: {"version", "criteria": {criterion: stats}}}``
+    and the flat ``{judge: {criterion: stats}}``.
+    """
+    for judge, section in (metrics.get("judges") or {}).items():
+        if not isinstance(section, dict):
+            continue
+        criteria = section.get("criteria") if isinstance(section.get("criteria"), dict) else section
+        for criterion, stats in criteria.items():
+            if isinstance(stats, dict) and stats.get("mean") is not None:
+                yield judge, criterion, stats
+
+
+def judge_means(conn, run_id: str, metrics: dict) -> dict:
+    """{"judge.criterion": (mean, n)} from judge_metrics, else metrics.json's 'judges'."""
+    found = {}
+    has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='judge_metrics'").fetchone()
+    if has_table:
+        for row in conn.execute("SELECT judge, criterion, mean, n FROM judge_metrics WHERE run_id = ?", (run_id,)):
+            found[f"{row['judge']}.{row['criterion']}"] = (row["mean"], row["n"])
+    if not found:
+        for judge, criterion, stats in judge_criteria(metrics):
+            found[f"{judge}.{criterion}"] = (stats["mean"], stats.get("n"))
+    return found
+
+
+def collect_entries(store: RunStore, tasks=None, models=None, run_ids=None) -> tuple[list[Entry], int]:
+    """Entries for every complete run (filtered), and how many runs were left out as unfinished."""
+    if not store.list_runs():
+        raise HarnessError(f"The run index {store.db_path} holds no runs yet. Start one with: "
+                           "harness eval --model keyword-baseline --task combined_test")
+    entries, unfinished = [], 0
+    with store.connect() as conn:
+        # Insertion order (rowid) breaks ties between runs created in the same second, so "latest" is exact.
+        for r in conn.execute("SELECT * FROM runs ORDER BY created_at, rowid").fetchall():
+            if ((tasks and r["task"] not in tasks) or (models and r["model"] not in models)
+                    or (run_ids is not None and r["run_id"] not in run_ids)):
+                continue
+            if r["status"] != "complete" or not r["metrics_json"]:
+                unfinished += 1
+                continue
+            metrics = json.loads(r["metrics_json"])
+            n = metrics.get("n") or r["n_done"] or 0
+            values = normalized(metrics)
+            weights = {k: n for k in values}
+            for key, (mean, jn) in judge_means(conn, r["run_id"], metrics).items():
+                values[key] = mean
+                weights[key] = jn if jn is not None else n
+            entries.append(Entry(r["model"], r["task"], r["run_id"], r["finished_at"] or r["created_at"], n,
+                                 metrics.get("policy"), values, weights))
+    return entries, unfinished
+
+
+def better(metric, a, b) -> bool:
+    """Whether value ``a`` beats ``b`` (None never beats anything)."""
+    if a is None:
+        return False
+    if b is None:
+        return True
+    return a < b if metric in LOWER_IS_BETTER else a > b
+
+
+@dataclass
+class Leaderboard:
+    metric: str
+    selection: str
+    tasks: list
+    rows: list  # [{"model", "cells": {task: Entry}, "average": {metric: value}, "n", "date"}]
+    unfinished: int = 0
+    metrics: list = field(default_factory=list)  # every metric present, base ones first
+
+
+def weighted_mean(entries, metric):
+    pairs = [(e.get(metric), e.weights.get(metric) or 0) for e in entries if e.get(metric) is not None]
+    total = sum(w for _, w in pairs)
+    return sum(v * w for v, w in pairs) / total if total else None
+
+
+def build_leaderboard(store: RunStore, tasks=None, metric="accuracy", selection="latest", models=None,
+                      run_ids=None) -> Leaderboard:
+    """The board over the index, or over ``run_ids`` only (a report's runs)."""
+    if selection not in SELECTIONS:
+        raise HarnessError(f"selection '{selection}': expected one of {', '.join(SELECTIONS)}")
+    entries, unfinished = collect_entries(store, tasks, models, run_ids)
+    if not entries:
+        what = " and ".join(filter(None, [tasks and f"task(s) {', '.join(tasks)}",
+                                          models and f"model(s) {', '.join(models)}"]))
+        raise HarnessError(f"No complete runs{' for ' + what if what else ''} in {store.db_path}"
+                           + (f" ({unfinished} unfinished: finish them with the same `harness eval` command)"
+                              if unfinished else ""))
+    present = sorted({k for e in entries for k in e.metrics if e.metrics[k] is not None} - set(BASE_METRICS))
+    all_metrics = list(BASE_METRICS) + present
+    if metric not in all_metrics:
+        from harness.errors import unknown_name
+
+        raise unknown_name("metric", metric, all_metrics)
+    chosen: dict[tuple, Entry] = {}
+    for e in entries:  # entries are in creation order, so later runs replace earlier ones
+        key = (e.model, e.task)
+        if selection == "latest" or key not in chosen or better(metric, e.get(metric), chosen[key].get(metric)):
+            chosen[key] = e
+    task_order = [t for t in (tasks or []) if any(k[1] == t for k in chosen)] or sorted({k[1] for k in chosen})
+    rows = []
+    for model in sorted({k[0] for k in chosen}):
+        cells = {t: chosen[(model, t)] for t in task_order if (model, t) in chosen}
+        average = {m: weighted_mean(cells.values(), m) for m in all_metrics}
+        rows.append({"model": model, "cells": cells, "average": average,
+                     "n": sum(e.n for e in cells.values()), "date": max(e.date for e in cells.values())})
+    rows.sort(key=lambda r: (r["average"][metric] is None,
+                             (1 if metric in LOWER_IS_BETTER else -1) * (r["average"][metric] or 0), r["model"]))
+    return Leaderboard(metric, selection, task_order, rows, unfinished, all_metrics)
+
+
+# -- rendering --------------------------------------------------------------
+
+
+def pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def matrix(board: Leaderboard) -> tuple[list[str], list[dict]]:
+    """Columns and text rows of the model x task table of the chosen metric (percent)."""
+    columns = ["model"] + board.tasks + ["avg (weighted)", "tasks", "n", "date"]
+    rows = []
+    for r in board.rows:
+        row = {"model": r["model"], "avg (weighted)": pct(r["average"][board.metric]),
+               "tasks": f"{len(r['cells'])}/{len(board.tasks)}", "n": str(r["n"]), "date": r["date"][:10]}
+        row.update({t: pct(r["cells"][t].get(board.metric)) if t in r["cells"] else "" for t in board.tasks})
+        rows.append(row)
+    return columns, rows
+
+
+def long_rows(board: Leaderboard) -> list[dict]:
+    """One row per (model, task) with every metric as a fraction, then each model's weighted average."""
+    out = []
+    for r in board.rows:
+        for t, e in r["cells"].items():
+            out.append({"model": r["model"], "task": t, **{m: e.get(m) for m in board.metrics}, "n": e.n,
+                        "date": e.date, "policy": e.policy, "run_id": e.run_id})
+        out.append({"model": r["model"], "task": "weighted average", **r["average"], "n": r["n"], "date": r["date"],
+                    "policy": None, "run_id": None})
+    return out
+
+
+def caption(board: Leaderboard) -> str:
+    direction = "lower is better" if board.metric in LOWER_IS_BETTER else "higher is better"
+    note = (f"{board.metric} in percent ({direction}), {board.selection} complete run per model and task, "
+            "sorted by the sample-weighted average over the tasks each model has")
+    if board.unfinished:
+        note += f"; {board.unfinished} unfinished run(s) left out"
+    return note
+
+
+def render_text(board: Leaderboard) -> str:
+    columns, rows = matrix(board)
+    return table(rows, columns) + f"\n\n{caption(board)}"
+
+
+def render_markdown(board: Leaderboard) -> str:
+    columns, rows = matrix(board)
+    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(map(esc, columns)) + " |", "|" + "|".join("---" for _ in columns) + "|"]
+    lines += ["| " + " | ".join(esc(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + f"\n\n_{caption(board)}_"
+
+
+def render_csv(board: Leaderboard) -> str:
+    rows = long_rows(board)
+    columns = ["model", "task"] + board.metrics + ["n", "date", "policy", "run_id"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def render_json(board: Leaderboard) -> str:
+    return json.dumps({"metric": board.metric, "selection": board.selection, "tasks": board.tasks,
+                       "unfinished_runs": board.unfinished,
+                       "rows": [{"model": r["model"], "average": r["average"], "n": r["n"], "date": r["date"],
+                                 "tasks": {t: {**e.metrics, "n": e.n, "date": e.date, "policy": e.policy,
+                                               "run_id": e.run_id} for t, e in r["cells"].items()}}
+                                for r in board.rows]}, indent=2)
+
+
+def render_html_table(board: Leaderboard) -> str:
+    """The leaderboard as an escaped HTML table with bar-shaded cells (for reports)."""
+    from harness import htmlkit
+
+    columns, rows = matrix(board)
+    shades = {}
+    for r, text_row in zip(board.rows, rows):
+        for t in board.tasks:
+            if t in r["cells"]:
+                shades[(text_row["model"], t)] = r["cells"][t].get(board.metric)
+        shades[(text_row["model"], "avg (weighted)")] = r["average"][board.metric]
+    return htmlkit.table(columns, [[r[c] for c in columns] for r in rows], css_class="leaderboard",
+                         shade=lambda i, c: shades.get((rows[i]["model"], c))) + \
+        f"<p class='note'>{htmlkit.esc(caption(board))}</p>"
+
+
+def render_html(board: Leaderboard) -> str:
+    from harness import htmlkit
+
+    return htmlkit.page("harness leaderboard", [("Leaderboard", render_html_table(board))])
+
+
+RENDERERS = {"text": render_text, "markdown": render_markdown, "csv": render_csv, "json": render_json,
+             "html": render_html}

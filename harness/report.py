@@ -1,0 +1,186 @@
+"""``harness report``: one self-contained HTML file for a set of runs.
+
+Sections: the leaderboard of the given runs, then per run its metrics,
+confusion matrix, per-category accuracy and score distributions, then a paired
+comparison for every run that shares a task with an earlier one (the earlier is
+A): differences with intervals, McNemar, per-category bars, reasoning measures
+and the flipped samples side by side.  The file needs no network and runs no
+script (see :mod:`harness.htmlkit`); every sample text is escaped.
+"""
+
+from __future__ import annotations
+
+import time
+
+from harness import htmlkit
+from harness.errors import HarnessError
+from harness.htmlkit import esc
+from harness.runstore import RunStore
+
+MAX_CATEGORIES = 25
+MAX_FLIPS = 25
+
+
+def upper(values) -> float:
+    """The histogram's upper end: the 98th percentile, so one runaway trace does not flatten the rest
+    (longer values fall in the last bin)."""
+    ordered = sorted(values)
+    return float(ordered[int(0.98 * (len(ordered) - 1))]) or 1.0
+
+
+def run_section(run, metrics, records) -> str:
+    m = run.manifest
+    parts = [f"<h3>{esc(m.get('model'))} on {esc(m['task']['name'])}</h3>",
+             f"<p class='note'>run {esc(run.id)} · spec {esc(m.get('model_spec'))} · parser {esc(m.get('parser'))} "
+             f"· policy {esc(m.get('policy'))} · created {esc(m.get('created_at'))}</p>"]
+    if metrics is None:
+        parts.append(f"<p class='fail'>Not finished: {len(records)}/{esc(m.get('n_total'))} samples recorded; "
+                     "metrics below are not available.</p>")
+        return "".join(parts)
+    keys = [k for k in ("n", "accuracy", "precision", "recall", "f1", "parse_failure_rate", "abstention_rate")
+            if k in metrics]
+    parts.append(htmlkit.table(keys, [[metrics.get(k) for k in keys]], css_class="metrics"))
+    charts = []
+    cm = metrics.get("confusion_matrix") or {}
+    if cm.get("matrix"):
+        charts.append(htmlkit.figure(htmlkit.heatmap("Confusion matrix", cm["rows"], cm["columns"], cm["matrix"]),
+                                     "rows: gold label; columns: predicted (or no verdict)"))
+    cats = sorted((metrics.get("per_category") or {}).items(), key=lambda kv: -kv[1].get("n", 0))[:MAX_CATEGORIES]
+    if cats:
+        charts.append(htmlkit.figure(htmlkit.bar_chart(
+            "Accuracy per category", [f"{c} (n={v['n']})" for c, v in cats],
+            {"accuracy": [v.get("accuracy") for _, v in cats]}), "largest categories first"))
+    from harness.reasoning_change import length, reasoning_text
+
+    lengths = [length(reasoning_text(r)) for r in records]
+    if lengths:
+        charts.append(htmlkit.figure(htmlkit.histogram("Reasoning length", {"samples": lengths}, bins=12, lo=0,
+                                                       hi=upper(lengths), xlabel="words (first completion)")))
+    from harness.compare import sample_judge_scores
+
+    judged = sample_judge_scores(run, records)
+    for key in sorted({k for s in judged.values() for k in s}):
+        values = [s[key] for s in judged.values() if key in s]
+        charts.append(htmlkit.figure(htmlkit.histogram(f"Judge score {key}", {"samples": values}, xlabel="score")))
+    from harness.leaderboard import judge_criteria
+
+    rows = [[j, c, s.get("mean"), s.get("ci_low"), s.get("ci_high"), s.get("n")] for j, c, s in judge_criteria(metrics)]
+    if rows:
+        parts.append(htmlkit.table(["judge", "criterion", "mean", "95% low", "95% high", "n"], rows,
+                                   css_class="judges"))
+    parts.append(f"<div class='charts'>{''.join(charts)}</div>")
+    return "".join(parts)
+
+
+def comparison_section(result: dict, verdicts=None, criteria_title=None) -> str:
+    a, b = result["a"], result["b"]
+    parts = [f"<h3>{esc(a['model'])} (A) vs {esc(b['model'])} (B) on {esc(result['task'])}</h3>",
+             f"<p class='note'>A = {esc(a['run_id'])}, B = {esc(b['run_id'])}; {result['n_shared']} shared samples"
+             + (" · PARTIAL: a run is unfinished, only its completed samples are compared" if result["partial"] else "")
+             + "; correctness under the strict policy; intervals are paired bootstrap 95%</p>"]
+    diffs = result["differences"]
+    rows = [[k, d["a"], d["b"], d["diff"], d["ci_low"], d["ci_high"], "yes" if d["significant"] else "no"]
+            for k, d in diffs.items()]
+    parts.append(htmlkit.table(["metric", "A", "B", "B − A", "95% low", "95% high", "interval excludes 0"], rows,
+                               css_class="differences"))
+    m = result["mcnemar"]
+    parts.append(htmlkit.table(
+        ["McNemar exact", "right only in A", "right only in B", "both right", "both wrong", "p-value"],
+        [["correctness", m["a_only"], m["b_only"], m["both_right"], m["both_wrong"], m["pvalue"]]],
+        css_class="mcnemar"))
+    if verdicts is not None:
+        rows = [[f"<span class='{'pass' if v.status == 'pass' else 'fail' if v.status == 'fail' else 'skip'}'>"
+                 f"{esc(v.status.upper())}</span>", v.criterion.name, v.detail] for v in verdicts]
+        parts.append(f"<h4>Criteria: {esc(criteria_title)}</h4>"
+                     + htmlkit.table(["verdict", "criterion", "numbers"], rows, css_class="criteria",
+                                     raw_columns=("verdict",)))
+    charts = [htmlkit.figure(htmlkit.forest("Differences B − A with 95% intervals",
+                                            [(k, d["diff"], d["ci_low"], d["ci_high"]) for k, d in diffs.items()]))]
+    reasoning = result.get("reasoning") or {}
+    cats = reasoning.get("per_category") or []
+    if cats:
+        cats = sorted(cats, key=lambda r: -r["n"])[:MAX_CATEGORIES]
+        charts.append(htmlkit.figure(htmlkit.bar_chart(
+            "Accuracy per category, A vs B", [f"{r['category']} (n={r['n']})" for r in cats],
+            {"A": [r["accuracy_a"] for r in cats], "B": [r["accuracy_b"] for r in cats]})))
+    for name, data in (reasoning.get("measures") or {}).items():
+        values = [v for v in data["a"] + data["b"] if v is not None]
+        hi = upper(values) if name == "length" else 1.0
+        charts.append(htmlkit.figure(htmlkit.histogram(f"Reasoning {name}", {"A": data["a"], "B": data["b"]},
+                                                       lo=0, hi=hi)))
+    parts.append(f"<div class='charts'>{''.join(charts)}</div>")
+    if reasoning.get("measures"):
+        rows = [[n, d["difference"]["a"], d["difference"]["b"], d["difference"]["diff"], d["difference"]["ci_low"],
+                 d["difference"]["ci_high"]] for n, d in reasoning["measures"].items()]
+        parts.append("<h4>What changed in the reasoning</h4>"
+                     + htmlkit.table(["measure", "mean A", "mean B", "B − A", "95% low", "95% high"], rows)
+                     + "".join(f"<p class='note'>{esc(n)}</p>" for n in reasoning.get("notes", [])))
+        for name, data in reasoning["measures"].items():
+            if data["examples"]:
+                parts.append(f"<h4>Example pairs: largest change in {esc(name)}</h4>" + pairs_table(
+                    data["examples"], extra=lambda e: f"{name}: A {htmlkit.fmt_cell(e['value_a'])}, "
+                                                      f"B {htmlkit.fmt_cell(e['value_b'])}"))
+    for key, title in (("a_right_b_wrong", "Right in A, wrong in B"), ("b_right_a_wrong", "Wrong in A, right in B")):
+        items = result["flips"][key]
+        shown = f" (first {MAX_FLIPS})" if len(items) > MAX_FLIPS else ""
+        parts.append(f"<h4>{esc(title)}: {len(items)}{shown}</h4>")
+        if items:
+            parts.append(pairs_table(items[:MAX_FLIPS], extra=lambda f: f"A {f['verdict_a'] or f['status_a']}, "
+                                                                        f"B {f['verdict_b'] or f['status_b']}"))
+    return "".join(parts)
+
+
+def pairs_table(items, extra) -> str:
+    """Samples with A's and B's reasoning side by side; all text escaped inside <pre>."""
+    rows = []
+    for it in items:
+        head = (f"<b>{esc(it['id'])}</b><br>gold {esc(it.get('gold'))}<br>{esc(extra(it))}"
+                + (f"<br>category {esc(it.get('category'))}" if it.get("category") is not None else ""))
+        rows.append([head, f"<pre class='sample'>{esc(it.get('prompt'))}</pre>",
+                     f"<pre class='sample'>{esc(it.get('reasoning_a'))}</pre>",
+                     f"<pre class='sample'>{esc(it.get('reasoning_b'))}</pre>"])
+    columns = ["sample", "prompt", "reasoning A", "reasoning B"]
+    return htmlkit.table(columns, rows, css_class="pairs", raw_columns=tuple(columns))
+
+
+def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_path=None, seed=0) -> str:
+    """The HTML text of the report for runs ``refs`` (ids or folders)."""
+    from harness.compare import compare_runs, open_run
+    from harness.leaderboard import build_leaderboard, render_html_table
+
+    if not refs:
+        raise HarnessError("harness report needs at least one run id (see `harness runs`)")
+    runs = [open_run(store, ref) for ref in refs]
+    sections = []
+    try:
+        board = build_leaderboard(store, run_ids={r.id for r in runs})
+        sections.append(("Leaderboard", render_html_table(board)))
+    except HarnessError as exc:
+        sections.append(("Leaderboard", f"<p class='note'>{esc(exc)}</p>"))
+    per_run = []
+    for run in runs:
+        per_run.append(run_section(run, run.read_metrics(), run.read_samples()))
+    sections.append(("Runs", "".join(per_run)))
+    criteria = None
+    if criteria_path:
+        from harness.criteria import load_criteria
+
+        criteria = load_criteria(criteria_path)
+    comparisons, first_on_task = [], {}
+    for run, ref in zip(runs, refs):
+        task = run.manifest["task"]["name"]
+        if task not in first_on_task:
+            first_on_task[task] = ref
+            continue
+        result = compare_runs(store, first_on_task[task], ref, partial=partial, seed=seed)
+        verdicts = None
+        if criteria:
+            from harness.criteria import evaluate
+
+            verdicts = evaluate(criteria[1], result)
+        comparisons.append(comparison_section(result, verdicts, criteria and criteria[0]))
+    if comparisons:
+        sections.append(("Comparisons", "".join(comparisons)))
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    subtitle = f"{len(runs)} run(s) · generated {stamp} by harness report"
+    return htmlkit.page("harness report", sections, subtitle)

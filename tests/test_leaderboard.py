@@ -1,0 +1,131 @@
+"""`harness leaderboard` on real runs of the shared data."""
+
+import csv
+import io
+import json
+import sqlite3
+
+import pytest
+
+from tests.report_fixtures import eval_run, flipped_replay, register
+
+
+@pytest.fixture
+def two_models(cli, isolated_home):
+    """keyword-baseline on combined_test and jailbreakbench, and 'guard' (a replay with 20 flips on combined_test).
+
+    'guard' gets two runs on combined_test: v1 (20 verdicts flipped) then v2 (the keyword's own verdicts).
+    """
+    kw_ct = eval_run(cli, "keyword-baseline", "combined_test")
+    kw_jb = eval_run(cli, "keyword-baseline", "jailbreakbench")
+    ids = [str(i) for i in range(20)]
+    v1 = flipped_replay(kw_ct["dir"], isolated_home / "v1.jsonl", set(ids))
+    v2 = flipped_replay(kw_ct["dir"], isolated_home / "v2.jsonl", set())
+    home = isolated_home / "home"
+    register(home, "guard", f"replay:{v1}", parser="label-line")
+    g1 = eval_run(cli, "guard", "combined_test")
+    register(home, "guard", f"replay:{v2}", parser="label-line")
+    g2 = eval_run(cli, "guard", "combined_test")
+    return {"kw_ct": kw_ct, "kw_jb": kw_jb, "g1": g1, "g2": g2}
+
+
+def test_matrix_latest_and_weighted_average(cli, two_models):
+    code, out, err = cli("leaderboard", "--format", "json")
+    assert code == 0, err
+    board = json.loads(out)
+    assert board["tasks"] == ["combined_test", "jailbreakbench"]
+    rows = {r["model"]: r for r in board["rows"]}
+    kw_ct, kw_jb, g2 = two_models["kw_ct"], two_models["kw_jb"], two_models["g2"]
+    # latest run of 'guard' is v2, which replays the keyword's verdicts exactly
+    assert rows["guard"]["tasks"]["combined_test"]["run_id"] == g2["run_id"]
+    assert rows["guard"]["tasks"]["combined_test"]["accuracy"] == pytest.approx(kw_ct["accuracy"])
+    expected = (kw_ct["accuracy"] * kw_ct["n"] + kw_jb["accuracy"] * kw_jb["n"]) / (kw_ct["n"] + kw_jb["n"])
+    assert rows["keyword-baseline"]["average"]["accuracy"] == pytest.approx(expected)
+    assert rows["keyword-baseline"]["n"] == kw_ct["n"] + kw_jb["n"]
+    assert "jailbreakbench" not in rows["guard"]["tasks"]
+
+
+def test_best_selection_and_sorting(cli, two_models):
+    g1, g2 = two_models["g1"], two_models["g2"]
+    assert g1["accuracy"] != g2["accuracy"]
+    best = max((g1, g2), key=lambda m: m["accuracy"])
+    code, out, _ = cli("leaderboard", "--task", "combined_test", "--select", "best", "--format", "json")
+    rows = {r["model"]: r for r in json.loads(out)["rows"]}
+    assert rows["guard"]["tasks"]["combined_test"]["run_id"] == best["run_id"]
+    # sorted by the chosen metric, best first
+    code, out, _ = cli("leaderboard", "--task", "combined_test", "--metric", "parse_failure_rate", "--format", "json")
+    order = [r["average"]["parse_failure_rate"] for r in json.loads(out)["rows"]]
+    assert order == sorted(order)
+    code, out, _ = cli("leaderboard", "--format", "json")
+    acc = [r["average"]["accuracy"] for r in json.loads(out)["rows"]]
+    assert acc == sorted(acc, reverse=True)
+
+
+def test_text_markdown_csv_html(cli, two_models):
+    kw_ct = two_models["kw_ct"]
+    code, out, _ = cli("leaderboard")
+    assert code == 0
+    header = out.splitlines()[0].split()
+    assert header[:3] == ["model", "combined_test", "jailbreakbench"]
+    kw_line = next(line for line in out.splitlines() if line.startswith("keyword-baseline"))
+    assert f"{100 * kw_ct['accuracy']:.1f}" in kw_line
+    code, out, _ = cli("leaderboard", "--format", "markdown")
+    assert out.startswith("| model | combined_test | jailbreakbench | avg (weighted) |")
+    code, out, _ = cli("leaderboard", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    kw = next(r for r in rows if r["model"] == "keyword-baseline" and r["task"] == "combined_test")
+    assert float(kw["accuracy"]) == pytest.approx(kw_ct["accuracy"])
+    assert float(kw["f1"]) == pytest.approx(kw_ct["f1"])
+    assert kw["run_id"] == kw_ct["run_id"]
+    assert any(r["task"] == "weighted average" for r in rows)
+    code, out, _ = cli("leaderboard", "--format", "html", "-o", "board.html")
+    html = open("board.html", encoding="utf-8").read()
+    assert "<table class='leaderboard'>" in html and "<script" not in html
+
+
+def test_judge_means_from_sqlite_table_or_metrics_json(cli, two_models, isolated_home):
+    """Judge scores are read when present (table first, then metrics.json) and can rank the board."""
+    db = isolated_home / "runs" / "harness.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE judge_metrics (run_id TEXT, judge TEXT, criterion TEXT, mean REAL, "
+                     "ci_low REAL, ci_high REAL, n INTEGER)")
+        conn.execute("INSERT INTO judge_metrics VALUES (?, 'heuristic', 'reward', 0.41, 0.39, 0.43, 200)",
+                     (two_models["kw_ct"]["run_id"],))
+        row = conn.execute("SELECT metrics_json FROM runs WHERE run_id = ?", (two_models["g2"]["run_id"],)).fetchone()
+        metrics = json.loads(row[0])
+        metrics["judges"] = {"heuristic": {"reward": {"mean": 0.62, "ci_low": 0.6, "ci_high": 0.64, "n": 200}}}
+        conn.execute("UPDATE runs SET metrics_json = ? WHERE run_id = ?",
+                     (json.dumps(metrics), two_models["g2"]["run_id"]))
+    code, out, err = cli("leaderboard", "--task", "combined_test", "--metric", "heuristic.reward", "--format", "json")
+    assert code == 0, err
+    rows = json.loads(out)["rows"]
+    assert [r["model"] for r in rows] == ["guard", "keyword-baseline"]
+    assert rows[0]["tasks"]["combined_test"]["heuristic.reward"] == 0.62
+    assert rows[1]["tasks"]["combined_test"]["heuristic.reward"] == 0.41
+    # without judge scores the board still works and the metric is simply unknown
+    code, _, err = cli("leaderboard", "--metric", "heuristic.coherence")
+    assert code == 1 and "Unknown metric 'heuristic.coherence'" in err and "heuristic.reward" in err
+
+
+def test_paper_policy_f1_is_shown_as_a_fraction(cli):
+    from tests.conftest import DATA_DIR
+
+    preds = DATA_DIR / "guardreasoner/predictions/1B/SimpleSafetyTests/generated_predictions.jsonl"
+    m = eval_run(cli, f"replay:{preds}", "gr_simple_safety_tests")
+    assert m["policy"] == "guardreasoner-paper" and m["f1"] > 1  # the paper's F1 x 100
+    code, out, _ = cli("leaderboard", "--metric", "f1", "--format", "json")
+    cell = json.loads(out)["rows"][0]["tasks"]["gr_simple_safety_tests"]
+    assert cell["f1"] == pytest.approx(m["f1"] / 100)
+
+
+def test_empty_index_and_unfinished_runs(cli, isolated_home):
+    code, _, err = cli("leaderboard")
+    assert code == 1 and "holds no runs yet" in err and "harness eval" in err
+    from harness.runstore import RunStore
+
+    RunStore().create_run("r1", "k1", {"model": "m", "task": {"name": "combined_test"}, "created_at": "2026-01-01",
+                                       "n_total": 200})
+    code, _, err = cli("leaderboard")
+    assert code == 1 and "No complete runs" in err and "1 unfinished" in err
+    code, _, err = cli("leaderboard", "--task", "wildguard")
+    assert code == 1 and "wildguard" in err
