@@ -58,12 +58,17 @@ class PromptGroup:
 # -- reading groups ---------------------------------------------------------
 
 
+#: Score names judges use for their single combined score (heuristic: reward, llm-judge: overall).
+COMPOSITE_KEYS = ("composite", "reward", "overall")
+
+
 def composite_reward(scores: dict) -> float | None:
-    """A judgment's single reward: its ``composite`` score, else the mean of its scores."""
+    """A judgment's single reward: its combined score (COMPOSITE_KEYS), else the mean of its scores."""
     if not scores:
         return None
-    if "composite" in scores:
-        return float(scores["composite"])
+    for key in COMPOSITE_KEYS:
+        if key in scores:
+            return float(scores[key])
     return sum(float(v) for v in scores.values()) / len(scores)
 
 

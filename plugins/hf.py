@@ -1,1 +1,413 @@
-"""Hugging Face model loader (issue 3): being written."""
+"""``hf:BASE`` and ``hf:BASE+ADAPTER``: Hugging Face causal LMs with an optional LoRA adapter.
+
+BASE and ADAPTER are hub ids (``org/name``) or local directories.  Weights load
+in bf16/fp16/fp32 or quantized by bitsandbytes (8-bit, 4-bit NF4); the adapter
+is applied with PEFT and can be merged.  Safe by default: safetensors only and
+no remote code; ``allow_unsafe_weights`` and ``trust_remote_code`` lift that and
+the error says what each one risks.  Generation runs in ``hf_engine``
+(``engine: fast``, the default) or through transformers' ``generate``
+(``engine: reference``).
+
+Options (the ``options`` dict; CLI flags map onto these keys): dtype, quantization
+(None|"8bit"|"4bit"), merge_adapter, trust_remote_code, allow_unsafe_weights,
+chat_template, engine ("fast"|"reference"), device ("auto"|"cpu"|"cuda"),
+max_batch_size, cuda_graphs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.hookspecs import hookimpl
+from harness.models import Generation, Model
+
+OPTION_KEYS = {
+    "dtype", "quantization", "merge_adapter", "trust_remote_code", "allow_unsafe_weights",
+    "chat_template", "engine", "device", "max_batch_size", "cuda_graphs",
+}
+DTYPES = ("bfloat16", "float16", "float32")
+QUANTIZATIONS = (None, "8bit", "4bit")
+ENGINES = ("fast", "reference")
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+STOP_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>", "</s>")
+UNSAFE_WEIGHTS = (
+    "loading pickle weights (.bin/.pt) can execute arbitrary code from the file; "
+    "pass allow_unsafe_weights (--allow-unsafe-weights) only for a source you trust"
+)
+REMOTE_CODE = (
+    "trust_remote_code runs Python code shipped with the checkpoint on this machine; "
+    "pass trust_remote_code (--trust-remote-code) only for a source you trust"
+)
+
+
+def parse_spec(arg: str) -> tuple[str, str | None]:
+    """``'BASE+ADAPTER'`` -> (BASE, ADAPTER); a base path that itself contains '+' is kept whole."""
+    if not arg:
+        raise HarnessError("hf: expected a model after 'hf:', e.g. hf:meta-llama/Llama-3.2-1B or hf:BASE+ADAPTER")
+    if "+" not in arg or Path(arg).expanduser().exists():
+        return arg, None
+    base, _, adapter = arg.partition("+")
+    if not base or not adapter:
+        raise HarnessError(f"hf: '{arg}' should be BASE or BASE+ADAPTER (both non-empty)")
+    return base, adapter
+
+
+def check_options(options: dict) -> dict:
+    unknown = sorted(set(options) - OPTION_KEYS)
+    if unknown:
+        raise HarnessError(f"hf: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(OPTION_KEYS))}")
+    opts = dict(options)
+    if opts.get("dtype") not in (None,) + DTYPES:
+        raise HarnessError(f"hf: dtype '{opts['dtype']}' is not one of {', '.join(DTYPES)}")
+    if opts.get("quantization") not in QUANTIZATIONS:
+        raise HarnessError(f"hf: quantization '{opts['quantization']}' is not one of 8bit, 4bit (or none)")
+    if opts.get("engine", "fast") not in ENGINES:
+        raise HarnessError(f"hf: engine '{opts['engine']}' is not one of {', '.join(ENGINES)}")
+    if opts.get("device", "auto") not in ("auto", "cpu", "cuda"):
+        raise HarnessError(f"hf: device '{opts['device']}' is not one of auto, cpu, cuda")
+    return opts
+
+
+class Source:
+    """Where a base model or adapter comes from: a local directory or a hub id."""
+
+    def __init__(self, ref: str, role: str):
+        self.ref, self.role = ref, role
+        path = Path(ref).expanduser()
+        self.local = path.exists()
+        if self.local:
+            if not path.is_dir():
+                raise HarnessError(f"hf: {role} '{ref}' is a file; expected a model directory or a hub id")
+            self.path = path.resolve()
+        elif ref.startswith((".", "/", "~")) or ref.count("/") > 1 or "\\" in ref or not HUB_ID.match(ref):
+            raise HarnessError(f"hf: {role} path '{ref}' does not exist (and it is not a hub id like org/name)")
+        elif hub_offline():  # offline: only a snapshot already in the local hub cache will do
+            from huggingface_hub import snapshot_download
+
+            try:
+                self.path, self.local = Path(snapshot_download(ref, local_files_only=True)), True
+            except Exception as error:  # noqa: BLE001
+                raise hub_error(ref, role, error) from None
+        else:
+            self.path = None
+
+    @property
+    def location(self) -> str:
+        return str(self.path) if self.local else self.ref
+
+    def files(self) -> list[str]:
+        if self.local:
+            return [p.name for p in self.path.iterdir()]
+        from huggingface_hub import list_repo_files
+
+        try:
+            return list_repo_files(self.ref)
+        except Exception as error:  # noqa: BLE001 - every hub failure becomes one clear message
+            raise hub_error(self.ref, self.role, error) from None
+
+    def read_json(self, name: str) -> dict | None:
+        if self.local:
+            file = self.path / name
+            return json.loads(file.read_text()) if file.exists() else None
+        from huggingface_hub import hf_hub_download
+
+        try:
+            return json.loads(Path(hf_hub_download(self.ref, name)).read_text())
+        except Exception as error:  # noqa: BLE001
+            if type(error).__name__ == "EntryNotFoundError":
+                return None
+            raise hub_error(self.ref, self.role, error) from None
+
+    def signature(self) -> str:
+        """Identifies the files: sizes and times locally, the commit on the hub."""
+        if self.local:
+            parts = sorted(f"{p.name}:{p.stat().st_size}:{int(p.stat().st_mtime)}" for p in self.path.iterdir()
+                           if p.is_file())
+            return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+        try:
+            from huggingface_hub import model_info
+
+            return model_info(self.ref).sha or self.ref
+        except Exception:  # noqa: BLE001 - offline: the id is the best we have
+            return self.ref
+
+
+def hub_offline() -> bool:
+    from huggingface_hub import constants
+
+    env = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    return env or bool(constants.HF_HUB_OFFLINE)
+
+
+def hub_error(ref, role, error) -> HarnessError:
+    offline = hub_offline()
+    hint = (" HF_HUB_OFFLINE is set, so only files already in the local cache can be used; "
+            "unset it or download the files first." if offline else
+            " Check the id, your network and, for gated or private repositories, HF_TOKEN.")
+    return HarnessError(f"hf: could not reach {role} '{ref}' on the Hugging Face hub "
+                        f"({type(error).__name__}: {str(error).splitlines()[0][:200]}).{hint}")
+
+
+def check_weights(source: Source, allow_unsafe: bool, adapter: bool = False):
+    files = source.files()
+    safe = [f for f in files if f.endswith(".safetensors")]
+    unsafe = [f for f in files if f.endswith((".bin", ".pt", ".pth", ".ckpt"))]
+    if safe:
+        return
+    if not unsafe:
+        kind = "adapter_model.safetensors" if adapter else "*.safetensors weights"
+        raise HarnessError(f"hf: {source.role} '{source.ref}' has no {kind}")
+    if not allow_unsafe:
+        raise HarnessError(f"hf: {source.role} '{source.ref}' has only pickle weights ({', '.join(sorted(unsafe)[:3])}); "
+                           + UNSAFE_WEIGHTS)
+
+
+def check_remote_code(source: Source, trust: bool):
+    config = source.read_json("config.json")
+    if config is None:
+        raise HarnessError(f"hf: {source.role} '{source.ref}' has no config.json; expected a transformers model")
+    if config.get("auto_map") and not trust:
+        raise HarnessError(f"hf: {source.role} '{source.ref}' needs custom code ({', '.join(config['auto_map'])}); "
+                           + REMOTE_CODE)
+    return config
+
+
+def normalize_name(name: str) -> str:
+    """Compare base names loosely: 'unsloth/llama-3.2-3b-instruct-bnb-4bit' ~ 'unsloth/Llama-3.2-3B-Instruct'."""
+    name = name.rstrip("/").split("/")[-1].lower()
+    return re.sub(r"[-_.](bnb[-_]?4bit|4bit|8bit|unsloth|gptq|awq)$", "", name)
+
+
+def resolve_device(choice: str | None) -> str:
+    """'cpu' or 'cuda:N'; under ``accelerate launch`` / ``torchrun`` each rank takes GPU LOCAL_RANK."""
+    import torch
+
+    choice = choice or "auto"
+    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+        return "cpu"
+    if not torch.cuda.is_available():
+        raise HarnessError("hf: device 'cuda' was asked for but no CUDA GPU is visible")
+    index = int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count()
+    torch.cuda.set_device(index)  # Triton kernels and CUDA graphs run on the current device
+    return f"cuda:{index}"
+
+
+class HFModel(Model):
+    """A transformers causal LM (+ LoRA) that generates with :mod:`harness_plugins.hf_engine`."""
+
+    def __init__(self, arg: str, options: dict):
+        opts = check_options(options or {})
+        self.options = opts
+        base_ref, adapter_ref = parse_spec(arg)
+        self.base_source = Source(base_ref, "base model")
+        self.adapter_source = Source(adapter_ref, "adapter") if adapter_ref else None
+        self.device = resolve_device(opts.get("device"))
+        self.quantization = opts.get("quantization")
+        self.cuda = self.device.startswith("cuda")
+        if self.quantization and not self.cuda:
+            raise HarnessError(f"hf: quantization '{self.quantization}' needs a CUDA GPU (bitsandbytes); "
+                               "drop the quantization option to run on CPU")
+        self.dtype_name = opts.get("dtype") or ("bfloat16" if self.cuda else "float32")
+        self.chat = bool(opts.get("chat_template", False))
+        self.engine_name = opts.get("engine", "fast")
+        self.spec = f"hf:{arg}"
+        self._load()
+
+    # -- loading ---------------------------------------------------------------------
+    def _load(self):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        opts = self.options
+        trust = bool(opts.get("trust_remote_code", False))
+        allow_unsafe = bool(opts.get("allow_unsafe_weights", False))
+        config = check_remote_code(self.base_source, trust)
+        check_weights(self.base_source, allow_unsafe)
+        adapter_config = None
+        if self.adapter_source:
+            adapter_config = self.adapter_source.read_json("adapter_config.json")
+            if adapter_config is None:
+                raise HarnessError(f"hf: adapter '{self.adapter_source.ref}' has no adapter_config.json; "
+                                   "expected a PEFT LoRA adapter directory or hub id")
+            check_weights(self.adapter_source, allow_unsafe, adapter=True)
+        dtype = getattr(torch, self.dtype_name)
+        kwargs = {"dtype": dtype, "trust_remote_code": trust, "use_safetensors": None if allow_unsafe else True}
+        if self.quantization:
+            from transformers import BitsAndBytesConfig
+
+            import importlib.util
+
+            if importlib.util.find_spec("bitsandbytes") is None:
+                raise HarnessError("hf: quantization needs bitsandbytes: pip install 'harness-guards[hf]'")
+            kwargs["quantization_config"] = (
+                BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
+                                   bnb_4bit_use_double_quant=True)
+                if self.quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
+        kwargs["device_map"] = {"": self.device}  # load straight onto the device
+        where = self.base_source.location
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=trust)
+            model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
+        except OSError as error:
+            if self.base_source.local:
+                raise HarnessError(f"hf: could not load base model from {where}: {error}") from None
+            raise hub_error(self.base_source.ref, "base model", error) from None
+        self.base_config = config
+        self.adapter_config = adapter_config
+        self.merged = False
+        if self.adapter_source:
+            model = self._apply_adapter(model, adapter_config)
+        model.eval()
+        self.model = model
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.stop_ids = self._stop_ids()
+        self.max_context = (getattr(self.model.config, "max_position_embeddings", None)
+                            or getattr(self.tokenizer, "model_max_length", None) or 4096)
+        self._engine = None
+
+    def _apply_adapter(self, model, adapter_config):
+        from peft import PeftModel
+
+        declared = adapter_config.get("base_model_name_or_path") or "(not recorded)"
+        ours = self.base_source.ref
+        try:
+            model = PeftModel.from_pretrained(model, self.adapter_source.location, is_trainable=False)
+        except (RuntimeError, ValueError, KeyError) as error:
+            lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()] or [""]
+            detail = next((line for line in lines if "size mismatch" in line or "not found" in line), lines[0])
+            raise HarnessError(
+                f"hf: adapter '{self.adapter_source.ref}' does not fit base model '{ours}': the adapter was trained "
+                f"on '{declared}' ({type(error).__name__}: {detail[:300]})"
+            ) from None
+        except OSError as error:
+            raise hub_error(self.adapter_source.ref, "adapter", error) from None
+        self.adapter_base_mismatch = (
+            declared != "(not recorded)" and normalize_name(declared) != normalize_name(ours))
+        if self.options.get("merge_adapter"):
+            model = model.merge_and_unload()
+            self.merged = True
+        return model
+
+    def _stop_ids(self):
+        tok = self.tokenizer
+        ids = set()
+        for source in (tok.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
+            if isinstance(source, int):
+                ids.add(source)
+            elif source:
+                ids.update(source)
+        vocab = tok.get_vocab()
+        for token in STOP_TOKENS:
+            if token in vocab and token in tok.all_special_tokens + list(tok.get_added_vocab()):
+                ids.add(vocab[token])
+        return sorted(ids)
+
+    # -- the Model interface -----------------------------------------------------------
+    def fingerprint(self):
+        parts = {"base": self.base_source.signature(), "base_ref": self.base_source.ref,
+                 "adapter": self.adapter_source.signature() if self.adapter_source else None,
+                 "dtype": self.dtype_name, "quantization": self.quantization, "merged": self.merged,
+                 "chat_template": self.chat}
+        return "hf:" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
+
+    def describe(self):
+        info = {
+            "spec": self.spec, "kind": "hf", "base": self.base_source.ref,
+            "adapter": self.adapter_source.ref if self.adapter_source else None,
+            "dtype": self.dtype_name, "quantization": self.quantization, "merged_adapter": self.merged,
+            "device": self.device, "engine": self.engine_name, "chat_template": self.chat,
+            "max_context": self.max_context, "stop_token_ids": self.stop_ids,
+        }
+        if self.adapter_source and self.adapter_base_mismatch:
+            info["adapter_declared_base"] = self.adapter_config.get("base_model_name_or_path")
+        if self._engine is not None and getattr(self._engine, "graph_error", None):
+            info["cuda_graphs_error"] = self._engine.graph_error
+        return info
+
+    def engine(self):
+        from harness_plugins import hf_engine
+
+        if self._engine is None:
+            pad = self.tokenizer.pad_token_id
+            max_batch = self.options.get("max_batch_size")
+            if self.engine_name == "reference":
+                self._engine = hf_engine.ReferenceEngine(self.model, self.device, self.stop_ids, pad, max_batch)
+            else:
+                graphs = self.options.get("cuda_graphs", True) and self.quantization != "8bit"
+                self._engine = hf_engine.FastEngine(self.model, self.device, self.stop_ids, pad, max_batch,
+                                                    use_graphs=graphs)
+        return self._engine
+
+    def prepare(self, index, request, settings):
+        """Tokenize one request; left-truncate a prompt too long for the context, with a warning."""
+        from harness_plugins.hf_engine import Prepared
+
+        tok = self.tokenizer
+        if self.chat:
+            text = tok.apply_chat_template([{"role": "user", "content": request.prompt}], tokenize=False,
+                                           add_generation_prompt=True)
+            ids = tok(text, add_special_tokens=False).input_ids
+        else:
+            ids = tok(request.prompt).input_ids
+        warnings = []
+        room = self.max_context - settings.max_new_tokens
+        if room < 1:
+            raise HarnessError(f"hf: max_new_tokens {settings.max_new_tokens} leaves no room for a prompt in "
+                               f"the model's context of {self.max_context} tokens")
+        if len(ids) > room:
+            keep_bos = ids[0] == tok.bos_token_id
+            kept = ([ids[0]] if keep_bos else []) + ids[len(ids) - room + int(keep_bos):]
+            warnings.append(f"prompt has {len(ids)} tokens; kept the last {len(kept)} so that it and "
+                            f"max_new_tokens {settings.max_new_tokens} fit the context of {self.max_context}")
+            ids = kept
+        return Prepared(index, ids, request.seed, warnings)
+
+    def generate(self, requests, settings):
+        requests = list(requests)
+        if not requests:
+            return
+        prepared = [self.prepare(i, r, settings) for i, r in enumerate(requests)]
+        batch = None if str(settings.batch_size) == "auto" else str(settings.batch_size)
+        if batch is not None and not (batch.isdigit() and int(batch) > 0):
+            raise HarnessError(f"hf: batch size '{settings.batch_size}' should be a positive integer or 'auto'")
+        batch = int(batch) if batch else None
+        for done in self.engine().run(prepared, settings, batch_size=batch):
+            req, prep = requests[done.index], prepared[done.index]
+            text = self.tokenizer.decode(done.tokens, skip_special_tokens=True)
+            yield Generation(req.sample_id, req.sample_index, text, seed=req.seed,
+                             n_prompt_tokens=len(prep.ids), n_new_tokens=done.n_new_tokens,
+                             seconds=round(done.seconds, 4), warnings=list(prep.warnings))
+
+    def close(self):
+        import gc
+
+        self._engine = None
+        self.model = None
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+
+def load(arg, options):
+    start = time.perf_counter()
+    model = HFModel(arg, options)
+    model.load_seconds = round(time.perf_counter() - start, 2)
+    return model
+
+
+@hookimpl
+def register_models(register):
+    register("hf", load, description="Hugging Face causal LM, optional LoRA: hf:BASE or hf:BASE+ADAPTER "
+                                     "(hub ids or directories; bf16/fp16/fp32, 8-bit, 4-bit NF4)")

@@ -1,1 +1,220 @@
-"""LLM-as-judge (issue 4): being written."""
+"""``llm-judge:MODEL``: a registered model grades reasoning with a versioned rubric (issue 4).
+
+MODEL is any checkpoint name or model spec that ``harness.loading.load_model``
+accepts (``exp_18``, ``hf:BASE``, ``openai:...``); it is driven through
+``Model.generate``.  The rubric (``rubric_reasoning_v1.txt``) asks for integer
+scores 1-5 per criterion as one JSON object; they are mapped to [0, 1].  An
+answer that is not JSON, lacks a criterion or is out of range is a recorded
+failure (``Judgment.error``), never a crash, and the other samples are scored.
+
+The judged texts are wrapped in ``[[BEGIN DATA <nonce> name]]`` /
+``[[END DATA <nonce>]]`` markers and the rubric says that what they enclose is
+data, not instructions.  Any ``[[`` or ``]]`` inside the judged text is broken
+up, and the nonce is a hash of the judged texts themselves, so a text cannot
+close its block and smuggle in instructions (tests/test_judges_llm.py).
+
+Pairwise mode (:meth:`LLMJudge.compare_batch`) asks A-vs-B in both orders and
+averages, cancelling the judge's position bias.
+
+Options: ``max_new_tokens`` (400), ``rubric`` (a rubric file of your own);
+every other option goes to the model loader (e.g. ``chat_template=true`` for
+an instruct model served by ``hf``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from harness.errors import HarnessError
+from harness.hookspecs import hookimpl
+from harness.judging import Judge, Judgment
+
+RUBRIC = Path(__file__).with_name("rubric_reasoning_v1.txt")
+PAIRWISE_RUBRIC = Path(__file__).with_name("rubric_pairwise_v1.txt")
+RUBRIC_VERSION = "reasoning-v1"
+CRITERIA = ("coherence", "relevance", "specificity", "consistency", "overall")
+SCALE = (1, 5)
+PLACEHOLDER = re.compile(r"\{(nonce|content|reasoning|verdict|reasoning_a|verdict_a|reasoning_b|verdict_b)\}")
+
+
+def neutralise(text: str) -> str:
+    """Break up marker brackets so judged text can never form a data delimiter."""
+    text = text or ""
+    while "[[" in text or "]]" in text:
+        text = text.replace("[[", "[ [").replace("]]", "] ]")
+    return text
+
+
+def build_prompt(rubric: str, fields: dict) -> str:
+    """Fill the rubric's placeholders in one pass; judged text is never re-scanned.
+
+    ``fields`` maps placeholder names to the judged texts; the nonce is derived
+    from them (a text would have to contain its own hash to guess it).
+    """
+    data = {k: neutralise(str(v)) for k, v in fields.items()}
+    digest = hashlib.sha256()
+    for key in sorted(data):
+        digest.update(key.encode() + b"\0" + data[key].encode() + b"\0")
+    data["nonce"] = digest.hexdigest()[:16]
+    missing = {m.group(1) for m in PLACEHOLDER.finditer(rubric)} - set(data)
+    if missing:
+        raise HarnessError(f"rubric placeholder(s) {sorted(missing)} have no value")
+    return PLACEHOLDER.sub(lambda m: data[m.group(1)], rubric)
+
+
+def find_json_object(text: str) -> dict | None:
+    """The first JSON object in an answer (code fences and surrounding prose allowed)."""
+    decoder = json.JSONDecoder()
+    for m in re.finditer(r"\{", text or ""):
+        try:
+            obj, _ = decoder.raw_decode(text, m.start())
+        except json.JSONDecodeError:
+            continue
+        if isinstance(obj, dict):
+            return obj
+    return None
+
+
+def parse_scores(answer: str) -> Judgment:
+    """Per-criterion scores from the judge's answer, or a Judgment carrying the reason it failed."""
+    shown = (answer or "").strip().replace("\n", " ")[:160]
+    obj = find_json_object(answer)
+    if obj is None:
+        return Judgment({}, shown, f"judge answer is not a JSON object: '{shown}'")
+    low, high = SCALE
+    scores, problems = {}, []
+    for name in CRITERIA:
+        value = obj.get(name)
+        if isinstance(value, str) and re.fullmatch(r"\s*\d+(\.\d+)?\s*", value):
+            value = float(value)
+        if value is None:
+            problems.append(f"'{name}' is missing")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            problems.append(f"'{name}' is {value!r}, not a number")
+        elif not low <= value <= high:
+            problems.append(f"'{name}' = {value} is outside {low}-{high}")
+        else:
+            scores[name] = round((float(value) - low) / (high - low), 4)
+    if problems:
+        return Judgment({}, shown, "judge answer: " + "; ".join(problems))
+    return Judgment(scores, str(obj.get("explanation", ""))[:500])
+
+
+def parse_winner(answer: str) -> str | None:
+    obj = find_json_object(answer)
+    if obj is None:
+        return None
+    winner = str(obj.get("winner", "")).strip().upper()
+    return {"A": "A", "B": "B", "TIE": "tie"}.get(winner)
+
+
+class LLMJudge(Judge):
+    """Grades with a loaded :class:`harness.models.Model`."""
+
+    criteria = CRITERIA
+
+    def __init__(self, model, model_name: str, rubric: str | Path | None = None, max_new_tokens: int = 400):
+        self.model = model
+        self.name = f"llm-judge:{model_name}"
+        rubric_path = Path(rubric) if rubric else RUBRIC
+        if not rubric_path.exists():
+            raise HarnessError(f"llm-judge rubric file {rubric_path} does not exist")
+        self.rubric = rubric_path.read_text(encoding="utf-8")
+        self.pairwise_rubric = PAIRWISE_RUBRIC.read_text(encoding="utf-8")
+        for needed in ("{nonce}", "{reasoning}"):
+            if needed not in self.rubric:
+                raise HarnessError(f"{rubric_path}: rubric must contain the placeholder {needed}")
+        self.max_new_tokens = int(max_new_tokens)
+        model_tag = hashlib.sha256(model.fingerprint().encode()).hexdigest()[:8]
+        rubric_tag = hashlib.sha256((self.rubric + self.pairwise_rubric).encode()).hexdigest()[:6]
+        self.version = f"{RUBRIC_VERSION}-{rubric_tag}-m{model_tag}"
+
+    def close(self):
+        self.model.close()
+
+    def prompt_for(self, item) -> str:
+        return build_prompt(self.rubric, {"content": item.content, "reasoning": item.reasoning or item.completion,
+                                          "verdict": item.verdict or "(no verdict could be parsed)"})
+
+    def _ask(self, prompts: list[str]) -> list:
+        """Generate one greedy answer per prompt; returns Generation objects in prompt order."""
+        from harness.models import GenerationRequest, GenerationSettings
+
+        settings = GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=0.0, samples=1, seed=0)
+        requests = [GenerationRequest(sample_id=str(i), prompt=p, sample_index=0, seed=0, content=p)
+                    for i, p in enumerate(prompts)]
+        out = [None] * len(prompts)
+        if not prompts:
+            return out
+        for gen in self.model.generate(requests, settings):
+            out[int(gen.sample_id)] = gen
+        return out
+
+    def judge_batch(self, items):
+        asked = [i for i, item in enumerate(items) if (item.reasoning or item.completion or "").strip()]
+        answers = dict(zip(asked, self._ask([self.prompt_for(items[i]) for i in asked])))
+        results = []
+        for i in range(len(items)):
+            gen = answers.get(i)
+            if i not in answers:
+                results.append(Judgment({c: 0.0 for c in CRITERIA}, "empty reasoning: every score is 0"))
+            elif gen is None or gen.text is None:
+                reason = gen.error if gen is not None else "the judge model returned nothing"
+                results.append(Judgment({}, "", f"judge model failed: {reason}"))
+            else:
+                results.append(parse_scores(gen.text))
+        return results
+
+    def compare_batch(self, pairs: list[tuple]) -> list[Judgment]:
+        """A-vs-B preference for each (a, b) pair, asked in both orders.
+
+        ``preference`` is the probability-like share of the two askings that
+        preferred ``a`` (tie = half); ``position_consistent`` is 1 when both
+        orders agree.  One unparseable answer makes the pair a recorded failure.
+        """
+        prompts = []
+        for a, b in pairs:
+            for first, second in ((a, b), (b, a)):
+                prompts.append(build_prompt(self.pairwise_rubric, {
+                    "content": a.content,
+                    "reasoning_a": first.reasoning or first.completion, "verdict_a": first.verdict or "(none)",
+                    "reasoning_b": second.reasoning or second.completion, "verdict_b": second.verdict or "(none)"}))
+        gens = self._ask(prompts)
+        results = []
+        for n in range(len(pairs)):
+            g1, g2 = gens[2 * n], gens[2 * n + 1]
+            w1 = parse_winner(g1.text) if g1 is not None and g1.text is not None else None
+            w2 = parse_winner(g2.text) if g2 is not None and g2.text is not None else None
+            if w1 is None or w2 is None:
+                bad = g1 if w1 is None else g2
+                shown = ((bad.text if bad is not None else None) or "").strip()[:160]
+                results.append(Judgment({}, shown, f"pairwise answer has no winner A/B/tie: '{shown}'"))
+                continue
+            # In the second asking a is shown as B.
+            share = ({"A": 1.0, "tie": 0.5, "B": 0.0}[w1] + {"B": 1.0, "tie": 0.5, "A": 0.0}[w2]) / 2
+            consistent = {"A": "B", "B": "A", "tie": "tie"}[w2] == w1
+            results.append(Judgment({"preference": share, "position_consistent": float(consistent)},
+                                    f"a-first: {w1}; b-first: {w2}"))
+        return results
+
+
+def make_llm_judge(arg: str, options: dict) -> LLMJudge:
+    if not arg:
+        raise HarnessError("llm-judge needs a model: use llm-judge:MODEL, e.g. llm-judge:exp_18 "
+                           "(any name from `harness models` or a model spec)")
+    from harness.loading import load_model
+
+    options = dict(options or {})
+    rubric = options.pop("rubric", None)
+    max_new_tokens = options.pop("max_new_tokens", 400)
+    model = load_model(arg, options)
+    return LLMJudge(model, arg, rubric=rubric, max_new_tokens=max_new_tokens)
+
+
+@hookimpl
+def register_judges(register):
+    register("llm-judge", make_llm_judge,
+             description="llm-judge:MODEL grades reasoning 1-5 per criterion with a versioned rubric (JSON answer)")

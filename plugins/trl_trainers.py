@@ -15,6 +15,7 @@ loaded at CLI start.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from harness.errors import HarnessError, unknown_name
@@ -45,7 +46,10 @@ CONFIG_KEYS = {
     "bf16": "train in bf16 (default: when the GPU supports it)",
     "packing": "sft: pack samples into full sequences",
     "padding_free": "sft/dpo: no padding (flash-attention)",
-    "use_liger_kernel": "use Liger fused kernels (needs liger-kernel)",
+    "use_liger_kernel": "use Liger fused kernels (needs liger-kernel and a GPU)",
+    "group_by_length": "sft: batch samples of similar length (less padding)",
+    "adapter_dtype": "'bf16' keeps LoRA weights in bf16 (about 1.7x faster on H100; fine at SFT learning rates, "
+                     "keep the default fp32 for DPO at 5e-6, where bf16 rounds the updates away)",
     "num_generations": "grpo: completions per prompt",
     "max_completion_length": "grpo: tokens per completion",
     "temperature": "grpo: sampling temperature",
@@ -65,7 +69,7 @@ PASSTHROUGH = {
     "use_liger_kernel",
 }
 METHOD_KEYS = {
-    "sft": {"max_length", "packing", "padding_free"},
+    "sft": {"max_length", "packing", "padding_free", "group_by_length"},
     "dpo": {"max_length", "beta", "padding_free"},
     "hs-dpo": {"max_length", "beta", "padding_free"},
     "grpo": {"beta", "num_generations", "max_completion_length", "temperature"},
@@ -85,6 +89,8 @@ def check_config(method: str, config: dict):
     for key in lora:
         if key not in {"r", "alpha", "dropout", "target_modules"}:
             raise unknown_name("lora key", key, ["r", "alpha", "dropout", "target_modules"])
+    if config.get("adapter_dtype", "fp32") not in ("fp32", "bf16"):
+        raise HarnessError(f"training config 'adapter_dtype' must be fp32 or bf16, got {config['adapter_dtype']!r}")
     if config.get("quantization") not in (None, "4bit"):
         raise HarnessError(f"training config 'quantization' must be '4bit' or null, got {config['quantization']!r}")
 
@@ -126,6 +132,8 @@ def load_policy(parent: dict, config: dict):
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
             bnb_4bit_use_double_quant=True,
         )
+        # bitsandbytes places weights at load time: one GPU per process (LOCAL_RANK under `accelerate launch`)
+        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     tokenizer = AutoTokenizer.from_pretrained(parent["base"])
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -154,7 +162,7 @@ def adapter_base(adapter: str) -> str | None:
     return None
 
 
-def lora_config(config: dict, method: str):
+def lora_config(config: dict):
     from peft import LoraConfig
 
     lora = config.get("lora") or {}
@@ -261,6 +269,10 @@ def weighted_dpo_trainer_class():
             if "weight" not in self._signature_columns:
                 self._signature_columns = [*self._signature_columns, "weight"]
 
+        def compute_ref_log_probs(self, model, inputs):
+            # also reached from TRL's precompute_ref_log_probs pass, whose batches carry the weight column
+            return super().compute_ref_log_probs(model, {k: v for k, v in inputs.items() if k != "weight"})
+
         def _compute_loss(self, model, inputs, return_outputs):
             mode = "train" if self.model.training else "eval"
             weight = inputs["weight"]
@@ -318,13 +330,19 @@ def judge_reward(judge, parser, target: str = "prompt"):
 
 
 def load_judge(spec: str):
-    from harness.plugins import get_registry
+    from harness.judge_runs import load_judge as load
 
-    name, _, arg = spec.partition(":")
-    return get_registry().get("judges", name)(arg, {})
+    return load(spec)
 
 
 # -- the trainer ------------------------------------------------------------
+
+
+def last_complete_checkpoint(ckpt_dir: Path) -> str | None:
+    """The newest ``checkpoint-N`` whose trainer state was written (a kill mid-save leaves a partial one)."""
+    done = [d for d in Path(ckpt_dir).glob("checkpoint-*") if (d / "trainer_state.json").exists()
+            and d.name.split("-")[-1].isdigit()]
+    return str(max(done, key=lambda d: int(d.name.split("-")[-1]))) if done else None
 
 
 class TRLTrainer(Trainer):
@@ -335,16 +353,19 @@ class TRLTrainer(Trainer):
 
     def train(self, request: TrainRequest) -> TrainResult:
         import torch
-        from transformers.trainer_utils import get_last_checkpoint
 
         config = dict(request.config)
         check_config(self.method, config)
         parent = resolve_parent(request.parent)
         out = Path(request.output_dir)
         ckpt_dir = out / "trainer"
-        last = get_last_checkpoint(str(ckpt_dir)) if request.resume and ckpt_dir.is_dir() else None
+        last = last_complete_checkpoint(ckpt_dir) if request.resume else None
         tokenizer, model = load_policy(parent, config)
         trainer, data_info = self.build(model, tokenizer, parent, config, request.data_path, ckpt_dir)
+        if config.get("adapter_dtype") == "bf16":
+            for name, param in trainer.model.named_parameters():
+                if "lora_" in name:
+                    param.data = param.data.to(torch.bfloat16)
         try:
             result = trainer.train(resume_from_checkpoint=last)
         except torch.cuda.OutOfMemoryError:
@@ -353,9 +374,11 @@ class TRLTrainer(Trainer):
                 "gradient_accumulation_steps, gradient_checkpointing: true, or a smaller max_length."
             ) from None
         adapter_dir = out / "adapter"
-        trainer.model.save_pretrained(str(adapter_dir), selected_adapters=["default"])
-        tokenizer.save_pretrained(str(adapter_dir))
-        logs = [row for row in trainer.state.log_history if "loss" in row or "train_loss" in row]
+        trainer.accelerator.wait_for_everyone()
+        if trainer.accelerator.is_main_process:  # under `accelerate launch` one process writes the adapter
+            trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(adapter_dir), selected_adapters=["default"])
+            tokenizer.save_pretrained(str(adapter_dir))
+        logs = [row for row in trainer.state.log_history if "loss" in row]
         metrics = {
             **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
             "global_step": trainer.state.global_step,
@@ -364,14 +387,15 @@ class TRLTrainer(Trainer):
             "last_log": logs[-1] if logs else None,
             **data_info,
         }
-        (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
+        if trainer.accelerator.is_main_process:
+            (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
         return TrainResult(adapter_dir=adapter_dir, base=parent["base"], metrics=metrics)
 
     # building one TRL trainer per method
     def build(self, model, tokenizer, parent, config, data_path, ckpt_dir):
         from datasets import Dataset
 
-        peft_config = None if parent["adapter"] else lora_config(config, self.method)
+        peft_config = None if parent["adapter"] else lora_config(config)
         args = self.trl_args(config, ckpt_dir)
         common = dict(model=model, args=args, processing_class=tokenizer, peft_config=peft_config)
         if self.method == "sft":
@@ -407,9 +431,12 @@ class TRLTrainer(Trainer):
         for key, value in config.items():
             if key in TRL_NAMES:
                 kwargs[TRL_NAMES[key]] = value
+            elif key == "group_by_length" and key in METHOD_KEYS[self.method]:
+                if value:
+                    kwargs["train_sampling_strategy"] = "group_by_length"
             elif key in PASSTHROUGH or key in METHOD_KEYS[self.method]:
                 kwargs[key] = value
-            elif key not in {"lora", "quantization", "trl", "judge", "parser"}:
+            elif key not in {"lora", "quantization", "trl", "judge", "parser", "adapter_dtype"}:
                 raise HarnessError(f"training config key '{key}' does not apply to --method {self.method}")
         if self.method == "grpo":
             kwargs.setdefault("num_generations", 4)

@@ -85,7 +85,7 @@ def test_groups_from_run_records_use_completion_verdicts_and_judge_scores():
             {"text": "C", "sample_index": 3, "verdict": None},
         ],
     }
-    judg = {("s1", 0): {"composite": 0.8}, ("s1", 2): {"a": 0.2, "b": 0.4}}
+    judg = {("s1", 0): {"reward": 0.8, "label": 1.0}, ("s1", 2): {"a": 0.2, "b": 0.4}}
     (g,) = groups_from_run_records([rec], judg)
     assert g.prompt == "<rendered>"
     assert [(c.index, c.correct, c.reward) for c in g.candidates] == [

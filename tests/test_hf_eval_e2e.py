@@ -1,0 +1,82 @@
+"""``harness eval`` end to end on a tiny local model, and resume after ``kill -9`` (CPU, subprocesses)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from tests.test_hf_engine import sharpen  # noqa: E402
+from tests.tiny_models import build_tiny_llama  # noqa: E402
+
+N = 6
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return sharpen(build_tiny_llama(tmp_path_factory.mktemp("tiny"), seed=5))
+
+
+def command(tiny, runs, *extra):
+    return [sys.executable, "-m", "harness", "eval", "--model", f"hf:{tiny}", "--task", "wildguard",
+            "--limit", str(N), "--samples", "2", "--max-new-tokens", "16", "--temperature", "0.1",
+            "--batch-size", "2", "-o", "device=cpu", "--runs-dir", str(runs), "--quiet", *extra]
+
+
+def records(runs):
+    (path,) = runs.glob("*/samples.jsonl")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()], path.parent
+
+
+def completions(rows):
+    return {(row["id"], c["sample_index"]): c["text"] for row in rows for c in row["completions"]}
+
+
+@pytest.fixture(scope="module")
+def clean_run(tiny, tmp_path_factory):
+    runs = tmp_path_factory.mktemp("clean")
+    done = subprocess.run(command(tiny, runs, "--no-cache"), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return records(runs)
+
+
+def test_eval_end_to_end_on_tiny_model(clean_run):
+    rows, run_dir = clean_run
+    assert len(rows) == N and len({r["id"] for r in rows}) == N
+    for row in rows:
+        assert [c["sample_index"] for c in row["completions"]] == [0, 1]
+        assert all(isinstance(c["text"], str) and 0 < c["n_new_tokens"] <= 16 for c in row["completions"])
+        assert row["completions"][0]["seed"] != row["completions"][1]["seed"]
+        assert row["rendered_prompt"].startswith("<|im_start|>user")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert "0.1" in json.dumps(manifest) and "hf" in json.dumps(manifest)
+    assert json.loads((run_dir / "metrics.json").read_text())["n"] == N
+
+
+def test_resume_after_kill_9_reproduces_the_same_records(tiny, tmp_path, clean_run):
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen(command(tiny, runs), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        files = list(runs.glob("*/samples.jsonl"))
+        if files and len(files[0].read_text().splitlines()) >= 2:
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}")
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    partial, _ = records(runs)
+    assert 2 <= len(partial) < N
+    resumed = subprocess.run(command(tiny, runs), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Resuming" in resumed.stderr
+    rows, _ = records(runs)
+    assert sorted(r["id"] for r in rows) == sorted(r["id"] for r in clean_run[0])  # none lost or duplicated
+    assert completions(rows) == completions(clean_run[0])

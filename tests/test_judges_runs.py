@@ -1,0 +1,191 @@
+"""Judging recorded runs: judgments.jsonl, resume after kill, cache, SQLite, metrics, `harness judge`."""
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from harness.errors import HarnessError
+from harness.judge_runs import judge_run, mean_with_ci, read_judgment_records, read_judgments
+from harness.judging import Judge, Judgment
+from harness.plugins import Registration, get_registry
+from harness.runstore import RunStore
+
+N, K = 12, 2
+
+
+class CountingJudge(Judge):
+    """Scores reasoning length, counts what it was asked, fails on one chosen sample."""
+
+    name = "counting"
+    version = "1"
+    criteria = ("length",)
+    calls: list = []
+
+    def judge_batch(self, items):
+        CountingJudge.calls.extend((i.sample_id, i.sample_index) for i in items)
+        out = []
+        for i in items:
+            if i.sample_id == CountingJudge.fail_id:
+                raise ValueError("this judge cannot read sample " + i.sample_id)
+            out.append(Judgment({"length": min(1.0, len(i.reasoning) / 400)}, "length"))
+        return out
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    CountingJudge.calls = []
+    CountingJudge.fail_id = None
+    reg = get_registry()
+    monkeypatch.setitem(reg.items["judges"], "counting",
+                        Registration("judges", "counting", lambda arg, opts: CountingJudge(), "tests"))
+    return CountingJudge
+
+
+@pytest.fixture
+def run(cli):
+    code, out, err = cli("eval", "--model", "keyword-baseline", "--task", "combined_test", "--limit", N,
+                         "--samples", K, "--quiet", "--json")
+    assert code == 0, err
+    run_id = json.loads(out)["runs"]["combined_test"]["run_id"]
+    return RunStore().open_run(run_id)
+
+
+def test_judge_run_writes_records_metrics_and_index(run):
+    metrics = judge_run(run, ["heuristic:lexical"], progress=False)
+    records = read_judgment_records(run.dir / "judgments.jsonl")
+    assert len(records) == N * K
+    assert {(r["id"], r["sample_index"]) for r in records} == {(str(s["id"]), k) for s in run.read_samples()
+                                                               for k in range(K)}
+    section = metrics["judges"]["heuristic"]
+    assert section["n_completions"] == N * K and section["n_failed"] == 0
+    assert json.loads((run.dir / "metrics.json").read_text())["judges"] == metrics["judges"]
+    assert metrics["accuracy"] == run.read_metrics()["accuracy"]  # the rest of the metrics is kept
+    for criterion in ("coherence", "relevance", "specificity", "consistency", "label", "reward"):
+        s = section["criteria"][criterion]
+        assert s["ci_low"] <= s["mean"] <= s["ci_high"] and s["n"] == N
+    label_mean = sum(r["scores"]["label"] for r in records) / len(records)
+    assert section["criteria"]["label"]["mean"] == pytest.approx(label_mean)
+    with sqlite3.connect(run.store.db_path) as conn:
+        rows = conn.execute("SELECT criterion, mean, ci_low, ci_high, n FROM judge_metrics WHERE run_id=? AND judge=?",
+                            (run.id, "heuristic")).fetchall()
+        assert {r[0]: r[1] for r in rows}["reward"] == pytest.approx(section["criteria"]["reward"]["mean"])
+        assert conn.execute("SELECT COUNT(*) FROM judgments WHERE run_id=?", (run.id,)).fetchone()[0] == N * K
+        stored = json.loads(conn.execute("SELECT metrics_json FROM runs WHERE run_id=?", (run.id,)).fetchone()[0])
+    assert "heuristic" in stored["judges"]
+    scores = read_judgments(run, "heuristic")
+    assert len(scores) == N * K and all("reward" in s for s in scores.values())
+
+
+def test_resumes_after_kill_without_duplicates_or_rework(run, counting):
+    judge_run(run, ["counting"], progress=False, cache=False)
+    path = run.dir / "judgments.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    # a kill after 7 complete records, in the middle of writing the 8th
+    path.write_text("".join(lines[:7]) + lines[7][:25])
+    counting.calls = []
+    judge_run(run, ["counting"], progress=False, cache=False)
+    records = read_judgment_records(path)
+    assert len(records) == N * K
+    assert len({(r["id"], r["sample_index"]) for r in records}) == N * K
+    assert len(counting.calls) == N * K - 7
+    counting.calls = []
+    judge_run(run, ["counting"], progress=False, cache=False)  # nothing left to do
+    assert counting.calls == [] and len(read_judgment_records(path)) == N * K
+
+
+def test_cache_serves_repeated_judging(run, counting):
+    judge_run(run, ["counting"], progress=False)
+    (run.dir / "judgments.jsonl").unlink()
+    counting.calls = []
+    metrics = judge_run(run, ["counting"], progress=False)
+    assert counting.calls == []
+    assert metrics["judges"]["counting"]["n_completions"] == N * K
+
+
+def test_a_failing_sample_is_recorded_and_the_rest_scored(run, counting):
+    counting.fail_id = str(run.read_samples()[3]["id"])
+    metrics = judge_run(run, ["counting"], progress=False)
+    records = read_judgment_records(run.dir / "judgments.jsonl")
+    failed = [r for r in records if r["error"]]
+    assert len(failed) == K and all("cannot read sample" in r["error"] for r in failed)
+    assert metrics["judges"]["counting"]["n_failed"] == K
+    assert metrics["judges"]["counting"]["criteria"]["length"]["n"] == N - 1
+    # a rerun retries only the failures; once they succeed the later records win
+    counting.fail_id, counting.calls = None, []
+    metrics = judge_run(run, ["counting"], progress=False)
+    assert sorted(counting.calls) == sorted((r["id"], r["sample_index"]) for r in failed)
+    assert metrics["judges"]["counting"]["n_failed"] == 0
+    assert metrics["judges"]["counting"]["criteria"]["length"]["n"] == N
+    assert len(read_judgments(run, "counting")) == N * K
+
+
+def test_older_or_broken_runs_are_clear_errors(run):
+    manifest = json.loads(run.manifest_path.read_text())
+    run.manifest_path.write_text(json.dumps({**manifest, "format_version": 0}))
+    with pytest.raises(HarnessError, match="format version 0"):
+        judge_run(run, ["heuristic:lexical"], progress=False)
+    run.manifest_path.write_text(json.dumps(manifest))
+    records = run.samples_path.read_text().splitlines()
+    old = json.loads(records[1])
+    old.pop("completions")
+    run.samples_path.write_text("\n".join([records[0], json.dumps(old)] + records[2:]) + "\n")
+    with pytest.raises(HarnessError, match=r"samples.jsonl:2: record lacks field 'completions'"):
+        judge_run(run, ["heuristic:lexical"], progress=False)
+
+
+def test_harness_judge_command(run, cli, counting):
+    code, out, err = cli("judge", run.dir, "--judge", "heuristic,counting", "--quiet",
+                         "--judge-option", "heuristic.embeddings=false")
+    assert code == 0, err
+    assert "heuristic" in out and "counting" in out and "reward" in out
+    code, out, err = cli("judge", run.id, "--judge", "counting", "--json", "--quiet")
+    assert code == 0 and json.loads(out)["judges"]["counting"]["criteria"]["length"]["n"] == N
+
+
+def test_harness_judge_bad_input(run, cli, tmp_path):
+    code, _, err = cli("judge", run.id, "--judge", "heuristc")
+    assert code == 1 and "Unknown judge 'heuristc'" in err and "heuristic" in err and "llm-judge" in err
+    assert "Traceback" not in err
+    code, _, err = cli("judge", tmp_path / "runs" / "no-such-run", "--judge", "heuristic")
+    assert code == 1 and "Unknown run" in err
+    (tmp_path / "notarun").mkdir()
+    code, _, err = cli("judge", tmp_path / "notarun", "--judge", "heuristic")
+    assert code == 1 and "no manifest.json" in err
+    code, _, err = cli("judge", run.id, "--judge", "heuristic", "--judge-option", "embeddings=false")
+    assert code == 1 and "JUDGE.KEY=VALUE" in err
+    code, _, err = cli("judge", run.id, "--judge", "heuristic", "--judge-option", "heuristc.embeddings=false")
+    assert code == 1 and "['heuristc']" in err
+    code, out, _ = cli("judge", "--help")
+    assert code == 0 and "Example" in out and "harness judge" in out
+
+
+def test_bootstrap_interval_covers_the_mean_and_narrows_with_n():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    small = mean_with_ci(rng.uniform(size=30))
+    large = mean_with_ci(rng.uniform(size=600))
+    assert small["ci_low"] < small["mean"] < small["ci_high"]
+    assert (large["ci_high"] - large["ci_low"]) < (small["ci_high"] - small["ci_low"]) / 2
+    assert 0.45 < large["mean"] < 0.55 and large["ci_low"] < 0.5 < large["ci_high"]
+    constant = mean_with_ci([0.7, 0.7, 0.7])
+    assert constant["n"] == 3 and constant["mean"] == constant["ci_low"] == constant["ci_high"] == pytest.approx(0.7)
+
+
+def test_judges_a_replayed_guardreasoner_run_on_real_traces(cli):
+    import os
+
+    preds = Path(os.environ["HARNESS_DATA_DIR"]) / "guardreasoner/predictions/1B/SimpleSafetyTests/generated_predictions.jsonl"
+    code, out, err = cli("eval", "--model", f"replay:{preds}", "--task", "gr_simple_safety_tests", "--quiet", "--json",
+                         "--judge", "heuristic:lexical")
+    assert code == 0, err
+    result = json.loads(out)["runs"]["gr_simple_safety_tests"]
+    heuristic = result["judges"]["heuristic"]["criteria"]
+    assert heuristic["label"]["n"] == result["n"] == 100
+    records = RunStore().open_run(result["run_id"]).read_samples()
+    assert heuristic["label"]["mean"] == pytest.approx(sum(bool(r["correct"]) for r in records) / len(records))
+    # GuardReasoner-1B's traces conclude what they answer, and are about the prompt they judge
+    assert heuristic["consistency"]["mean"] > 0.8
+    assert heuristic["relevance"]["mean"] > 0.3 and heuristic["coherence"]["mean"] > 0.5
