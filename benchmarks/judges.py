@@ -133,18 +133,32 @@ def relevance_validity(items, embeddings, seed=0):
     return roc_auc_score([1] * len(own) + [0] * len(other), own + other), len(own), len(other)
 
 
-def throughput(items, embeddings, repeats=1):
+def throughput(items, embeddings, passes=3):
+    """Samples/s of each of ``passes`` timed passes over ``items`` (encoder loaded beforehand).
+
+    The machine is shared with other jobs, so single passes vary a lot; the
+    caller reports the best pass (the usual convention for throughput, as in
+    ``timeit``) and the median.
+    """
     from harness_plugins.heuristic_judge import HeuristicJudge
 
     judge = HeuristicJudge(embeddings=embeddings)
     judge.judge_batch(items[:64])  # load the encoder / warm caches outside the timing
-    judge._content_cache.clear()
-    start = time.perf_counter()
-    for _ in range(repeats):
+    rates = []
+    for _ in range(passes):
+        judge._content_cache.clear()
+        start = time.perf_counter()
         for i in range(0, len(items), 256):
             judge.judge_batch(items[i:i + 256])
-        judge._content_cache.clear()
-    return repeats * len(items) / (time.perf_counter() - start)
+        rates.append(len(items) / (time.perf_counter() - start))
+    return rates
+
+
+def row(mode, rates, target):
+    import statistics
+
+    return (f"| {mode} | {max(rates):.0f} | {statistics.median(rates):.0f} | "
+            f"{', '.join(f'{r:.0f}' for r in rates)} | >= {target} |")
 
 
 def format_section(results, validity, speeds, args, seconds):
@@ -179,10 +193,10 @@ def format_section(results, validity, speeds, args, seconds):
               f"| lexical only | {validity['lexical'][0]:.3f} |",
               f"| lexical + MiniLM embeddings | {validity['embeddings'][0]:.3f} |", ""]
     lines += ["Throughput of the heuristic judge on CPU (all GuardReasoner-1B + exp_18 completions above, "
-              "batches of 256, each distinct content encoded once per pass):", "",
-              "| mode | samples/s | target |", "|---|---|---|",
-              f"| without embeddings | {speeds['lexical']:.0f} | >= 200 |",
-              f"| with embeddings (MiniLM int8, {speeds['max_tokens']} tokens) | {speeds['embeddings']:.0f} | >= 50 |", ""]
+              "batches of 256, each distinct content encoded once per pass; 3 timed passes each):", "",
+              "| mode | best pass, samples/s | median pass | all passes | target |", "|---|---|---|---|---|",
+              row("without embeddings", speeds["lexical"], 200),
+              row(f"with embeddings (MiniLM int8, {speeds['max_tokens']} tokens)", speeds["embeddings"], 50), ""]
     return "\n".join(lines)
 
 
@@ -217,7 +231,7 @@ def main():
                validate("exp_18 k=4 hard samples", ex_items, ex_correct, judge, CRITERIA)]
     everything = gr_items + ex_items
     validity = {mode: relevance_validity(everything, mode == "embeddings") for mode in ("lexical", "embeddings")}
-    speeds = {"lexical": throughput(everything, False, repeats=3), "embeddings": throughput(everything, True),
+    speeds = {"lexical": throughput(everything, False), "embeddings": throughput(everything, True),
               "max_tokens": judge.max_tokens}
     text = format_section(results, validity, speeds, args, time.perf_counter() - start)
     print(text)

@@ -189,3 +189,18 @@ def test_judges_a_replayed_guardreasoner_run_on_real_traces(cli):
     # GuardReasoner-1B's traces conclude what they answer, and are about the prompt they judge
     assert heuristic["consistency"]["mean"] > 0.8
     assert heuristic["relevance"]["mean"] > 0.3 and heuristic["coherence"]["mean"] > 0.5
+
+
+def test_llm_judge_with_a_real_hf_model_records_unparseable_answers(run, tmp_path):
+    """A random tiny Llama through the hf plugin: its answers are noise, so each is a recorded failure."""
+    from tests.tiny_models import build_tiny_llama
+
+    tiny = build_tiny_llama(tmp_path / "tiny-judge", seed=3)
+    spec = f"llm-judge:hf:{tiny}"
+    metrics = judge_run(run, [spec], progress=False,
+                        options={"llm-judge": {"max_new_tokens": 6, "chat_template": True, "device": "cpu"}})
+    section = metrics["judges"][spec]
+    assert section["n_completions"] == N * K and section["n_failed"] == N * K
+    records = read_judgment_records(run.dir / "judgments.jsonl")
+    assert len(records) == N * K and all("not a JSON object" in r["error"] for r in records)
+    assert section["criteria"] == {}
