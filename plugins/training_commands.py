@@ -12,7 +12,6 @@ Heavy libraries are imported inside the commands: this module loads at CLI start
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ import click
 import yaml
 
 from harness.errors import HarnessError
+from harness.sources import file_sha256
 from harness.hookspecs import hookimpl
 
 PIPELINE_KEYS = {"name", "parent", "description", "pairs", "train", "eval", "workdir"}
@@ -53,14 +53,6 @@ def check_keys(where: str, section: dict, allowed: set):
         if key not in allowed:
             err = unknown_name("key", key, allowed)
             raise HarnessError(f"{where}: {err}")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- eval through the `eval` command -------------------------------------------
@@ -239,7 +231,7 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
             "method": method,
             "parent_spec": parent["spec"],
             "data": str(data.resolve()),
-            "data_sha256": sha256_file(data),
+            "data_sha256": file_sha256(data),
             "config": config,
             "git_commit": git_commit(),
             "versions": package_versions(),
