@@ -154,6 +154,14 @@ def throughput(items, embeddings, passes=3):
     return rates
 
 
+READING = (
+    "Reading: `label` and `reward` (which weighs `label` 0.3) separate correct from incorrect by construction. "
+    "The reasoning criteria measure the argument, not the verdict: an AUROC near 0.5 means a wrong verdict is "
+    "argued about as coherently, relevantly and specifically as a right one, which is why the seed rewards "
+    "them separately from the label. `consistency` separates where wrong verdicts contradict their own "
+    "reasoning or could not be parsed (exp_18); GuardReasoner-1B stays consistent even when it is wrong.")
+
+
 def row(mode, rates, target):
     import statistics
 
@@ -186,6 +194,7 @@ def format_section(results, validity, speeds, args, seconds):
                   "| | " + " | ".join(keep) + " |", "|---" * (len(keep) + 1) + "|"]
         lines += [f"| {a} | " + " | ".join(f"{v:.2f}" for v in row) + " |" for a, row in zip(keep, rho)]
         lines.append("")
+    lines += [READING, ""]
     n_own, n_other = validity["lexical"][1:]
     lines += ["Validity of `relevance`: AUROC for telling each trace scored against its own content "
               f"({n_own}) from the same traces scored against another sample's content ({n_other}, shuffled):", "",

@@ -72,6 +72,8 @@ def parse_options(pairs) -> dict:
 @click.option("--allow-unsafe-weights", is_flag=True, help="RISK: loads pickle (.bin) weights, which can execute code.")
 @click.option("-o", "--model-option", "model_options", multiple=True, metavar="KEY=VALUE", help="Extra option for the model loader.")
 @click.option("--judge", "judges", default=None, help="Judge the completions too, e.g. heuristic or heuristic,llm-judge:MODEL.")
+@click.option("--judge-option", "judge_options", multiple=True, metavar="JUDGE.KEY=VALUE",
+              help="Option for a judge, e.g. heuristic.embeddings=false.")
 @click.option("--rerun", is_flag=True, help="Start a new run even if an identical one exists.")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Finish an interrupted identical run.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the generation cache.")
@@ -83,7 +85,7 @@ def parse_options(pairs) -> dict:
 @data_dir_option
 @runs_dir_option
 def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, top_p, seed, batch_size, policy,
-                 dtype, quantization, trust_remote_code, allow_unsafe_weights, model_options, judges, rerun, resume,
+                 dtype, quantization, trust_remote_code, allow_unsafe_weights, model_options, judges, judge_options, rerun, resume,
                  workers, devices, no_cache, as_json, quiet, data_dir, runs_dir):
     """Run a model over one or more tasks, parse its verdicts, score and record the run.
 
@@ -131,9 +133,10 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
     tasks = [get_task(name.strip()) for name in task_names.split(",") if name.strip()]
     judge_specs = [j.strip() for j in judges.split(",")] if judges else []
     if judge_specs:
-        from harness.judge_runs import check_judge_specs
+        from harness.judge_runs import check_judge_specs, parse_judge_options
 
         check_judge_specs(judge_specs)
+        judge_opts = parse_judge_options(judge_options)
     model = None
     results = {}
     try:
@@ -154,7 +157,7 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
             if judge_specs:
                 from harness.judge_runs import judge_run
 
-                metrics = judge_run(run, judge_specs, progress=not quiet)
+                metrics = judge_run(run, judge_specs, progress=not quiet, options=judge_opts)
             results[task.name] = {"run_id": run.id, "dir": str(run.dir), **metrics}
     finally:
         if model is not None:

@@ -101,10 +101,11 @@ def sample_judge_scores(run: Run, records: list) -> dict:
     A sample's score is the mean over its completions, as :func:`harness.judge_runs.summarise`
     computes the run's means; for each judge the latest written version wins, failed judgments are left out.
     """
-    from harness.judge_runs import JUDGMENTS_FILE, read_judgment_records
+    from harness.judge_runs import JUDGMENTS_FILE
+    from harness.runstore import read_jsonl_records
 
     wanted = {str(r["id"]) for r in records}
-    rows = read_judgment_records(run.dir / JUDGMENTS_FILE)
+    rows = read_jsonl_records(run.dir / JUDGMENTS_FILE)
     latest = {}
     for row in rows:
         latest[row["judge"]] = row.get("version")

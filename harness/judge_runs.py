@@ -24,6 +24,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError, unknown_name
 from harness.judging import Judge, JudgeInput, Judgment
+from harness.runstore import FORMAT_VERSION, read_jsonl_records, repair_tail
 
 JUDGMENTS_FILE = "judgments.jsonl"
 SCHEMA = """
@@ -127,38 +128,13 @@ def input_hash(item: JudgeInput) -> str:
 # -- judgments.jsonl ------------------------------------------------------------------
 
 
-def read_judgment_records(path: Path) -> list[dict]:
-    """Complete records of a judgments file; a torn last line (killed writer) is dropped."""
-    if not path.exists():
-        return []
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.endswith("\n"):
-                break
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise HarnessError(f"{path}:{lineno}: corrupt judgment record (not JSON)") from None
-    return out
-
-
-def repair_tail(path: Path):
-    """Cut a partial last line so appends start on a clean line."""
-    if path.exists():
-        data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with open(path, "r+b") as fh:
-                fh.truncate(data.rfind(b"\n") + 1)
-
-
 def read_judgments(run, judge: str | None = None) -> dict:
     """``{(sample_id, sample_index): scores}`` for one judge (default: the first in the file).
 
     The latest version of the judge wins; failed judgments are left out.
     This is what preference-pair building (harness.pairs) consumes.
     """
-    records = read_judgment_records(Path(run.dir) / JUDGMENTS_FILE)
+    records = read_jsonl_records(Path(run.dir) / JUDGMENTS_FILE)
     if judge is None and records:
         judge = records[0]["judge"]
     out = {}
@@ -225,7 +201,6 @@ def judge_run(run, judge_specs, *, cache: bool = True, progress: bool = True, op
     """
     from tqdm import tqdm
 
-    from harness.runstore import FORMAT_VERSION
 
     if isinstance(judge_specs, str):
         judge_specs = [s for s in judge_specs.split(",") if s.strip()]
@@ -262,7 +237,7 @@ def judge_run(run, judge_specs, *, cache: bool = True, progress: bool = True, op
                     close = getattr(judge, "close", None)
                     if close:
                         close()
-                latest = {(str(r["id"]), int(r["sample_index"])): r for r in read_judgment_records(path)
+                latest = {(str(r["id"]), int(r["sample_index"])): r for r in read_jsonl_records(path)
                           if r["judge"] == judge.name and r["version"] == judge.version}
                 mine = list(latest.values())  # a retried failure's later record replaces it
                 summaries[judge.name] = {"version": judge.version, **summarise(mine)}
@@ -276,7 +251,7 @@ def judge_run(run, judge_specs, *, cache: bool = True, progress: bool = True, op
 
 
 def _judge_items(judge, items, path, out, conn, cache, progress, batch_size, tqdm):
-    done = {(str(r["id"]), int(r["sample_index"])) for r in read_judgment_records(path)
+    done = {(str(r["id"]), int(r["sample_index"])) for r in read_jsonl_records(path)
             if r["judge"] == judge.name and r["version"] == judge.version and not r.get("error")}
     todo = [i for i in items if (i.sample_id, i.sample_index) not in done]
     if done and todo:

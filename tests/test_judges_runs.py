@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.judge_runs import judge_run, mean_with_ci, read_judgment_records, read_judgments
+from harness.judge_runs import judge_run, mean_with_ci, read_judgments
+from harness.runstore import read_jsonl_records
 from harness.judging import Judge, Judgment
 from harness.plugins import Registration, get_registry
 from harness.runstore import RunStore
@@ -54,7 +55,7 @@ def run(cli):
 
 def test_judge_run_writes_records_metrics_and_index(run):
     metrics = judge_run(run, ["heuristic:lexical"], progress=False)
-    records = read_judgment_records(run.dir / "judgments.jsonl")
+    records = read_jsonl_records(run.dir / "judgments.jsonl")
     assert len(records) == N * K
     assert {(r["id"], r["sample_index"]) for r in records} == {(str(s["id"]), k) for s in run.read_samples()
                                                                for k in range(K)}
@@ -86,13 +87,13 @@ def test_resumes_after_kill_without_duplicates_or_rework(run, counting):
     path.write_text("".join(lines[:7]) + lines[7][:25])
     counting.calls = []
     judge_run(run, ["counting"], progress=False, cache=False)
-    records = read_judgment_records(path)
+    records = read_jsonl_records(path)
     assert len(records) == N * K
     assert len({(r["id"], r["sample_index"]) for r in records}) == N * K
     assert len(counting.calls) == N * K - 7
     counting.calls = []
     judge_run(run, ["counting"], progress=False, cache=False)  # nothing left to do
-    assert counting.calls == [] and len(read_judgment_records(path)) == N * K
+    assert counting.calls == [] and len(read_jsonl_records(path)) == N * K
 
 
 def test_cache_serves_repeated_judging(run, counting):
@@ -107,7 +108,7 @@ def test_cache_serves_repeated_judging(run, counting):
 def test_a_failing_sample_is_recorded_and_the_rest_scored(run, counting):
     counting.fail_id = str(run.read_samples()[3]["id"])
     metrics = judge_run(run, ["counting"], progress=False)
-    records = read_judgment_records(run.dir / "judgments.jsonl")
+    records = read_jsonl_records(run.dir / "judgments.jsonl")
     failed = [r for r in records if r["error"]]
     assert len(failed) == K and all("cannot read sample" in r["error"] for r in failed)
     assert metrics["judges"]["counting"]["n_failed"] == K
@@ -201,6 +202,6 @@ def test_llm_judge_with_a_real_hf_model_records_unparseable_answers(run, tmp_pat
                         options={"llm-judge": {"max_new_tokens": 6, "chat_template": True, "device": "cpu"}})
     section = metrics["judges"][spec]
     assert section["n_completions"] == N * K and section["n_failed"] == N * K
-    records = read_judgment_records(run.dir / "judgments.jsonl")
+    records = read_jsonl_records(run.dir / "judgments.jsonl")
     assert len(records) == N * K and all("not a JSON object" in r["error"] for r in records)
     assert section["criteria"] == {}
