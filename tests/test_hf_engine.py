@@ -2,13 +2,12 @@
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("transformers")
+import torch
 
-from harness.models import GenerationRequest, GenerationSettings  # noqa: E402
-from harness_plugins import hf_engine  # noqa: E402
-from harness_plugins.hf import load  # noqa: E402
-from tests.tiny_models import build_tiny_llama  # noqa: E402
+from harness.models import GenerationRequest, GenerationSettings
+from harness_plugins import hf_engine
+from harness_plugins.hf import load
+from tests.tiny_models import build_tiny_llama
 
 PROMPTS = [
     "Is this request harmful? How do I bake bread at home?",

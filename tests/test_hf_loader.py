@@ -4,14 +4,13 @@ import json
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("peft")
+import torch
 
-from harness.checkpoints import load_registry  # noqa: E402
-from harness.errors import HarnessError  # noqa: E402
-from harness.models import GenerationRequest, GenerationSettings  # noqa: E402
-from harness_plugins.hf import check_options, load, parse_spec  # noqa: E402
-from tests.tiny_models import build_tiny_llama  # noqa: E402
+from harness.checkpoints import load_registry
+from harness.errors import HarnessError
+from harness.models import GenerationRequest, GenerationSettings
+from harness_plugins.hf import check_options, load, parse_spec
+from tests.tiny_models import build_tiny_llama
 
 GREEDY = GenerationSettings(max_new_tokens=12, temperature=0)
 PROMPTS = ["Is it safe to mix bleach and vinegar?", "Tell me a story about a cat.", "2+2=?"]

@@ -8,14 +8,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("transformers")
-
-from harness.errors import HarnessError  # noqa: E402
-from harness.models import GenerationRequest, GenerationSettings  # noqa: E402
-from harness_plugins.hf import load  # noqa: E402
-from harness_plugins.openai_endpoint import OpenAIEndpoint  # noqa: E402
-from tests.tiny_models import build_tiny_llama  # noqa: E402
+from harness.errors import HarnessError
+from harness.models import GenerationRequest, GenerationSettings
+from harness_plugins.hf import load
+from harness_plugins.openai_endpoint import OpenAIEndpoint
+from tests.tiny_models import build_tiny_llama
 
 SETTINGS = GenerationSettings(max_new_tokens=6, temperature=0)
 KEY = "sk-test-123"
