@@ -291,6 +291,8 @@ def train(method, parent, data, name, overwrite, config_file, overrides, no_resu
     except HarnessError as exc:
         raise HarnessError(str(exc).replace("--model-option", "--set")) from None
     entry = train_checkpoint(method, parent, data, name, config, overwrite=overwrite, resume=not no_resume)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
     m = entry["lineage"]["metrics"]
     click.echo(f"Registered '{name}': {entry['spec']}")
     click.echo(f"  steps {m.get('global_step')}, train_loss {m.get('train_loss')}, "

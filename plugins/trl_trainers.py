@@ -335,6 +335,19 @@ def load_judge(spec: str):
     return load(spec)
 
 
+def cpu_ddp_arguments() -> dict:
+    """Under torchrun/accelerate without a GPU, train data-parallel over gloo.
+
+    transformers leaves several CPU processes un-distributed (each would train on
+    all the data) unless it is told to use the CPU and the gloo backend.
+    """
+    import torch
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available():
+        return {"use_cpu": True, "ddp_backend": "gloo"}
+    return {}
+
+
 # -- the trainer ------------------------------------------------------------
 
 
@@ -441,6 +454,7 @@ class TRLTrainer(Trainer):
         if self.method == "grpo":
             kwargs.setdefault("num_generations", 4)
             kwargs.setdefault("per_device_train_batch_size", kwargs["num_generations"])
+        kwargs.update(cpu_ddp_arguments())
         kwargs.update(config.get("trl") or {})
         if kwargs.get("max_steps") is None:
             kwargs.pop("max_steps", None)
