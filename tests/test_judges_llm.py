@@ -70,6 +70,7 @@ def test_prompt_builder_cannot_be_broken_out_of(attack):
     content, reasoning = blocks[0][1], blocks[1][1]
     # the judged text is inside its block, placeholders in it are not expanded, no marker survives
     assert "[[" not in content and "]]" not in content
+    assert "[[" not in reasoning and "]]" not in reasoning and reasoning.startswith("step 1")
     assert content.replace("[ [", "[[").replace("] ]", "]]").replace("[ [", "[[").replace("] ]", "]]") \
         .count("END DATA") == attack.count("END DATA")
     assert "{content}" not in attack or "{content}" in content
