@@ -12,7 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from harness.errors import HarnessError, unknown_name
+from harness.errors import HarnessError, check_keys
+from harness.sources import read_yaml_mapping
 
 ENTRY_KEYS = {"description", "spec", "options", "template", "parser", "parent", "planned", "lineage"}
 
@@ -26,19 +27,9 @@ def registry_files() -> list[Path]:
 
 
 def read_registry_file(path: Path) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise HarnessError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise HarnessError(f"{path}: a checkpoint registry must map names to entries")
+    data = read_yaml_mapping(path)
     for name, entry in data.items():
-        if not isinstance(entry, dict):
-            raise HarnessError(f"{path}: entry '{name}' must be a mapping with at least 'spec'")
-        for key in entry:
-            if key not in ENTRY_KEYS:
-                err = unknown_name("key", key, ENTRY_KEYS)
-                raise HarnessError(f"{path}: entry '{name}': {err}")
+        check_keys(f"{path}: entry '{name}'", entry, ENTRY_KEYS)
         if "spec" not in entry and "planned" not in entry:
             raise HarnessError(f"{path}: entry '{name}' has no 'spec' (the model spec to load)")
         entry["source"] = str(path)

@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 import click
-import yaml
 
-from harness.errors import HarnessError
-from harness.sources import file_sha256
+from harness.errors import HarnessError, check_keys
+from harness.sources import file_sha256, read_yaml_mapping
 from harness.hookspecs import hookimpl
 
 PIPELINE_KEYS = {"name", "parent", "description", "pairs", "train", "eval", "workdir"}
@@ -31,28 +30,10 @@ PAIRS_KEYS = {"task", "limit", "samples", "temperature", "max_new_tokens", "seed
 EVAL_KEYS = {"tasks", "limit", "samples", "temperature", "max_new_tokens", "seed", "judge", "batch_size"}
 
 
-def read_yaml(path) -> dict:
-    path = Path(path)
-    if not path.exists():
+def read_config(path) -> dict:
+    if not Path(path).exists():
         raise HarnessError(f"Config file not found: {path}")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise HarnessError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise HarnessError(f"{path}: expected a mapping at the top level")
-    return data
-
-
-def check_keys(where: str, section: dict, allowed: set):
-    from harness.errors import unknown_name
-
-    if not isinstance(section, dict):
-        raise HarnessError(f"{where}: expected a mapping")
-    for key in section:
-        if key not in allowed:
-            err = unknown_name("key", key, allowed)
-            raise HarnessError(f"{where}: {err}")
+    return read_yaml_mapping(path)
 
 
 # -- eval through the `eval` command -------------------------------------------
@@ -249,7 +230,7 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
 
 
 def train_config(config_file, method) -> tuple[str, dict]:
-    config = read_yaml(config_file) if config_file else {}
+    config = read_config(config_file) if config_file else {}
     section = dict(config.get("train", config))
     method = method or section.pop("method", None)
     section.pop("method", None)
@@ -319,7 +300,7 @@ class Pipeline:
 
 
 def load_pipeline_config(path) -> dict:
-    config = read_yaml(path)
+    config = read_config(path)
     check_keys(str(path), config, PIPELINE_KEYS)
     for key in ("name", "parent", "pairs", "train"):
         if key not in config:
