@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from functools import cached_property
 
 from harness import __version__, templates
 from harness.errors import HarnessError
@@ -41,16 +42,18 @@ class RunPlan:
     parser: str
     policy: str
     limit: int | None
+    task_sha256: str
+    data_sha256: str
     data_dir: str | None = None
 
-    @property
+    @cached_property
     def key(self) -> str:
         ident = {
             "spec": self.entry["spec"],
             "options": self.entry.get("options", {}),
             "task": self.task.name,
-            "task_sha256": self.task.file_hash(),
-            "data": self.task.data_fingerprint(self.data_dir),
+            "task_sha256": self.task_sha256,
+            "data": self.data_sha256,
             "subset": [s.id for s in self.samples] if self.limit else None,
             "template": self.template,
             "parser": self.parser,
@@ -70,8 +73,8 @@ def plan_run(model_name, task, settings, *, policy=None, limit=None, data_dir=No
     parser = entry.get("parser") or task.parser
     templates.resolve_template(template)
     get_registry().get("parsers", parser)
-    return RunPlan(model_name, entry, task, samples, settings, template, parser,
-                   policy or task.policy, limit, data_dir)
+    return RunPlan(model_name, entry, task, samples, settings, template, parser, policy or task.policy, limit,
+                   task.file_hash(), task.data_fingerprint(data_dir), data_dir)
 
 
 def manifest_for(plan: RunPlan, model_info: dict | None = None) -> dict:
@@ -84,8 +87,8 @@ def manifest_for(plan: RunPlan, model_info: dict | None = None) -> dict:
         "task": {
             "name": task.name,
             "file": str(task.path),
-            "file_sha256": task.file_hash(),
-            "data_sha256": task.data_fingerprint(plan.data_dir),
+            "file_sha256": plan.task_sha256,
+            "data_sha256": plan.data_sha256,
             "target": task.target,
             "positive": task.positive,
             "limit": plan.limit,

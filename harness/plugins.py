@@ -71,11 +71,6 @@ class Registry:
                 continue
             self.pm.register(module, name=ep.name)
 
-    def register_module(self, module, name):
-        """Register a plugin object directly (used by tests and embedding code)."""
-        self.plugins.setdefault(name, PluginInfo(name=name, module=getattr(module, "__name__", name)))
-        self.pm.register(module, name=name)
-
     def collect(self):
         """Call every ``register_*`` hook and record which plugin gave what."""
         for kind in KINDS:
@@ -119,9 +114,6 @@ class Registry:
             return self.items[kind][name].value
         except KeyError:
             raise unknown_name(kind[:-1], name, self.items[kind]) from None
-
-    def names(self, kind):
-        return sorted(self.items[kind])
 
 
 _registry = None

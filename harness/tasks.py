@@ -8,7 +8,6 @@ in ``tasks/`` to add a task.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -239,7 +238,3 @@ def stratified_subset(samples: list[Sample], limit: int | None, seed: int = 0) -
     stratify = labels if len(counts) > 1 and min(counts.values()) >= 2 and limit >= len(counts) else None
     chosen, _ = train_test_split(indices, train_size=limit, stratify=stratify, random_state=seed)
     return [samples[i] for i in sorted(chosen)]
-
-
-def subset_hash(samples: list[Sample]) -> str:
-    return hashlib.sha256("\n".join(s.id for s in samples).encode()).hexdigest()[:16]
