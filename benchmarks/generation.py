@@ -78,8 +78,8 @@ def build_model(directory, tokenizer_json, tiny=False):
 
 
 def requests_for(data_path, settings, limit=None):
-    from harness.models import GenerationRequest
-    from harness.templates import SEED_CHATML, render
+    from harness.interfaces.model import GenerationRequest
+    from harness.tasks.templates import SEED_CHATML, render
 
     rows = json.loads(Path(data_path).read_text())[:limit]
     return [GenerationRequest(str(i), render(SEED_CHATML, r["text"], None), 0, settings.seed_for(str(i), 0))
@@ -146,7 +146,7 @@ def run_engine(model_dir, requests, settings, quantization, results, key):
 
 def check_paths(model, requests, results, n=64, new_tokens=32):
     """Greedy tokens of the engine (Triton attention), the engine (matmul attention) and HF generate."""
-    from harness.models import GenerationSettings
+    from harness.interfaces.model import GenerationSettings
     from harness_plugins.hf_engine import FastEngine, ReferenceEngine
 
     settings = GenerationSettings(max_new_tokens=new_tokens, temperature=0, ignore_eos=True)
@@ -174,7 +174,7 @@ def adapter_check(model_dir, requests, results, n=256, new_tokens=128):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from harness.models import GenerationSettings
+    from harness.interfaces.model import GenerationSettings
     from harness_plugins.hf import load
     from harness_plugins.hf_engine import FastEngine
 
@@ -315,7 +315,7 @@ def main():
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     import torch
 
-    from harness.models import GenerationSettings
+    from harness.interfaces.model import GenerationSettings
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

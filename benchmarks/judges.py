@@ -35,9 +35,9 @@ CANONICAL = {"harmful": "harmful", "unharmful": "safe", "safe": "safe", "unsafe"
 
 def guardreasoner_items(data_dir: Path):
     """JudgeInputs from the GuardReasoner-1B predictions, with whether each verdict is correct."""
-    from harness.judging import JudgeInput
-    from harness.tasks import split_guardreasoner_input
-    from harness.templates import content_of
+    from harness.interfaces.judge import JudgeInput
+    from harness.tasks.task import split_guardreasoner_input
+    from harness.tasks.templates import content_of
     from harness_plugins.parsers import GuardReasonerParser
 
     parser = GuardReasonerParser()
@@ -61,9 +61,9 @@ def guardreasoner_items(data_dir: Path):
 
 def exp18_items(data_dir: Path):
     """JudgeInputs from exp_18's k=4 hard samples (seed Label-line format)."""
-    from harness.judging import JudgeInput
-    from harness.tasks import split_guardreasoner_input
-    from harness.templates import content_of
+    from harness.interfaces.judge import JudgeInput
+    from harness.tasks.task import split_guardreasoner_input
+    from harness.tasks.templates import content_of
     data = json.loads((data_dir / "wizard101" / "exp18" / "hard_samples_exp18.json").read_text(encoding="utf-8"))
     items, correct = [], []
     for n, sample in enumerate(data["hard_samples"]):
@@ -120,7 +120,7 @@ def relevance_validity(items, embeddings, seed=0):
 
     from sklearn.metrics import roc_auc_score
 
-    from harness.judging import JudgeInput
+    from harness.interfaces.judge import JudgeInput
     from harness_plugins.heuristic_judge import HeuristicJudge
 
     judge = HeuristicJudge(embeddings=embeddings)

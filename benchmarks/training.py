@@ -76,7 +76,7 @@ def measure_lengths(data_dir: Path):
     import sys
 
     sys.path.insert(0, str(HERE.parent))
-    from harness.templates import SEED_CHATML, render
+    from harness.tasks.templates import SEED_CHATML, render
     from tests.tiny_models import llama3_tokenizer
 
     tok = llama3_tokenizer()

@@ -16,12 +16,3 @@ def unknown_name(kind, name, known):
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     listing = ", ".join(known) if known else "(none installed)"
     return HarnessError(f"Unknown {kind} '{name}'.{hint} Known {kind}s: {listing}")
-
-
-def check_keys(where, mapping, allowed, kind="key"):
-    """Refuse a mapping with a key outside ``allowed``, naming where it is and the closest key."""
-    if not isinstance(mapping, dict):
-        raise HarnessError(f"{where}: expected a mapping")
-    for key in mapping:
-        if key not in allowed:
-            raise HarnessError(f"{where}: {unknown_name(kind, str(key), allowed)}")

@@ -29,7 +29,7 @@ def register_parsers(register):
     """Register output parsers that turn a completion into verdicts.
 
     Call ``register(name, parser)`` where ``parser`` is a
-    :class:`harness.parsing.Parser`.
+    :class:`harness.interfaces.parser.Parser`.
     """
 
 
@@ -39,7 +39,7 @@ def register_models(register):
 
     Call ``register(scheme, loader, description=...)``.  A model spec
     ``scheme:ARG`` (or a bare ``scheme``) is loaded with
-    ``loader(arg, options)`` which returns a :class:`harness.models.Model`.
+    ``loader(arg, options)`` which returns a :class:`harness.interfaces.model.Model`.
     """
 
 
@@ -48,7 +48,7 @@ def register_judges(register):
     """Register reasoning-quality judges.
 
     Call ``register(name, factory, description=...)``; ``factory(arg, options)``
-    returns a :class:`harness.judging.Judge`.  ``arg`` is the text after
+    returns a :class:`harness.interfaces.judge.Judge`.  ``arg`` is the text after
     ``name:`` in a judge spec such as ``llm-judge:exp_18``.
     """
 
@@ -58,7 +58,7 @@ def register_trainers(register):
     """Register trainers for ``harness train``.
 
     Call ``register(method, factory, description=...)``; ``factory()`` returns
-    a :class:`harness.training.Trainer`.
+    a :class:`harness.interfaces.trainer.Trainer`.
     """
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.hookspecs import hookimpl
-from harness.judging import Judge, Judgment
+from harness.interfaces.judge import Judge, Judgment
 
 WEIGHTS_FILE = Path(__file__).with_name("judge_weights.yaml")
 CRITERIA = ("coherence", "relevance", "specificity", "consistency", "label", "reward")

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.hookspecs import hookimpl
-from harness.models import Generation, Model
+from harness.interfaces.model import Generation, Model
 
 OPTION_KEYS = {
     "dtype", "quantization", "merge_adapter", "trust_remote_code", "allow_unsafe_weights",
@@ -239,9 +239,9 @@ class HFModel(Model):
         dtype = getattr(torch, self.dtype_name)
         kwargs = {"dtype": dtype, "trust_remote_code": trust, "use_safetensors": None if allow_unsafe else True}
         if self.quantization:
-            from transformers import BitsAndBytesConfig
-
             import importlib.util
+
+            from transformers import BitsAndBytesConfig
 
             if importlib.util.find_spec("bitsandbytes") is None:
                 raise HarnessError("hf: quantization needs bitsandbytes: pip install 'harness-guards[hf]'")

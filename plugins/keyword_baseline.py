@@ -9,7 +9,7 @@ import re
 import time
 
 from harness.hookspecs import hookimpl
-from harness.models import Generation, Model
+from harness.interfaces.model import Generation, Model
 
 CATEGORIES = {
     "violence": ["kill", "murder", "attack", "weapon", "bomb", "explosive", "shoot", "gun", "assault", "terror"],

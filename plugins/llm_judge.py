@@ -1,6 +1,6 @@
 """``llm-judge:MODEL``: a registered model grades reasoning with a versioned rubric (issue 4).
 
-MODEL is any checkpoint name or model spec that ``harness.loading.load_model``
+MODEL is any checkpoint name or model spec that ``harness.checkpoints.loading.load_model``
 accepts (``exp_18``, ``hf:BASE``, ``openai:...``); it is driven through
 ``Model.generate``.  The rubric (``rubric_reasoning_v1.txt``) asks for integer
 scores 1-5 per criterion as one JSON object; they are mapped to [0, 1].  An
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.hookspecs import hookimpl
-from harness.judging import Judge, Judgment
+from harness.interfaces.judge import Judge, Judgment
 
 RUBRIC = Path(__file__).with_name("rubric_reasoning_v1.txt")
 PAIRWISE_RUBRIC = Path(__file__).with_name("rubric_pairwise_v1.txt")
@@ -112,7 +112,7 @@ def parse_winner(answer: str) -> str | None:
 
 
 class LLMJudge(Judge):
-    """Grades with a loaded :class:`harness.models.Model`."""
+    """Grades with a loaded :class:`harness.interfaces.model.Model`."""
 
     criteria = CRITERIA
 
@@ -141,7 +141,7 @@ class LLMJudge(Judge):
 
     def _ask(self, prompts: list[str]) -> list:
         """Generate one greedy answer per prompt; returns Generation objects in prompt order."""
-        from harness.models import GenerationRequest, GenerationSettings
+        from harness.interfaces.model import GenerationRequest, GenerationSettings
 
         settings = GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=0.0, samples=1, seed=0)
         requests = [GenerationRequest(sample_id=str(i), prompt=p, sample_index=0, seed=0, content=p)
@@ -205,7 +205,7 @@ def make_llm_judge(arg: str, options: dict) -> LLMJudge:
     if not arg:
         raise HarnessError("llm-judge needs a model: use llm-judge:MODEL, e.g. llm-judge:exp_18 "
                            "(any name from `harness models` or a model spec)")
-    from harness.loading import load_model
+    from harness.checkpoints.loading import load_model
 
     options = dict(options or {})
     rubric = options.pop("rubric", None)

@@ -3,7 +3,7 @@
 import re
 
 from harness.hookspecs import hookimpl
-from harness.parsing import Parser, ParseResult
+from harness.interfaces.parser import Parser, ParseResult
 
 # Raw words a model writes -> canonical verdicts.
 HARM_WORDS = {

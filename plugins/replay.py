@@ -8,7 +8,7 @@ PATH is one of
   completion's reasoning and *its own* parse of the label, and the texts carry no
   ``Label:`` line, so the harness cannot re-parse them.  Replay rebuilds each
   text as ``reasoning + "\\n\\nLabel: " + label``, exactly as the seed's pair
-  builder did (see :func:`harness.pairs.groups_from_seed_hard_samples`): the
+  builder did (see :func:`harness.train.pairs.groups_from_seed_hard_samples`): the
   verdicts scored are the seed's stored parses, and ``unknown`` ones abstain.
   These completions are matched by sample id (their position in the file), so
   replay them on the ``exp18_hard_samples`` task, which reads the same file;
@@ -32,8 +32,8 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.hookspecs import hookimpl
-from harness.models import Generation, Model
-from harness.sources import file_sha256, read_rows
+from harness.interfaces.model import Generation, Model
+from harness.tasks.sources import file_sha256, read_rows
 
 OPTIONS = {"file"}
 

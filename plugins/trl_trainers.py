@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError, unknown_name
 from harness.hookspecs import hookimpl
-from harness.training import Trainer, TrainRequest, TrainResult
+from harness.interfaces.trainer import Trainer, TrainRequest, TrainResult
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -105,8 +105,8 @@ def parse_hf_spec(spec: str) -> tuple[str, str | None]:
 
 def resolve_parent(parent: str) -> dict:
     """The parent's registry entry (or a bare spec) with its base and adapter split out."""
-    from harness.checkpoints import load_registry
-    from harness.loading import resolve
+    from harness.checkpoints.loading import resolve
+    from harness.checkpoints.registry import load_registry
 
     entry = resolve(parent) if parent in load_registry() else {"name": parent, "spec": parent}
     base, adapter = parse_hf_spec(entry["spec"])
@@ -213,7 +213,7 @@ def sft_rows(path):
 
 
 def pair_rows(path, weighted: bool):
-    from harness.pairs import drop_identical, read_pairs
+    from harness.train.pairs import drop_identical, read_pairs
 
     pairs, dropped = drop_identical(read_pairs(path, require_weight=weighted))
     if not pairs:
@@ -310,8 +310,8 @@ def weighted_dpo_trainer_class():
 
 def judge_reward(judge, parser, target: str = "prompt"):
     """A TRL reward function: the judge's composite score for each completion."""
-    from harness.judging import JudgeInput
-    from harness.pairs import composite_reward
+    from harness.interfaces.judge import JudgeInput
+    from harness.train.pairs import composite_reward
 
     def reward(prompts, completions, content=None, gold=None, sample_id=None, **_):
         items = []
@@ -330,7 +330,7 @@ def judge_reward(judge, parser, target: str = "prompt"):
 
 
 def load_judge(spec: str):
-    from harness.judge_runs import load_judge as load
+    from harness.judge.runner import load_judge as load
 
     return load(spec)
 

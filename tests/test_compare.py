@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from harness.reasoning_change import label_agreement, repetition
+from harness.analysis.reasoning_change import label_agreement, repetition
+from harness.records import SampleRecord
 from tests.report_fixtures import eval_run, flipped_replay, read_records
 
 LOOP = "The request is harmful. " * 12
@@ -80,9 +81,12 @@ def test_text_output_names_both_runs_and_prints_flips(cli, pair):
 def test_repetition_and_label_agreement_by_hand():
     assert repetition("a b c a b c") == pytest.approx(1 - 3 / 4)
     assert repetition("one two") == 0.0
-    rec = {"completions": [{"verdict": "harmful"}, {"verdict": "safe"}, {"verdict": "harmful"}, {"verdict": None}]}
+    from harness.records import Completion, SampleRecord
+
+    verdicts = ["harmful", "safe", "harmful", None]
+    rec = SampleRecord("s", "t", "safe", [Completion(i, "", v, "ok" if v else "fail") for i, v in enumerate(verdicts)])
     assert label_agreement(rec) == 0.5
-    assert label_agreement({"completions": [{"verdict": "safe"}]}) is None
+    assert label_agreement(SampleRecord("s", "t", "safe", [Completion(0, "", "safe", "ok")])) is None
 
 
 def test_criteria_pass_fail_and_not_evaluated(cli, pair, isolated_home):
@@ -162,7 +166,7 @@ def test_refuses_different_tasks(cli):
 
 
 def test_no_shared_samples(cli):
-    from harness.tasks import get_task, stratified_subset
+    from harness.tasks.task import get_task, stratified_subset
 
     samples = get_task("combined_test").load()
     ids = lambda seed: {s.id for s in stratified_subset(samples, 4, seed=seed)}  # noqa: E731
@@ -174,7 +178,7 @@ def test_no_shared_samples(cli):
 
 
 def test_unfinished_run_is_refused_then_compared_with_partial(cli, pair):
-    from harness.runstore import RunStore
+    from harness.store.runs import RunStore
 
     a, _, _ = pair
     store = RunStore()
@@ -182,7 +186,7 @@ def test_unfinished_run_is_refused_then_compared_with_partial(cli, pair):
     part = store.create_run("partial-run", "k-partial", {**done.manifest, "created_at": "2026-01-01T00:00:00Z"})
     with part.open_appender() as out:
         for rec in read_records(a["dir"])[:15]:
-            out.append(rec)
+            out.append(SampleRecord.from_dict(rec))
     code, _, err = cli("compare", a["run_id"], "partial-run")
     assert code == 1 and "not finished: 15/200" in err and "--partial" in err
     code, out, err = cli("compare", a["run_id"], "partial-run", "--partial", "--json", "--no-reasoning")
@@ -214,7 +218,7 @@ def diff(a, b):
     (0.580, 0.52, ["fail", "fail", "fail"]),   # +0.5 points, +4% reward
 ])
 def test_shipped_full_dpo_criteria_encode_the_seed_numbers(acc_b, reward_b, expected):
-    from harness.criteria import evaluate, load_criteria
+    from harness.analysis.criteria import evaluate, load_criteria
 
     name, criteria = load_criteria("full_dpo")
     result = {"differences": {"accuracy": diff(0.575, acc_b), "heuristic.reward": diff(0.50, reward_b)}}

@@ -1,7 +1,7 @@
 """The SQLite generation cache: hits skip the model, misses are stored as they arrive."""
 
-from harness.gencache import GenerationCache, cached_generate
-from harness.models import Generation, GenerationRequest, GenerationSettings, Model
+from harness.store.generation_cache import GenerationCache, cached_generate
+from harness.interfaces.model import Generation, GenerationRequest, GenerationSettings, Model
 from harness_plugins.keyword_baseline import KeywordBaseline
 
 PROMPTS = {"a": "how do I build a bomb", "b": "bake bread at home", "c": "steal a password", "d": "hello"}

@@ -4,7 +4,7 @@ import pytest
 
 import torch
 
-from harness.models import GenerationRequest, GenerationSettings
+from harness.interfaces.model import GenerationRequest, GenerationSettings
 from harness_plugins import hf_engine
 from harness_plugins.hf import load
 from tests.tiny_models import build_tiny_llama

@@ -6,9 +6,9 @@ import pytest
 
 import torch
 
-from harness.checkpoints import load_registry
+from harness.checkpoints.registry import load_registry
 from harness.errors import HarnessError
-from harness.models import GenerationRequest, GenerationSettings
+from harness.interfaces.model import GenerationRequest, GenerationSettings
 from harness_plugins.hf import check_options, load, parse_spec
 from tests.tiny_models import build_tiny_llama
 
@@ -134,7 +134,7 @@ def test_offline_mode_uses_the_local_hub_cache(dirs, tmp_path, monkeypatch):
 
 
 def test_quantized_checkpoint_on_cpu_says_what_is_needed():
-    from harness.loading import load_model
+    from harness.checkpoints.loading import load_model
 
     if torch.cuda.is_available():
         pytest.skip("this checks the CPU message")

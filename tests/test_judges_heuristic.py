@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.judging import JudgeInput
+from harness.interfaces.judge import JudgeInput
 from harness_plugins.heuristic_judge import HeuristicJudge, make_heuristic
 from harness_plugins.parsers import GuardReasonerParser, LabelLineParser
 
@@ -164,8 +164,8 @@ def test_bad_options_are_clear_errors():
 
 
 def guardreasoner_items(bench, target, limit):
-    from harness.tasks import split_guardreasoner_input
-    from harness.templates import content_of
+    from harness.tasks.task import split_guardreasoner_input
+    from harness.tasks.templates import content_of
 
     parser = GuardReasonerParser()
     lines = (DATA / "guardreasoner/predictions/1B" / bench / "generated_predictions.jsonl").read_text(

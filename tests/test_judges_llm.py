@@ -6,8 +6,8 @@ import re
 import pytest
 
 from harness.errors import HarnessError
-from harness.judging import JudgeInput
-from harness.models import Generation, Model
+from harness.interfaces.judge import JudgeInput
+from harness.interfaces.model import Generation, Model
 from harness.plugins import Registration, get_registry
 from harness_plugins.llm_judge import RUBRIC, LLMJudge, build_prompt, make_llm_judge, parse_scores
 
@@ -155,7 +155,7 @@ def test_llm_judge_spec_loads_any_registered_model(monkeypatch):
 
     reg = get_registry()
     monkeypatch.setitem(reg.items["models"], "scripted", Registration("models", "scripted", loader, "tests"))
-    from harness.judge_runs import load_judge
+    from harness.judge.runner import load_judge
 
     judge = load_judge("llm-judge:scripted:big", {"max_new_tokens": 50, "temperature_hint": 1})
     assert judge.name == "llm-judge:scripted:big"

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.judge_runs import judge_run, mean_with_ci, read_judgments
-from harness.runstore import read_jsonl_records
-from harness.judging import Judge, Judgment
+from harness.judge.runner import judge_run, mean_with_ci, read_judgments
+from harness.store.runs import read_jsonl_records
+from harness.interfaces.judge import Judge, Judgment
 from harness.plugins import Registration, get_registry
-from harness.runstore import RunStore
+from harness.store.runs import RunStore
 
 N, K = 12, 2
 
@@ -57,7 +57,7 @@ def test_judge_run_writes_records_metrics_and_index(run):
     metrics = judge_run(run, ["heuristic:lexical"], progress=False)
     records = read_jsonl_records(run.dir / "judgments.jsonl")
     assert len(records) == N * K
-    assert {(r["id"], r["sample_index"]) for r in records} == {(str(s["id"]), k) for s in run.read_samples()
+    assert {(r["id"], r["sample_index"]) for r in records} == {(s.id, k) for s in run.read_samples()
                                                                for k in range(K)}
     section = metrics["judges"]["heuristic"]
     assert section["n_completions"] == N * K and section["n_failed"] == 0
@@ -106,7 +106,7 @@ def test_cache_serves_repeated_judging(run, counting):
 
 
 def test_a_failing_sample_is_recorded_and_the_rest_scored(run, counting):
-    counting.fail_id = str(run.read_samples()[3]["id"])
+    counting.fail_id = run.read_samples()[3].id
     metrics = judge_run(run, ["counting"], progress=False)
     records = read_jsonl_records(run.dir / "judgments.jsonl")
     failed = [r for r in records if r["error"]]
@@ -132,7 +132,7 @@ def test_older_or_broken_runs_are_clear_errors(run):
     old = json.loads(records[1])
     old.pop("completions")
     run.samples_path.write_text("\n".join([records[0], json.dumps(old)] + records[2:]) + "\n")
-    with pytest.raises(HarnessError, match=r"samples.jsonl:2: record lacks field 'completions'"):
+    with pytest.raises(HarnessError, match=r"samples.jsonl:2: not a harness sample record \(KeyError: 'completions'\)"):
         judge_run(run, ["heuristic:lexical"], progress=False)
 
 
@@ -186,7 +186,7 @@ def test_judges_a_replayed_guardreasoner_run_on_real_traces(cli):
     heuristic = result["judges"]["heuristic"]["criteria"]
     assert heuristic["label"]["n"] == result["n"] == 100
     records = RunStore().open_run(result["run_id"]).read_samples()
-    assert heuristic["label"]["mean"] == pytest.approx(sum(bool(r["correct"]) for r in records) / len(records))
+    assert heuristic["label"]["mean"] == pytest.approx(sum(r.correct for r in records) / len(records))
     # GuardReasoner-1B's traces conclude what they answer, and are about the prompt they judge
     assert heuristic["consistency"]["mean"] > 0.8
     assert heuristic["relevance"]["mean"] > 0.3 and heuristic["coherence"]["mean"] > 0.5

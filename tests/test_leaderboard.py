@@ -121,7 +121,7 @@ def test_paper_policy_f1_is_shown_as_a_fraction(cli):
 def test_empty_index_and_unfinished_runs(cli, isolated_home):
     code, _, err = cli("leaderboard")
     assert code == 1 and "holds no runs yet" in err and "harness eval" in err
-    from harness.runstore import RunStore
+    from harness.store.runs import RunStore
 
     RunStore().create_run("r1", "k1", {"model": "m", "task": {"name": "combined_test"}, "created_at": "2026-01-01",
                                        "n_total": 200})

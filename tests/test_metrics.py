@@ -1,7 +1,8 @@
 import pytest
 
-from harness.metrics import score_records, weighted_average
-from harness.tasks import Task
+from harness.records import Completion, SampleRecord
+from harness.score.metrics import score_records, weighted_average
+from harness.tasks.task import Task
 
 
 def make_task():
@@ -10,8 +11,8 @@ def make_task():
 
 
 def rec(gold, verdict, status="ok", category=None):
-    return {"gold": gold, "verdict": verdict if status == "ok" else None, "status": status,
-            "input": {"category": category}, "completions": [{"text": ""}]}
+    comp = Completion(0, "", verdict if status == "ok" else None, status)
+    return SampleRecord("x", "t", gold, [comp], category=category)
 
 
 # 4 TP, 1 FN, 2 FP, 3 TN, plus one failure on a harmful and one abstention on a safe sample

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from harness.errors import HarnessError
-from harness.models import GenerationRequest, GenerationSettings
+from harness.interfaces.model import GenerationRequest, GenerationSettings
 from harness_plugins.hf import load
 from harness_plugins.openai_endpoint import OpenAIEndpoint
 from tests.tiny_models import build_tiny_llama

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.pairs import (
+from harness.train.pairs import (
     Candidate,
     PromptGroup,
     build_pairs,
@@ -76,15 +76,14 @@ def test_reasoning_quality_picks_best_and_worst_correct_with_margin():
 
 
 def test_groups_from_run_records_use_completion_verdicts_and_judge_scores():
-    rec = {
-        "id": "s1", "gold": "harmful", "rendered_prompt": "<rendered>", "input": {"prompt": "raw"},
-        "completions": [
-            {"text": "A\nLabel: harmful", "sample_index": 0, "verdict": "harmful"},
-            {"text": None, "sample_index": 1, "verdict": None, "error": "oom"},
-            {"text": "B\nLabel: safe", "sample_index": 2, "verdict": "safe"},
-            {"text": "C", "sample_index": 3, "verdict": None},
-        ],
-    }
+    from harness.records import Completion, SampleRecord
+
+    rec = SampleRecord("s1", "t", "harmful", prompt="raw", rendered_prompt="<rendered>", completions=[
+        Completion(0, "A\nLabel: harmful", "harmful", "ok", correct=True),
+        Completion(1, None, None, "fail", error="oom"),
+        Completion(2, "B\nLabel: safe", "safe", "ok"),
+        Completion(3, "C", None, "fail"),
+    ])
     judg = {("s1", 0): {"reward": 0.8, "label": 1.0}, ("s1", 2): {"a": 0.2, "b": 0.4}}
     (g,) = groups_from_run_records([rec], judg)
     assert g.prompt == "<rendered>"

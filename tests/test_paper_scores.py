@@ -20,7 +20,7 @@ def test_paper_f1(cli, bench, task, expected):
 
 
 def test_paper_quirk_drops_failed_harmful_and_doubles_failed_unharmful():
-    from harness.paper_scoring import paper_f1
+    from harness.score.paper_policy import paper_f1
 
     traces = ["Answers:\nRequest: harmful", "no answer", "Answers:\nRequest: unharmful", "no answer"]
     golds = ["harmful", "harmful", "safe", "safe"]

@@ -18,8 +18,8 @@ PLUGIN = textwrap.dedent('''
     import time
 
     from harness.hookspecs import hookimpl
-    from harness.models import Generation, Model
-    from harness.parsing import Parser, ParseResult
+    from harness.interfaces.model import Generation, Model
+    from harness.interfaces.parser import Parser, ParseResult
 
 
     class SlowEcho(Model):

@@ -19,14 +19,14 @@ def test_folder_with_file_option_equals_replaying_the_file(cli, isolated_home):
     assert named["f1"] == direct["f1"] and named["parse_failures"] == direct["parse_failures"]
     texts = lambda m: [r["completions"][0]["text"] for r in read_records(m["dir"])]  # noqa: E731
     assert texts(named) == texts(direct)
-    from harness.runstore import RunStore
+    from harness.store.runs import RunStore
 
     assert RunStore().open_run(named["run_id"]).manifest["model"] == "gr1b"
 
 
 def test_folder_without_file_marks_conflicting_prompts_as_failures(tmp_path):
-    from harness.loading import load_model
-    from harness.models import GenerationRequest, GenerationSettings
+    from harness.checkpoints.loading import load_model
+    from harness.interfaces.model import GenerationRequest, GenerationSettings
 
     (tmp_path / "x").mkdir()
     (tmp_path / "y").mkdir()

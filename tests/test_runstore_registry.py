@@ -3,23 +3,28 @@ import json
 import pytest
 import yaml
 
-from harness.checkpoints import lineage_tree, load_registry, register_checkpoint
+from harness.checkpoints.registry import lineage_tree, load_registry, register_checkpoint
 from harness.errors import HarnessError
-from harness.runstore import RunStore
+from harness.records import Completion, SampleRecord
+from harness.store.runs import RunStore
+
+
+def record(sample_id):
+    return SampleRecord(sample_id, "t", "safe", [Completion(0, "Label: safe", "safe", "ok", correct=True)])
 
 
 def test_torn_last_line_is_dropped_and_repaired(tmp_path):
     store = RunStore(tmp_path / "runs")
     run = store.create_run("r1", "key", {"model": "m", "task": {"name": "t"}, "created_at": "now", "n_total": 3})
     with run.open_appender() as out:
-        out.append({"id": "0"})
-        out.append({"id": "1"})
+        out.append(record("0"))
+        out.append(record("1"))
     with open(run.samples_path, "a") as fh:
         fh.write('{"id": "2", "compl')  # a write cut by kill -9
-    assert [r["id"] for r in run.read_samples()] == ["0", "1"]
+    assert [r.id for r in run.read_samples()] == ["0", "1"]
     with run.open_appender() as out:
-        out.append({"id": "2"})
-    assert [r["id"] for r in run.read_samples()] == ["0", "1", "2"]
+        out.append(record("2"))
+    assert [r.id for r in run.read_samples()] == ["0", "1", "2"]
     assert store.list_runs()[0]["status"] == "running"
 
 
@@ -44,7 +49,7 @@ def test_eval_records_manifest_samples_metrics_and_index(cli):
     assert len(manifest["task"]["data_sha256"]) == 64
     assert manifest["generation"]["max_new_tokens"] == 512 and manifest["generation"]["temperature"] == 0.7
     assert manifest["versions"]["harness"] and manifest["parser"] == "label-line"
-    records = run.read_samples()
+    records = [json.loads(line) for line in run.samples_path.read_text().splitlines()]
     assert len(records) == 20
     r = records[0]
     assert set(r) >= {"id", "input", "gold", "completions", "verdict", "correct", "seconds", "rendered_prompt"}

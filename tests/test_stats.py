@@ -1,4 +1,4 @@
-"""harness.stats against scipy/statsmodels and against answers worked out by hand."""
+"""harness.score.stats against scipy/statsmodels and against answers worked out by hand."""
 
 from math import comb
 
@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import f1_score
 
-from harness.stats import f1_difference, f1_from_arrays, mcnemar_exact, mean_difference, paired_bootstrap
+from harness.score.stats import f1_difference, f1_from_arrays, mcnemar_exact, mean_difference, paired_bootstrap
 
 
 def paired_flags(n_both_right, n_a_only, n_b_only, n_both_wrong):

@@ -3,8 +3,8 @@ from collections import Counter
 
 import pytest
 
-from harness import templates
-from harness.tasks import get_task, stratified_subset, task_files
+from harness.tasks import templates
+from harness.tasks.task import get_task, stratified_subset, task_files
 from tests.conftest import DATA_DIR
 
 # Sizes and label balance from the data's own README (shared/data/README.md) and files.

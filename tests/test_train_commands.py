@@ -25,7 +25,7 @@ def tiny(tmp_path_factory):
 
 @pytest.fixture
 def parent(tiny):
-    from harness.checkpoints import register_checkpoint
+    from harness.checkpoints.registry import register_checkpoint
 
     register_checkpoint("tiny_base", {"spec": f"hf:{tiny}", "template": "seed-chatml", "parser": "label-line",
                                       "description": "random tiny Llama"})
@@ -40,7 +40,7 @@ def pairs_file(tmp_path):
 
 
 def test_train_registers_lineage_and_refuses_an_existing_name(cli, parent, pairs_file, tiny):
-    from harness.checkpoints import lineage_tree, load_registry
+    from harness.checkpoints.registry import lineage_tree, load_registry
 
     code, out, err = cli("train", "--method", "hs-dpo", "--parent", parent, "--data", pairs_file, "--output", "child",
                          *FAST)
@@ -81,7 +81,7 @@ def test_base_mismatch_and_bad_pairs_are_clear_errors(cli, parent, pairs_file, t
     code, _, err = cli("train", "--method", "dpo", "--parent", parent, "--data", pairs_file, "--output", "x",
                        "--set", "lora_rank=4")
     assert code == 1 and "Unknown training config key 'lora_rank'" in err
-    from harness.checkpoints import load_registry
+    from harness.checkpoints.registry import load_registry
 
     assert "x" not in load_registry()
 
@@ -99,7 +99,8 @@ def test_pairs_command_rebuilds_the_seed_pairs(cli, tmp_path):
 
 
 def test_presets_carry_the_seed_recipes_and_are_valid():
-    from harness_plugins.training_commands import load_pipeline_config, train_config
+    from harness.train.checkpoint import train_config
+    from harness.train.pipeline import load_pipeline_config
     from harness_plugins.trl_trainers import check_config
 
     configs = Path(__file__).resolve().parent.parent / "configs"
@@ -127,6 +128,6 @@ def test_out_of_gpu_memory_suggests_4bit_or_a_smaller_batch(cli, parent, pairs_f
     monkeypatch.setattr(transformers.Trainer, "train", oom)
     code, _, err = cli("train", "--method", "dpo", "--parent", parent, "--data", pairs_file, "--output", "big", *FAST)
     assert code == 1 and "Out of GPU memory" in err and "quantization: 4bit" in err and "smaller batch_size" in err
-    from harness.checkpoints import load_registry
+    from harness.checkpoints.registry import load_registry
 
     assert "big" not in load_registry()

@@ -13,7 +13,7 @@ PAIRS = [{"prompt": f"Analyze item {i}:\n", "chosen": f"Step {i} shows no risk.\
 
 
 def test_two_process_ddp_training_splits_data_and_registers_once(tmp_path, cli):
-    from harness.checkpoints import load_registry, register_checkpoint
+    from harness.checkpoints.registry import load_registry, register_checkpoint
 
     tiny = build_tiny_llama(tmp_path / "tiny", seed=0)
     register_checkpoint("tiny_base", {"spec": f"hf:{tiny}", "template": "seed-chatml", "parser": "label-line"})

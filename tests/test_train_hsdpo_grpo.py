@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from harness.judging import Judge, Judgment
-from harness.training import TrainRequest
+from harness.interfaces.judge import Judge, Judgment
+from harness.interfaces.trainer import TrainRequest
 from harness_plugins.trl_trainers import TRLTrainer, weighted_dpo_trainer_class
 from tests.test_train_methods import FAST, PAIRS, sequence_logp, write_jsonl
 from tests.tiny_models import build_tiny_llama

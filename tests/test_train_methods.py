@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from harness.training import TrainRequest
+from harness.interfaces.trainer import TrainRequest
 from harness_plugins.trl_trainers import TRLTrainer
 from tests.tiny_models import build_tiny_llama
 

@@ -8,7 +8,7 @@ from tests.test_train_commands import FAST, pairs_file, parent, tiny  # noqa: F4
 def test_a_parent_with_an_adapter_keeps_training_it_against_itself_as_reference(cli, parent, pairs_file):
     from safetensors.torch import load_file
 
-    from harness.checkpoints import lineage_tree, load_registry
+    from harness.checkpoints.registry import lineage_tree, load_registry
 
     code, _, err = cli("train", "--method", "dpo", "--parent", parent, "--data", pairs_file, "--output", "gen1", *FAST)
     assert code == 0, err

@@ -9,7 +9,7 @@ from tests.tiny_models import build_tiny_llama
 
 
 def test_pipeline_end_to_end_and_resume(cli, tmp_path):
-    from harness.checkpoints import load_registry, register_checkpoint
+    from harness.checkpoints.registry import load_registry, register_checkpoint
 
     tiny = build_tiny_llama(tmp_path / "tiny", seed=0)
     register_checkpoint("tiny_parent", {"spec": f"hf:{tiny}", "template": "seed-chatml", "parser": "label-line"})

@@ -28,7 +28,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, cli):
         time.sleep(0.05)
     proc.kill()
     assert proc.wait() != 0
-    from harness.checkpoints import load_registry
+    from harness.checkpoints.registry import load_registry
 
     assert "resumable" not in load_registry()  # nothing registered by the killed run
     code, out, err = cli(*cmd[3:])  # the same command again, in-process this time

@@ -3,7 +3,7 @@
 import re
 
 from harness.hookspecs import hookimpl
-from harness.judging import Judge, Judgment
+from harness.interfaces.judge import Judge, Judgment
 
 STEP = re.compile(r"^\s*(?:#+\s*)?(?:(?:reasoning\s+)?step\s*\d+|\d+[.)])", re.IGNORECASE | re.MULTILINE)
 

@@ -107,20 +107,6 @@ def read_rows(path: Path, fmt: str, records_key: str | None = None) -> list[tupl
     return out
 
 
-def read_yaml_mapping(path: Path) -> dict:
-    """A YAML file whose top level is a mapping (task, registry and config files)."""
-    import yaml
-
-    try:
-        data = yaml.safe_load(read_text(Path(path)))
-    except yaml.YAMLError as exc:
-        raise HarnessError(f"{path}: not valid YAML: {exc}") from None
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        raise HarnessError(f"{path}: expected a mapping at the top level")
-    return data
-
-
 def read_hf_dataset(dataset: str, split: str, config: str | None = None) -> list[tuple[dict, str]]:
     """Rows of a Hugging Face dataset split (needs the ``[hf]`` extra)."""
     try:

@@ -23,8 +23,9 @@ import warnings
 from pathlib import Path
 
 from harness.errors import HarnessError, unknown_name
-from harness.judging import Judge, JudgeInput, Judgment
-from harness.runstore import FORMAT_VERSION, read_jsonl_records, repair_tail
+from harness.interfaces.judge import Judge, JudgeInput, Judgment
+from harness.records import SampleRecord
+from harness.store.runs import FORMAT_VERSION, read_jsonl_records, repair_tail
 
 JUDGMENTS_FILE = "judgments.jsonl"
 SCHEMA = """
@@ -99,24 +100,16 @@ def load_judge(spec: str, options: dict | None = None) -> Judge:
 # -- inputs from samples.jsonl ----------------------------------------------------
 
 
-def judge_inputs(record: dict, where: str = "samples.jsonl") -> list[JudgeInput]:
-    """One JudgeInput per completion of a samples.jsonl record."""
-    from harness.templates import content_of
+def judge_inputs(record: SampleRecord, first_only: bool = False) -> list[JudgeInput]:
+    """One JudgeInput per completion of a sample record (or only the first one)."""
+    from harness.tasks.templates import content_of
 
-    try:
-        inp = record["input"]
-        content = content_of(inp["prompt"], inp.get("response"))
-        completions = record["completions"]
-        sample_id = str(record["id"])
-    except (KeyError, TypeError) as exc:
-        raise HarnessError(
-            f"{where}: record lacks field {exc}; expected 'id', 'input.prompt' and 'completions' "
-            "(a run from an older harness format: re-run it with `harness eval`)") from None
+    content = content_of(record.prompt, record.response)
+    completions = record.completions[:1] if first_only else record.completions
     return [
-        JudgeInput(sample_id=sample_id, content=content, completion=c.get("text") or "",
-                   reasoning=c.get("reasoning") or "", verdict=c.get("verdict"), gold=record.get("gold"),
-                   response=inp.get("response"), sample_index=int(c.get("sample_index", k)))
-        for k, c in enumerate(completions)
+        JudgeInput(sample_id=record.id, content=content, completion=c.text or "", reasoning=c.reasoning,
+                   verdict=c.verdict, gold=record.gold, response=record.response, sample_index=c.sample_index)
+        for c in completions
     ]
 
 
@@ -132,7 +125,7 @@ def read_judgments(run, judge: str | None = None) -> dict:
     """``{(sample_id, sample_index): scores}`` for one judge (default: the first in the file).
 
     The latest version of the judge wins; failed judgments are left out.
-    This is what preference-pair building (harness.pairs) consumes.
+    This is what preference-pair building (harness.train.pairs) consumes.
     """
     records = read_jsonl_records(Path(run.dir) / JUDGMENTS_FILE)
     if judge is None and records:
@@ -213,8 +206,7 @@ def judge_run(run, judge_specs, *, cache: bool = True, progress: bool = True, op
     records = run.read_samples()
     if not records:
         raise HarnessError(f"{run_dir}: the run has no recorded samples to judge")
-    items = [item for n, rec in enumerate(records, 1)
-             for item in judge_inputs(rec, f"{run_dir / 'samples.jsonl'}:{n}")]
+    items = [item for rec in records for item in judge_inputs(rec)]
     path = run_dir / JUDGMENTS_FILE
     repair_tail(path)
     run_id = getattr(run, "id", run_dir.name)

@@ -1,7 +1,7 @@
 """The checkpoint registry: names such as ``exp_18`` mapped to model specs and lineage.
 
 Files are read in order, later ones overriding earlier entries: the built-in
-``harness/checkpoints.yaml``, ``./checkpoints.yaml`` in the working directory,
+``harness/checkpoints/builtin.yaml``, ``./checkpoints.yaml`` in the working directory,
 and the user-level ``$HARNESS_HOME/checkpoints.yaml``.
 """
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from harness.errors import HarnessError, check_keys
-from harness.sources import read_yaml_mapping
+from harness.config import check_keys, read_yaml_mapping
+from harness.errors import HarnessError
 
 ENTRY_KEYS = {"description", "spec", "options", "template", "parser", "parent", "planned", "lineage"}
 
@@ -23,7 +23,7 @@ def harness_home() -> Path:
 
 
 def registry_files() -> list[Path]:
-    return [Path(__file__).with_name("checkpoints.yaml"), Path("checkpoints.yaml"), harness_home() / "checkpoints.yaml"]
+    return [Path(__file__).with_name("builtin.yaml"), Path("checkpoints.yaml"), harness_home() / "checkpoints.yaml"]
 
 
 def read_registry_file(path: Path) -> dict:

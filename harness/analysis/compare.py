@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.runstore import Run, RunStore
-from harness.stats import f1_difference, mcnemar_exact, mean_difference
+from harness.score.stats import f1_difference, mcnemar_exact, mean_difference
+from harness.store.runs import Run, RunStore
 
 
 @dataclass
@@ -69,14 +69,14 @@ def check_same_task(a: Side, b: Side):
 
 def align(a: Side, b: Side) -> tuple[list, list]:
     """The records of the shared samples, in A's order."""
-    by_id_b = {str(r["id"]): r for r in b.records}
+    by_id_b = {r.id: r for r in b.records}
     ra, rb = [], []
     for r in a.records:
-        other = by_id_b.get(str(r["id"]))
+        other = by_id_b.get(r.id)
         if other is None:
             continue
-        if other.get("gold") != r.get("gold"):
-            raise HarnessError(f"Sample {r['id']} has gold '{r.get('gold')}' in run A and '{other.get('gold')}' in "
+        if other.gold != r.gold:
+            raise HarnessError(f"Sample {r.id} has gold '{r.gold}' in run A and '{other.gold}' in "
                                "run B: the runs do not share the same labelled samples")
         ra.append(r)
         rb.append(other)
@@ -90,21 +90,21 @@ def align(a: Side, b: Side) -> tuple[list, list]:
 
 def strict_prediction(record, positive, negative):
     """The verdict, or for a failed parse the wrong answer (strict policy)."""
-    if record.get("status") == "ok" and record.get("verdict") is not None:
-        return record["verdict"]
-    return negative if record.get("gold") == positive else positive
+    if record.status == "ok" and record.verdict is not None:
+        return record.verdict
+    return negative if record.gold == positive else positive
 
 
 def sample_judge_scores(run: Run, records: list) -> dict:
     """{sample_id: {"judge.criterion": score}} from the run's ``judgments.jsonl`` (written by ``harness judge``).
 
-    A sample's score is the mean over its completions, as :func:`harness.judge_runs.summarise`
+    A sample's score is the mean over its completions, as :func:`harness.judge.runner.summarise`
     computes the run's means; for each judge the latest written version wins, failed judgments are left out.
     """
-    from harness.judge_runs import JUDGMENTS_FILE
-    from harness.runstore import read_jsonl_records
+    from harness.judge.runner import JUDGMENTS_FILE
+    from harness.store.runs import read_jsonl_records
 
-    wanted = {str(r["id"]) for r in records}
+    wanted = {r.id for r in records}
     rows = read_jsonl_records(run.dir / JUDGMENTS_FILE)
     latest = {}
     for row in rows:
@@ -125,7 +125,7 @@ def sample_judge_scores(run: Run, records: list) -> dict:
 
 def run_judge_means(run: Run) -> dict:
     """{"judge.criterion": mean} from the run's metrics.json 'judges' section (no per-sample values)."""
-    from harness.leaderboard import judge_criteria
+    from harness.analysis.leaderboard import judge_criteria
 
     return {f"{j}.{c}": s["mean"] for j, c, s in judge_criteria(run.read_metrics() or {})}
 
@@ -133,15 +133,12 @@ def run_judge_means(run: Run) -> dict:
 def flips(ra, rb, a_right: bool) -> list[dict]:
     out = []
     for x, y in zip(ra, rb):
-        if bool(x.get("correct")) == a_right and bool(y.get("correct")) != a_right:
-            ca, cb = (x.get("completions") or [{}])[0], (y.get("completions") or [{}])[0]
-            inp = x.get("input") or {}
-            out.append({"id": x["id"], "category": inp.get("category"), "gold": x.get("gold"),
-                        "prompt": inp.get("prompt"), "response": inp.get("response"),
-                        "verdict_a": x.get("verdict"), "status_a": x.get("status"),
-                        "verdict_b": y.get("verdict"), "status_b": y.get("status"),
-                        "reasoning_a": ca.get("reasoning") or ca.get("text") or "",
-                        "reasoning_b": cb.get("reasoning") or cb.get("text") or ""})
+        if x.correct == a_right and y.correct != a_right:
+            out.append({"id": x.id, "category": x.category, "gold": x.gold,
+                        "prompt": x.prompt, "response": x.response,
+                        "verdict_a": x.verdict, "status_a": x.status,
+                        "verdict_b": y.verdict, "status_b": y.status,
+                        "reasoning_a": x.reasoning, "reasoning_b": y.reasoning})
     return out
 
 
@@ -153,10 +150,10 @@ def compare_runs(store: RunStore, ref_a: str, ref_b: str, *, partial=False, seed
     ra, rb = align(a, b)
     task = a.manifest["task"]
     positive = task.get("positive", "harmful")
-    golds = [r["gold"] for r in ra]
+    golds = [r.gold for r in ra]
     negative = next((g for g in golds if g != positive), {"refusal": "compliance"}.get(positive, "safe"))
-    correct_a = [bool(r.get("correct")) for r in ra]
-    correct_b = [bool(r.get("correct")) for r in rb]
+    correct_a = [r.correct for r in ra]
+    correct_b = [r.correct for r in rb]
     differences = {
         "accuracy": mean_difference(correct_a, correct_b, seed=seed).to_dict(),
         "f1": f1_difference(golds, [strict_prediction(r, positive, negative) for r in ra],
@@ -165,8 +162,8 @@ def compare_runs(store: RunStore, ref_a: str, ref_b: str, *, partial=False, seed
     judged_a, judged_b = sample_judge_scores(a.run, ra), sample_judge_scores(b.run, rb)
     keys = sorted({k for s in judged_a.values() for k in s} & {k for s in judged_b.values() for k in s})
     for key in keys:
-        pairs = [(judged_a[str(x["id"])][key], judged_b[str(y["id"])][key]) for x, y in zip(ra, rb)
-                 if key in judged_a.get(str(x["id"]), {}) and key in judged_b.get(str(y["id"]), {})]
+        pairs = [(judged_a[x.id][key], judged_b[y.id][key]) for x, y in zip(ra, rb)
+                 if key in judged_a.get(x.id, {}) and key in judged_b.get(y.id, {})]
         if pairs:
             differences[key] = mean_difference([p[0] for p in pairs], [p[1] for p in pairs], seed=seed).to_dict()
     result = {
@@ -180,7 +177,7 @@ def compare_runs(store: RunStore, ref_a: str, ref_b: str, *, partial=False, seed
         "flips": {"a_right_b_wrong": flips(ra, rb, True), "b_right_a_wrong": flips(ra, rb, False)},
     }
     if reasoning:
-        from harness.reasoning_change import analyze
+        from harness.analysis.reasoning_change import analyze
 
         result["reasoning"] = analyze(ra, rb, seed=seed)
     return result

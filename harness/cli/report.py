@@ -1,8 +1,8 @@
 """``harness leaderboard``, ``harness compare`` and ``harness report`` (issue 6).
 
 Registered through the ``register_commands`` hook; the work is done in
-:mod:`harness.leaderboard`, :mod:`harness.compare`, :mod:`harness.criteria`
-and :mod:`harness.report`, imported inside the commands so the CLI starts fast.
+:mod:`harness.analysis.leaderboard`, :mod:`harness.analysis.compare`, :mod:`harness.analysis.criteria`
+and :mod:`harness.render.report`, imported inside the commands so the CLI starts fast.
 """
 
 import json
@@ -12,7 +12,6 @@ from pathlib import Path
 import click
 
 from harness.errors import HarnessError
-from harness.hookspecs import hookimpl
 
 FORMATS = ("text", "markdown", "csv", "json", "html")
 
@@ -58,8 +57,8 @@ def leaderboard(tasks, models, metric, selection, fmt, output, runs_dir):
       harness leaderboard --task gr_aegis_safety_test,gr_harmbench_prompt --metric f1
       harness leaderboard --metric heuristic.reward --select best --format markdown -o LEADERBOARD.md
     """
-    from harness.leaderboard import RENDERERS, build_leaderboard
-    from harness.runstore import RunStore
+    from harness.analysis.leaderboard import RENDERERS, build_leaderboard
+    from harness.store.runs import RunStore
 
     board = build_leaderboard(RunStore(runs_dir), split_names(tasks), metric, selection, split_names(models))
     write_output(RENDERERS[fmt](board), output, "the leaderboard")
@@ -91,18 +90,18 @@ def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, see
       harness compare RUN_A RUN_B --criteria toy_dpo
       harness compare RUN_A RUN_B --partial --json > comparison.json
     """
-    from harness.compare import compare_runs, render_text
-    from harness.runstore import RunStore
+    from harness.analysis.compare import compare_runs, render_text
+    from harness.store.runs import RunStore
 
     criteria = None
     if criteria_file:
-        from harness.criteria import load_criteria
+        from harness.analysis.criteria import load_criteria
 
         criteria = load_criteria(criteria_file)  # read before the work so a bad file fails fast
     result = compare_runs(RunStore(runs_dir), run_a, run_b, partial=partial, seed=seed, reasoning=not no_reasoning)
     verdicts = []
     if criteria:
-        from harness.criteria import evaluate
+        from harness.analysis.criteria import evaluate
 
         verdicts = evaluate(criteria[1], result)
     if as_json:
@@ -112,7 +111,7 @@ def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, see
     else:
         click.echo(render_text(result, flips_shown))
         if criteria:
-            from harness.criteria import render_text as render_criteria
+            from harness.analysis.criteria import render_text as render_criteria
 
             click.echo("\n" + render_criteria(criteria[0], verdicts))
     if any(v.status == "fail" for v in verdicts):
@@ -138,8 +137,8 @@ def report(runs, output, criteria_file, partial, seed, runs_dir):
     Example:
       harness report RUN_SFT RUN_DPO -o report.html --criteria toy_dpo
     """
-    from harness.report import build_report
-    from harness.runstore import RunStore
+    from harness.render.report import build_report
+    from harness.store.runs import RunStore
 
     text = build_report(RunStore(runs_dir), list(runs), partial=partial, criteria_path=criteria_file, seed=seed)
     try:
@@ -148,8 +147,3 @@ def report(runs, output, criteria_file, partial, seed, runs_dir):
         raise HarnessError(f"cannot write {output}: {exc.strerror}") from None
     click.echo(f"Wrote {output} ({len(text) // 1024} KiB)", err=True)
 
-
-@hookimpl
-def register_commands(cli):
-    for command in (leaderboard, compare, report):
-        cli.add_command(command)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.records import SampleRecord
 
 FORMAT_VERSION = 1
 SCHEMA = """
@@ -64,16 +65,17 @@ class Run:
     def write_manifest(self, manifest: dict):
         write_json_atomic(self.manifest_path, manifest)
 
-    def read_samples(self) -> list[dict]:
+    def read_samples(self) -> list[SampleRecord]:
         """All complete records, one per sample id, from samples.jsonl and any rank shards.
 
         A torn last line from a killed writer is dropped (that sample is redone).
         """
         seen, records = set(), []
         for path in [self.samples_path, *sorted(self.dir.glob("samples.rank*.jsonl"))]:
-            for record in read_jsonl_records(path):
-                if record["id"] not in seen:
-                    seen.add(record["id"])
+            for lineno, data in enumerate(read_jsonl_records(path), 1):
+                record = SampleRecord.from_dict(data, where=f"{path}:{lineno}")
+                if record.id not in seen:
+                    seen.add(record.id)
                     records.append(record)
         return records
 
@@ -85,12 +87,12 @@ class Run:
 
     def merge_shards(self, order: list[str]):
         """Rewrite samples.jsonl from all shards in task order, then remove the shards."""
-        by_id = {r["id"]: r for r in self.read_samples()}
+        by_id = {r.id: r for r in self.read_samples()}
         tmp = self.samples_path.with_suffix(".jsonl.tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
             for sample_id in order:
                 if sample_id in by_id:
-                    fh.write(json.dumps(by_id[sample_id], ensure_ascii=False) + "\n")
+                    fh.write(json.dumps(by_id[sample_id].to_dict(), ensure_ascii=False) + "\n")
         tmp.replace(self.samples_path)
         for shard in self.dir.glob("samples.rank*.jsonl"):
             shard.unlink()
@@ -136,8 +138,8 @@ class SampleAppender:
     def __init__(self, path: Path):
         self.fh = open(path, "a", encoding="utf-8")
 
-    def append(self, record: dict):
-        self.fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+    def append(self, record: SampleRecord):
+        self.fh.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
         self.fh.flush()
         os.fsync(self.fh.fileno())
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from harness import sources, templates
 from harness.errors import HarnessError, unknown_name
+from harness.tasks import sources, templates
 
 TASK_KEYS = {
     "name", "description", "source", "format", "records_key", "fields", "labels",

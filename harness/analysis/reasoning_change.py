@@ -13,7 +13,7 @@ Per-sample measures of the first completion, for A and B:
   give the majority verdict (1 = the model always answers the same).
 
 Each measure gets the paired B - A mean difference with a bootstrap interval
-(:mod:`harness.stats`), and example pairs where it changed most.  Per-category
+(:mod:`harness.score.stats`), and example pairs where it changed most.  Per-category
 accuracy is tabulated for A and B.
 """
 
@@ -22,15 +22,11 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict
 
-from harness.stats import mean_difference
+from harness.records import SampleRecord
+from harness.score.stats import mean_difference
 
 WORD = re.compile(r"\w+")
 MEASURES = ("length", "repetition", "specificity", "consistency", "label_agreement")
-
-
-def reasoning_text(record) -> str:
-    comp = (record.get("completions") or [{}])[0]
-    return comp.get("reasoning") or comp.get("text") or ""
 
 
 def length(text: str) -> int:
@@ -44,7 +40,7 @@ def repetition(text: str) -> float:
 
 
 def label_agreement(record) -> float | None:
-    verdicts = [c.get("verdict") for c in record.get("completions") or []]
+    verdicts = [c.verdict for c in record.completions]
     if len(verdicts) < 2:
         return None
     return Counter(verdicts).most_common(1)[0][1] / len(verdicts)
@@ -52,27 +48,20 @@ def label_agreement(record) -> float | None:
 
 def heuristic_scores(records) -> tuple[list[dict] | None, str | None]:
     """The heuristic judge's specificity/consistency for each record's first completion, or (None, why)."""
-    from harness.judging import JudgeInput
+    from harness.judge.runner import judge_inputs
     from harness.plugins import get_registry
-    from harness.templates import content_of
 
     try:
         judge = get_registry().get("judges", "heuristic")("lexical", {})
     except Exception as exc:  # a missing or broken plugin must not stop the comparison
         return None, f"heuristic judge unavailable ({exc})"
-    items = []
-    for r in records:
-        comp = (r.get("completions") or [{}])[0]
-        inp = r.get("input") or {}
-        items.append(JudgeInput(str(r["id"]), content_of(inp.get("prompt") or "", inp.get("response")),
-                                comp.get("text") or "", comp.get("reasoning") or "", comp.get("verdict"),
-                                r.get("gold"), inp.get("response")))
+    items = [item for r in records for item in judge_inputs(r, first_only=True)]
     return [j.scores for j in judge.judge_batch(items)], None
 
 
 def per_sample(records) -> tuple[dict, list[str]]:
     """{measure: [value per record]} and notes about measures left out."""
-    texts = [reasoning_text(r) for r in records]
+    texts = [r.reasoning for r in records]
     values = {"length": [length(t) for t in texts], "repetition": [repetition(t) for t in texts]}
     notes = []
     scores, why = heuristic_scores(records)
@@ -89,7 +78,7 @@ def per_sample(records) -> tuple[dict, list[str]]:
     return values, notes
 
 
-def analyze(records_a: list[dict], records_b: list[dict], examples: int = 2, seed: int = 0) -> dict:
+def analyze(records_a: list[SampleRecord], records_b: list[SampleRecord], examples: int = 2, seed: int = 0) -> dict:
     """Measures, paired differences, per-category accuracy and example pairs for aligned record lists."""
     va, notes_a = per_sample(records_a)
     vb, notes_b = per_sample(records_b)
@@ -113,18 +102,16 @@ def analyze(records_a: list[dict], records_b: list[dict], examples: int = 2, see
 
 
 def example(ra, rb, value_a, value_b) -> dict:
-    comp_a = (ra.get("completions") or [{}])[0]
-    comp_b = (rb.get("completions") or [{}])[0]
-    return {"id": ra["id"], "category": (ra.get("input") or {}).get("category"), "gold": ra.get("gold"),
-            "prompt": (ra.get("input") or {}).get("prompt"), "value_a": value_a, "value_b": value_b,
-            "verdict_a": comp_a.get("verdict"), "verdict_b": comp_b.get("verdict"),
-            "reasoning_a": reasoning_text(ra), "reasoning_b": reasoning_text(rb)}
+    return {"id": ra.id, "category": ra.category, "gold": ra.gold,
+            "prompt": ra.prompt, "value_a": value_a, "value_b": value_b,
+            "verdict_a": ra.verdict, "verdict_b": rb.verdict,
+            "reasoning_a": ra.reasoning, "reasoning_b": rb.reasoning}
 
 
 def per_category(records_a, records_b) -> list[dict]:
     groups = defaultdict(list)
     for ra, rb in zip(records_a, records_b):
-        groups[(ra.get("input") or {}).get("category")].append((bool(ra.get("correct")), bool(rb.get("correct"))))
+        groups[ra.category].append((ra.correct, rb.correct))
     rows = []
     for cat, pairs in sorted(groups.items(), key=lambda kv: str(kv[0])):
         if cat is None and len(groups) == 1:

@@ -15,9 +15,9 @@ import io
 import json
 from dataclasses import dataclass, field
 
-from harness.display import table
 from harness.errors import HarnessError
-from harness.runstore import RunStore
+from harness.render.text import table
+from harness.store.runs import RunStore
 
 BASE_METRICS = ("accuracy", "f1", "precision", "recall", "parse_failure_rate")
 LOWER_IS_BETTER = {"parse_failure_rate", "abstention_rate"}
@@ -51,7 +51,7 @@ def normalized(metrics: dict) -> dict:
 def judge_criteria(metrics: dict):
     """(judge, criterion, {mean, ci_low, ci_high, n}) from metrics.json's 'judges' section.
 
-    Accepts harness.judge_runs' layout ``{judge: {"version", "criteria": {criterion: stats}}}``
+    Accepts harness.judge.runner' layout ``{judge: {"version", "criteria": {criterion: stats}}}``
     and the flat ``{judge: {criterion: stats}}``.
     """
     for judge, section in (metrics.get("judges") or {}).items():
@@ -237,7 +237,7 @@ def render_json(board: Leaderboard) -> str:
 
 def render_html_table(board: Leaderboard) -> str:
     """The leaderboard as an escaped HTML table with bar-shaded cells (for reports)."""
-    from harness import htmlkit
+    from harness.render import html as htmlkit
 
     columns, rows = matrix(board)
     shades = {}
@@ -252,7 +252,7 @@ def render_html_table(board: Leaderboard) -> str:
 
 
 def render_html(board: Leaderboard) -> str:
-    from harness import htmlkit
+    from harness.render import html as htmlkit
 
     return htmlkit.page("harness leaderboard", [("Leaderboard", render_html_table(board))])
 

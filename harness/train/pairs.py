@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError, unknown_name
+from harness.records import SampleRecord
 
 PAIR_FIELDS = ("prompt", "chosen", "rejected")
 
@@ -72,7 +73,7 @@ def composite_reward(scores: dict) -> float | None:
     return sum(float(v) for v in scores.values()) / len(scores)
 
 
-def groups_from_run_records(records: list[dict], judgments: dict | None = None) -> list[PromptGroup]:
+def groups_from_run_records(records: list[SampleRecord], judgments: dict | None = None) -> list[PromptGroup]:
     """Groups from a run's samples.jsonl records.
 
     ``judgments`` maps (sample_id, sample_index) to a judge's scores dict.
@@ -82,18 +83,14 @@ def groups_from_run_records(records: list[dict], judgments: dict | None = None) 
     judgments = judgments or {}
     groups = []
     for rec in records:
-        gold = rec.get("gold")
         cands = []
-        for pos, comp in enumerate(rec.get("completions") or []):
-            if comp.get("text") is None:
+        for comp in rec.completions:
+            if comp.text is None:
                 continue
-            idx = comp.get("sample_index", pos)
-            verdict = comp.get("verdict")
-            correct = comp["correct"] if "correct" in comp else (verdict is not None and verdict == gold)
-            scores = judgments.get((str(rec["id"]), idx), {})
-            cands.append(Candidate(idx, comp["text"], verdict, bool(correct), composite_reward(scores), scores))
-        prompt = rec.get("rendered_prompt") or (rec.get("input") or {}).get("prompt", "")
-        groups.append(PromptGroup(str(rec["id"]), prompt, gold, cands))
+            scores = judgments.get((rec.id, comp.sample_index), {})
+            cands.append(Candidate(comp.sample_index, comp.text, comp.verdict, comp.correct,
+                                   composite_reward(scores), scores))
+        groups.append(PromptGroup(rec.id, rec.rendered_prompt or rec.prompt, rec.gold, cands))
     return groups
 
 

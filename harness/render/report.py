@@ -5,17 +5,17 @@ confusion matrix, per-category accuracy and score distributions, then a paired
 comparison for every run that shares a task with an earlier one (the earlier is
 A): differences with intervals, McNemar, per-category bars, reasoning measures
 and the flipped samples side by side.  The file needs no network and runs no
-script (see :mod:`harness.htmlkit`); every sample text is escaped.
+script (see :mod:`harness.render.html`); every sample text is escaped.
 """
 
 from __future__ import annotations
 
 import time
 
-from harness import htmlkit
 from harness.errors import HarnessError
-from harness.htmlkit import esc
-from harness.runstore import RunStore
+from harness.render import html as htmlkit
+from harness.render.html import esc
+from harness.store.runs import RunStore
 
 MAX_CATEGORIES = 25
 MAX_FLIPS = 25
@@ -50,19 +50,19 @@ def run_section(run, metrics, records) -> str:
         charts.append(htmlkit.figure(htmlkit.bar_chart(
             "Accuracy per category", [f"{c} (n={v['n']})" for c, v in cats],
             {"accuracy": [v.get("accuracy") for _, v in cats]}), "largest categories first"))
-    from harness.reasoning_change import length, reasoning_text
+    from harness.analysis.reasoning_change import length
 
-    lengths = [length(reasoning_text(r)) for r in records]
+    lengths = [length(r.reasoning) for r in records]
     if lengths:
         charts.append(htmlkit.figure(htmlkit.histogram("Reasoning length", {"samples": lengths}, bins=12, lo=0,
                                                        hi=upper(lengths), xlabel="words (first completion)")))
-    from harness.compare import sample_judge_scores
+    from harness.analysis.compare import sample_judge_scores
 
     judged = sample_judge_scores(run, records)
     for key in sorted({k for s in judged.values() for k in s}):
         values = [s[key] for s in judged.values() if key in s]
         charts.append(htmlkit.figure(htmlkit.histogram(f"Judge score {key}", {"samples": values}, xlabel="score")))
-    from harness.leaderboard import judge_criteria
+    from harness.analysis.leaderboard import judge_criteria
 
     rows = [[j, c, s.get("mean"), s.get("ci_low"), s.get("ci_high"), s.get("n")] for j, c, s in judge_criteria(metrics)]
     if rows:
@@ -145,8 +145,8 @@ def pairs_table(items, extra) -> str:
 
 def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_path=None, seed=0) -> str:
     """The HTML text of the report for runs ``refs`` (ids or folders)."""
-    from harness.compare import compare_runs, open_run
-    from harness.leaderboard import build_leaderboard, render_html_table
+    from harness.analysis.compare import compare_runs, open_run
+    from harness.analysis.leaderboard import build_leaderboard, render_html_table
 
     if not refs:
         raise HarnessError("harness report needs at least one run id (see `harness runs`)")
@@ -163,7 +163,7 @@ def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_pa
     sections.append(("Runs", "".join(per_run)))
     criteria = None
     if criteria_path:
-        from harness.criteria import load_criteria
+        from harness.analysis.criteria import load_criteria
 
         criteria = load_criteria(criteria_path)
     comparisons, first_on_task = [], {}
@@ -175,7 +175,7 @@ def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_pa
         result = compare_runs(store, first_on_task[task], ref, partial=partial, seed=seed)
         verdicts = None
         if criteria:
-            from harness.criteria import evaluate
+            from harness.analysis.criteria import evaluate
 
             verdicts = evaluate(criteria[1], result)
         comparisons.append(comparison_section(result, verdicts, criteria and criteria[0]))

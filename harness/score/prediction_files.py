@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.evaluation import build_record
-from harness.models import Generation
-from harness.sources import read_rows
-from harness.tasks import Sample
+from harness.evaluate.runner import build_record
+from harness.interfaces.model import Generation
+from harness.tasks.sources import read_rows
+from harness.tasks.task import Sample
 
 
 def records_from_predictions(path: Path, task, parser) -> list[dict]:

@@ -17,7 +17,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from harness.models import Generation, GenerationRequest, GenerationSettings, Model
+from harness.interfaces.model import (
+    Generation,
+    GenerationRequest,
+    GenerationSettings,
+    Model,
+)
 
 OUTPUT_SETTINGS = ("max_new_tokens", "temperature", "top_p", "ignore_eos")
 SCHEMA = """

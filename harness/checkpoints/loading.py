@@ -1,10 +1,10 @@
-"""Turn a model name or spec into a loaded :class:`harness.models.Model`."""
+"""Turn a model name or spec into a loaded :class:`harness.interfaces.model.Model`."""
 
 from __future__ import annotations
 
-from harness.checkpoints import load_registry
+from harness.checkpoints.registry import load_registry
 from harness.errors import HarnessError, unknown_name
-from harness.models import split_spec
+from harness.interfaces.model import split_spec
 from harness.plugins import get_registry
 
 

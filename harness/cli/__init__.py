@@ -1,0 +1,66 @@
+"""The ``harness`` command line: evaluate guards, score predictions, list what is installed.
+
+Plugins add commands through the ``register_commands`` hook.  User errors are
+printed as one ``Error:`` line with exit code 1, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from harness import __version__
+from harness.errors import HarnessError
+from harness.plugins import get_registry
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="harness")
+def cli():
+    """Evaluate and retrain reasoning safety guards.
+
+    \b
+    Example:
+      HARNESS_DATA_DIR=../shared/data harness eval --model keyword-baseline --task combined_test
+    """
+
+
+
+def build_cli():
+    """The core commands, then any a third-party plugin adds through ``register_commands``."""
+    from harness.cli import (
+        evaluate,
+        judge,
+        models,
+        plugins,
+        report,
+        runs,
+        score,
+        tasks,
+        train,
+    )
+
+    for command in (evaluate.eval_command, score.score, tasks.tasks, plugins.plugins, models.models, runs.runs,
+                    judge.judge, report.leaderboard, report.compare, report.report, train.pairs, train.train,
+                    train.pipeline):
+        cli.add_command(command)
+    get_registry().add_commands(cli)
+    return cli
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        build_cli().main(args=argv, prog_name="harness", standalone_mode=False, obj={"argv": argv})
+    except HarnessError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)

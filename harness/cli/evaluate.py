@@ -1,0 +1,133 @@
+"""``harness eval``: run a model over tasks, parse, score and record."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from harness.cli.options import data_dir_option, runs_dir_option
+from harness.config import parse_key_values
+from harness.errors import HarnessError
+from harness.render.text import table
+
+METRIC_COLUMNS = ["task", "n", "accuracy", "precision", "recall", "f1", "parse_failure_rate"]
+
+@click.command(name="eval")
+@click.option("--model", "model_name", required=True, help="Checkpoint name (see `harness models`) or spec such as hf:BASE+ADAPTER.")
+@click.option("--task", "task_names", required=True, help="Task name(s), comma-separated, or a task YAML path.")
+@click.option("--limit", type=int, default=None, help="Deterministic label-stratified subset of N samples.")
+@click.option("--samples", "k", type=int, default=1, show_default=True, help="Completions per prompt.")
+@click.option("--max-new-tokens", type=int, default=512, show_default=True)
+@click.option("--temperature", type=float, default=0.7, show_default=True)
+@click.option("--top-p", type=float, default=1.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed; each (sample, k) gets its own.")
+@click.option("--batch-size", default="auto", show_default=True, help="Batch size or 'auto' (largest that fits).")
+@click.option("--policy", type=click.Choice(["strict", "exclude", "guardreasoner-paper"]), default=None,
+              help="Parse-failure policy (default: the task's).")
+@click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default=None, help="Weights dtype (hf models).")
+@click.option("--quantization", type=click.Choice(["none", "8bit", "4bit"]), default=None, help="Load the base in 8-bit or 4-bit NF4.")
+@click.option("--trust-remote-code", is_flag=True, help="RISK: runs Python code shipped with the checkpoint.")
+@click.option("--allow-unsafe-weights", is_flag=True, help="RISK: loads pickle (.bin) weights, which can execute code.")
+@click.option("-o", "--model-option", "model_options", multiple=True, metavar="KEY=VALUE", help="Extra option for the model loader.")
+@click.option("--judge", "judges", default=None, help="Judge the completions too, e.g. heuristic or heuristic,llm-judge:MODEL.")
+@click.option("--judge-option", "judge_options", multiple=True, metavar="JUDGE.KEY=VALUE",
+              help="Option for a judge, e.g. heuristic.embeddings=false.")
+@click.option("--rerun", is_flag=True, help="Start a new run even if an identical one exists.")
+@click.option("--resume/--no-resume", default=True, show_default=True, help="Finish an interrupted identical run.")
+@click.option("--no-cache", is_flag=True, help="Do not read or write the generation cache.")
+@click.option("--workers", type=int, default=1, show_default=True,
+              help="Data-parallel processes sharing one run (one per GPU or endpoint).")
+@click.option("--devices", default=None, help="Comma-separated CUDA device per worker, e.g. 0,1.")
+@click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@data_dir_option
+@runs_dir_option
+def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, top_p, seed, batch_size, policy,
+                 dtype, quantization, trust_remote_code, allow_unsafe_weights, model_options, judges, judge_options, rerun, resume,
+                 workers, devices, no_cache, as_json, quiet, data_dir, runs_dir):
+    """Run a model over one or more tasks, parse its verdicts, score and record the run.
+
+    Running the same command again resumes an interrupted run (one record per
+    sample, none lost or duplicated) or reports the finished one.
+
+    \b
+    Examples:
+      harness eval --model keyword-baseline --task combined_test
+      harness eval --model exp_18 --task wildguard --batch-size auto
+      harness eval --model replay:preds.jsonl --task gr_aegis_safety_test --policy guardreasoner-paper
+      harness eval --model exp_18 --task combined_test --limit 100 --samples 4 --judge heuristic
+      harness eval --model exp_18 --task wildguard --workers 2 --devices 0,1
+      accelerate launch --num_processes 2 -m harness eval --model exp_18 --task wildguard
+    """
+    from harness.evaluate.sharding import Topology, launch_workers
+
+    topology = Topology.from_env()
+    if workers > 1 and not topology.distributed:
+        device_list = devices.split(",") if devices else None
+        if device_list and len(device_list) != workers:
+            raise HarnessError(f"--devices lists {len(device_list)} devices for {workers} workers")
+        argv = strip_options(click.get_current_context().find_root().obj["argv"], {"--workers": True, "--devices": True})
+        sys.exit(launch_workers(argv, workers, device_list))
+
+    from harness.evaluate.runner import EvalRequest, evaluate
+    from harness.interfaces.model import GenerationSettings
+    from harness.score.metrics import weighted_average
+    from harness.tasks.task import get_task
+
+    options = parse_key_values(model_options, "--model-option")
+    if dtype:
+        options["dtype"] = dtype
+    if quantization:
+        options["quantization"] = None if quantization == "none" else quantization
+    if trust_remote_code:
+        options["trust_remote_code"] = True
+    if allow_unsafe_weights:
+        options["allow_unsafe_weights"] = True
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
+                                  samples=k, seed=seed, batch_size=str(batch_size))
+    judge_specs = [j.strip() for j in judges.split(",")] if judges else []
+    judge_opts = {}
+    if judge_specs:
+        from harness.judge.runner import parse_judge_options
+
+        judge_opts = parse_judge_options(judge_options)
+    request = EvalRequest(model_name, [get_task(name.strip()) for name in task_names.split(",") if name.strip()],
+                          settings, policy=policy, limit=limit, options=options, judges=judge_specs,
+                          judge_options=judge_opts, rerun=rerun or not resume, use_cache=not no_cache,
+                          progress=not quiet, data_dir=data_dir, runs_dir=runs_dir)
+    results = {r.task: {"run_id": r.run.id, "dir": str(r.run.dir), **r.metrics}
+               for r in evaluate(request, topology, log=lambda msg: click.echo(msg, err=True))}
+    if topology.rank == 0:
+        print_results(results, as_json, weighted_average(results) if len(results) > 1 else None)
+
+
+def strip_options(argv: list[str], options: dict) -> list[str]:
+    """``argv`` without the given options (and their values) for the worker processes."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        name = arg.split("=", 1)[0]
+        if name in options:
+            skip = options[name] and "=" not in arg
+            continue
+        out.append(arg)
+    return out
+
+
+def print_results(results: dict, as_json: bool, average: dict | None = None):
+    if as_json:
+        payload = {"runs": results}
+        if average:
+            payload["weighted_average"] = average
+        click.echo(json.dumps(payload, indent=2))
+        return
+    rows = [{"task": t, **m} for t, m in results.items()]
+    if average:
+        rows.append({"task": "weighted average", **average})
+    click.echo(table(rows, METRIC_COLUMNS + ["run_id"]))
+
+

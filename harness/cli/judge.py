@@ -1,0 +1,69 @@
+"""``harness judge RUN --judge heuristic[,llm-judge:MODEL]``: score a recorded run's reasoning."""
+
+from pathlib import Path
+
+import click
+
+
+def open_run_for_judging(run_ref: str, runs_dir):
+    """The run named by an id or a folder path, with a clear message for what is not a run."""
+    from harness.errors import HarnessError
+    from harness.store.runs import RunStore
+
+    path = Path(run_ref)
+    if path.is_dir() and not (path / "manifest.json").exists():
+        raise HarnessError(f"{path} is not a harness run folder: it has no manifest.json "
+                           "(pass a run id from `harness runs`, or the folder `harness eval` printed)")
+    if path.exists() and not path.is_dir():
+        raise HarnessError(f"{path} is a file; pass a run folder or a run id from `harness runs`")
+    return RunStore(runs_dir).open_run(run_ref)
+
+
+@click.command(name="judge")
+@click.argument("run_ref", metavar="RUN")
+@click.option("--judge", "judges", required=True,
+              help="Judge spec(s), comma-separated: heuristic, heuristic:lexical, llm-judge:MODEL, or a plugin's.")
+@click.option("--judge-option", "judge_options", multiple=True, metavar="JUDGE.KEY=VALUE",
+              help="Option for one judge, e.g. heuristic.embeddings=false or heuristic.weights=my.yaml.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the judgment cache.")
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
+              help="Where runs are stored (default $HARNESS_RUNS_DIR, else ./runs).")
+@click.option("--json", "as_json", is_flag=True, help="Print the judges' metrics as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def judge(run_ref, judges, judge_options, no_cache, runs_dir, as_json, quiet):
+    """Score the reasoning of every completion in a recorded run.
+
+    RUN is a run id (see `harness runs`) or a run folder.  Scores go to
+    judgments.jsonl beside samples.jsonl and to the run index; the run's
+    metrics.json gains a "judges" section (mean score per criterion with a
+    95% bootstrap interval).  Interrupted judging resumes when rerun.
+
+    \b
+    Examples:
+      harness judge runs/exp_18-combined_test-ab12cd --judge heuristic
+      harness judge RUN_ID --judge heuristic,llm-judge:exp_18
+      harness judge RUN_ID --judge heuristic --judge-option heuristic.embeddings=false
+    """
+    import json
+
+    from harness.judge.runner import check_judge_specs, judge_run, parse_judge_options
+    from harness.render.text import table
+
+    specs = [s.strip() for s in judges.split(",") if s.strip()]
+    check_judge_specs(specs)
+    run = open_run_for_judging(run_ref, runs_dir)
+    metrics = judge_run(run, specs, cache=not no_cache, progress=not quiet,
+                        options=parse_judge_options(judge_options))
+    judged = metrics["judges"]
+    if as_json:
+        click.echo(json.dumps({"run_id": run.id, "judges": judged}, indent=2))
+        return
+    rows = []
+    for name, summary in judged.items():
+        for criterion, s in summary["criteria"].items():
+            rows.append({"judge": name, "criterion": criterion, "mean": s["mean"],
+                         "95% CI": f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}]", "n": s["n"]})
+        if summary["n_failed"]:
+            click.echo(f"{name}: {summary['n_failed']} of {summary['n_completions']} completions could not "
+                       f"be judged (see 'error' in {run.dir / 'judgments.jsonl'})", err=True)
+    click.echo(table(rows, ["judge", "criterion", "mean", "95% CI", "n"]))

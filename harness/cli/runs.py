@@ -1,0 +1,74 @@
+"""``harness runs`` and ``harness runs show``: the run index."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from harness.cli.options import runs_dir_option
+from harness.render.text import fmt, table
+
+
+@click.group(invoke_without_command=True)
+@click.option("--task", default=None, help="Only runs of this task.")
+@click.option("--model", default=None, help="Only runs of this model.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@runs_dir_option
+@click.pass_context
+def runs(ctx, task, model, as_json, runs_dir):
+    """List recorded runs from the SQLite run index.
+
+    \b
+    Examples:
+      harness runs --task wildguard
+      harness runs show 20261125-120000-keyword-baseline-combined_test-ab12cd
+    """
+    if ctx.invoked_subcommand:
+        ctx.obj = runs_dir
+        return
+    from harness.store.runs import RunStore
+
+    rows = RunStore(runs_dir).list_runs(task=task, model=model)
+    for r in rows:
+        r.pop("metrics_json", None)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+    elif not rows:
+        click.echo("No runs yet. Start one with: harness eval --model keyword-baseline --task combined_test")
+    else:
+        click.echo(table(rows, ["run_id", "model", "task", "status", "n_done", "n_total", "accuracy", "f1",
+                                "parse_failure_rate", "created_at"]))
+
+
+@runs.command(name="show")
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.pass_obj
+def runs_show(runs_dir, run_id, as_json):
+    """Print a run's manifest summary and metrics.
+
+    \b
+    Example:
+      harness runs show runs/20261125-120000-keyword-baseline-combined_test-ab12cd
+    """
+    from harness.store.runs import RunStore
+
+    run = RunStore(runs_dir).open_run(run_id)
+    manifest, metrics = run.manifest, run.read_metrics()
+    if as_json:
+        click.echo(json.dumps({"manifest": manifest, "metrics": metrics}, indent=2))
+        return
+    click.echo(f"run {run.id}  ({run.dir})")
+    click.echo(f"model {manifest['model']} ({manifest['model_spec']}), task {manifest['task']['name']}, "
+               f"parser {manifest['parser']}, policy {manifest['policy']}")
+    if metrics is None:
+        click.echo(f"not finished: {len(run.read_samples())}/{manifest['n_total']} samples recorded")
+        return
+    for key in ("n", "accuracy", "precision", "recall", "f1", "parse_failure_rate", "abstention_rate"):
+        if key in metrics:
+            click.echo(f"  {key:<20} {fmt(metrics[key])}")
+    for name, cat in (metrics.get("per_category") or {}).items():
+        click.echo(f"  category {name:<30} n {cat['n']:<5} accuracy {fmt(cat['accuracy'])}")
+
+

@@ -1,0 +1,152 @@
+"""``harness pairs``, ``harness train`` and ``harness pipeline`` (issue 5).
+
+``pairs`` samples k completions per prompt through ``harness eval`` (so they
+are cached, resumable runs), judges them, and writes TRL-format pairs.
+``train`` runs a registered trainer and registers the adapter as a named
+checkpoint with its lineage, so ``harness eval --model NAME`` loads it.
+``pipeline`` chains eval (parent) -> pairs -> train -> eval (child) -> compare,
+skipping each step whose outputs exist, so a killed pipeline resumes.
+
+Heavy libraries are imported inside the commands: this module loads at CLI start.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from harness.errors import HarnessError
+
+
+@click.command()
+@click.option("--model", required=False, help="Checkpoint name or spec to sample from (e.g. exp_18).")
+@click.option("--task", required=False, help="Task whose prompts are sampled.")
+@click.option("--samples", "k", type=int, default=4, show_default=True, help="Completions per prompt (k).")
+@click.option("--judge", default=None, help="Judge spec scoring each completion (needed by reasoning-quality).")
+@click.option("--strategy", type=click.Choice(["hard-samples", "reasoning-quality"]), default="hard-samples",
+              show_default=True)
+@click.option("--limit", type=int, default=None, help="Label-stratified subset of N prompts.")
+@click.option("--temperature", type=float, default=0.8, show_default=True)
+@click.option("--max-new-tokens", type=int, default=512, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Generation seed.")
+@click.option("--batch-size", default="auto", show_default=True)
+@click.option("--gamma", type=float, default=0.5, show_default=True, help="hard-samples: weight slope.")
+@click.option("--pair-seed", type=int, default=42, show_default=True, help="hard-samples: which correct/incorrect pair.")
+@click.option("--min-margin", type=float, default=0.1, show_default=True, help="reasoning-quality: reward margin.")
+@click.option("--any-verdict", is_flag=True, help="reasoning-quality: also pair completions with a wrong verdict.")
+@click.option("--from-hard-samples", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Build from the seed's hard_samples_*.json instead of sampling (hard-samples strategy).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Pairs JSONL (default pairs/MODEL-TASK-STRATEGY.jsonl); stats go beside it.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, seed, batch_size, gamma,
+          pair_seed, min_margin, any_verdict, from_hard_samples, output, data_dir, runs_dir, quiet):
+    """Sample k completions per prompt, judge them and write TRL preference pairs.
+
+    \b
+    Examples:
+      harness pairs --model exp_18 --task guardreasoner_test_5k --limit 1000 --samples 4 --judge heuristic --strategy hard-samples
+      harness pairs --model exp_18 --task combined_test --samples 4 --judge heuristic --strategy reasoning-quality --min-margin 0.2
+      harness pairs --from-hard-samples ../shared/data/wizard101/exp18/hard_samples_exp18.json -o pairs/exp18.jsonl
+    """
+    from harness.train.pairs import (
+        build_pairs,
+        groups_from_seed_hard_samples,
+        write_pairs,
+    )
+    from harness.train.pipeline import build_pairs_from_run, eval_run, pair_stats_text
+
+    options = ({"gamma": gamma, "seed": pair_seed} if strategy == "hard-samples"
+               else {"min_margin": min_margin, "require_correct": not any_verdict})
+    if from_hard_samples:
+        if strategy != "hard-samples":
+            raise HarnessError("--from-hard-samples holds no judge scores; use --strategy hard-samples")
+        out = Path(output or "pairs/" + Path(from_hard_samples).stem + ".jsonl")
+        built, stats = build_pairs(groups_from_seed_hard_samples(Path(from_hard_samples)), strategy, options)
+        stats["source"] = str(from_hard_samples)
+        write_pairs(built, stats, out)
+        click.echo(pair_stats_text(stats, out))
+        return
+    if not model or not task:
+        raise HarnessError("harness pairs needs --model and --task (or --from-hard-samples FILE)")
+    if k < 2:
+        raise HarnessError("--samples must be at least 2 to form pairs")
+    run = eval_run(model, task, samples=k, limit=limit, temperature=temperature, max_new_tokens=max_new_tokens,
+                   seed=seed, judge=judge, batch_size=batch_size, data_dir=data_dir, runs_dir=runs_dir, quiet=quiet)
+    out = Path(output or f"pairs/{model.replace('/', '_').replace(':', '_')}-{task}-{strategy}.jsonl")
+    stats = build_pairs_from_run(run, strategy, judge, options, out)
+    click.echo(pair_stats_text(stats, out))
+
+
+# -- train ------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--method", type=click.Choice(["sft", "dpo", "hs-dpo", "grpo"]), default=None,
+              help="Training method (default: the config's train.method).")
+@click.option("--parent", required=True, help="Checkpoint name or hf:BASE[+ADAPTER] spec to start from.")
+@click.option("--data", required=True, type=click.Path(dir_okay=False),
+              help="JSONL: prompt+completion (sft), prompt/chosen/rejected[/weight] (dpo, hs-dpo), prompt (grpo).")
+@click.option("--output", "name", required=True, help="Name to register the trained checkpoint under.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing checkpoint of that name (and its files).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="YAML training config (configs/rsft.yaml, configs/exp_19.yaml, ...); its 'train' section is used.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one config key (JSON values).")
+@click.option("--no-resume", is_flag=True, help="Start over instead of resuming from the last checkpoint.")
+def train(method, parent, data, name, overwrite, config_file, overrides, no_resume):
+    """Train a LoRA adapter with TRL and register it as a named checkpoint.
+
+    Interrupted training resumes from its last checkpoint when the same command
+    runs again.  Multi-GPU: prefix with `accelerate launch --num_processes N -m`.
+
+    \b
+    Examples:
+      harness train --method dpo --parent exp_18 --data pairs/exp18.jsonl --output exp_19 --config configs/exp_19.yaml
+      harness train --method sft --parent hf:unsloth/Llama-3.2-3B-Instruct --data sft.jsonl --output my_rsft --config configs/rsft.yaml
+      harness train --method hs-dpo --parent exp_18 --data pairs.jsonl --output exp_19b --set beta=0.2 --set epochs=2
+      accelerate launch --num_processes 2 -m harness train --method dpo --parent exp_18 --data pairs.jsonl --output exp_19
+    """
+    from harness.config import parse_key_values
+    from harness.train.checkpoint import train_checkpoint, train_config
+
+    method, config = train_config(config_file, method)
+    try:
+        config.update(parse_key_values(overrides, "--set"))
+    except HarnessError as exc:
+        raise HarnessError(str(exc).replace("--model-option", "--set")) from None
+    entry = train_checkpoint(method, parent, data, name, config, overwrite=overwrite, resume=not no_resume)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    m = entry["lineage"]["metrics"]
+    click.echo(f"Registered '{name}': {entry['spec']}")
+    click.echo(f"  steps {m.get('global_step')}, train_loss {m.get('train_loss')}, "
+               f"resumed from {m.get('resumed_from') or 'scratch'}; use: harness eval --model {name} --task ...")
+
+
+# -- pipeline ---------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.option("--overwrite", is_flag=True, help="Retrain even if the checkpoint exists.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--runs-dir", type=click.Path(file_okay=False), default=None)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def pipeline(config_file, overwrite, data_dir, runs_dir, quiet):
+    """Eval the parent, build pairs, train, eval the child, compare: one command.
+
+    Each step is skipped when its outputs exist, so running the same command
+    after a kill resumes.  State and pairs go to pipelines/NAME/ (or 'workdir').
+
+    \b
+    Examples:
+      harness pipeline configs/exp_19.yaml
+      HARNESS_DATA_DIR=../shared/data harness pipeline configs/exp_20.yaml --runs-dir runs
+    """
+    from harness.train.pipeline import run_pipeline
+
+    run_pipeline(config_file, overwrite=overwrite, data_dir=data_dir, runs_dir=runs_dir, quiet=quiet, echo=click.echo)

@@ -1,0 +1,112 @@
+"""The one reader of the harness's YAML files, its one unknown-key check and its one ``KEY=VALUE`` parser.
+
+Task files, checkpoint registries, training and pipeline configs, criteria and
+judge weights all go through :func:`read_yaml_mapping`, so every error names
+the file, the line and the field in the same words.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.errors import HarnessError, unknown_name
+
+
+class Mapping(dict):
+    """A YAML mapping that remembers the file and the line of each of its keys."""
+
+    path: str = ""
+    line: int | None = None
+    key_lines: dict
+
+    def where(self, key=None) -> str:
+        """``file:line`` of ``key`` (or of the mapping itself), for error messages."""
+        line = self.key_lines.get(key) if key is not None else self.line
+        return f"{self.path}:{line}" if line else str(self.path)
+
+
+def _loader(path: str):
+    import yaml
+
+    class LineLoader(yaml.SafeLoader):
+        def construct_mapping(self, node, deep=False):
+            data = Mapping(super().construct_mapping(node, deep=True))
+            data.path, data.line = path, node.start_mark.line + 1
+            data.key_lines = {self.construct_object(k, deep=True): k.start_mark.line + 1 for k, _ in node.value
+                              if isinstance(k, yaml.ScalarNode)}
+            return data
+
+    LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, LineLoader.construct_mapping)
+    yaml.SafeDumper.add_representer(Mapping, yaml.SafeDumper.represent_dict)  # written back as a plain mapping
+    return LineLoader
+
+
+def parse_yaml(text: str, path: str) -> object:
+    """YAML text into Python values whose mappings are :class:`Mapping` (with lines)."""
+    import yaml
+
+    try:
+        return yaml.load(text, Loader=_loader(str(path)))  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise HarnessError(f"{path}: not valid YAML: {exc}") from None
+
+
+def read_yaml_mapping(path: str | Path, text: str | None = None) -> Mapping:
+    """A YAML file whose top level is a mapping (an empty file is an empty mapping)."""
+    if text is None:
+        try:
+            text = Path(path).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise HarnessError(f"{path}: file not found") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise HarnessError(f"{path}: cannot read: {exc}") from None
+    data = parse_yaml(text, str(path))
+    if data is None:
+        data = Mapping()
+        data.path, data.line, data.key_lines = str(path), None, {}
+    if not isinstance(data, Mapping):
+        raise HarnessError(f"{path}: expected a mapping of keys to values at the top level, "
+                           f"found a {type(data).__name__}")
+    return data
+
+
+def where_of(mapping, key=None, fallback: str = "") -> str:
+    """``file:line`` for a key of a mapping read by :func:`read_yaml_mapping`, else ``fallback``."""
+    return mapping.where(key) if isinstance(mapping, Mapping) else fallback
+
+
+def check_keys(where: str, mapping, allowed, kind: str = "key"):
+    """Refuse a mapping with a key outside ``allowed``, naming the file, the line and the closest key."""
+    if not isinstance(mapping, dict):
+        raise HarnessError(f"{where}: expected a mapping of keys to values, found {type(mapping).__name__}")
+    for key in mapping:
+        if key not in allowed:
+            at = where_of(mapping, key, where)
+            prefix = at if at == where else f"{at} ({where})"
+            raise HarnessError(f"{prefix}: {unknown_name(kind, str(key), allowed)}")
+
+
+def expect_type(where: str, field: str, value, types, what: str):
+    """Refuse a field whose value is not of ``types``, saying what was expected."""
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in _as_tuple(types)):
+        raise HarnessError(f"{where}: field '{field}' must be {what}, got {value!r}")
+    return value
+
+
+def _as_tuple(types):
+    return types if isinstance(types, tuple) else (types,)
+
+
+def parse_key_values(pairs, flag: str = "--option") -> dict:
+    """``KEY=VALUE`` strings into a dict; values are JSON where they parse (``3``, ``true``, ``[1,2]``), else text."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise HarnessError(f"{flag} '{pair}': expected KEY=VALUE")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out

@@ -1,0 +1,260 @@
+"""Running a model over tasks: generate, parse, record each sample, then score.
+
+Running the same request again finds each run by its plan's key: an unfinished
+run is resumed where it stopped, a finished one is reported as is.  The model
+is loaded once, and only when some task still needs generating; a new run is
+created only after its model loaded, so a failed load leaves no run behind.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+from harness.errors import HarnessError
+from harness.evaluate.plan import RunPlan, manifest_for, plan_run, run_id_for
+from harness.evaluate.sharding import Topology, clear_markers, mark_done, wait_for_ranks
+from harness.interfaces.model import GenerationRequest, GenerationSettings
+from harness.plugins import get_registry
+from harness.records import Completion, SampleRecord
+from harness.score.metrics import score_records
+from harness.store.runs import Run, RunStore, now_iso
+from harness.tasks import templates
+
+
+@dataclass
+class EvalRequest:
+    """One ``harness eval``: a model over one or more tasks with one set of settings."""
+
+    model_name: str
+    tasks: list
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    policy: str | None = None
+    limit: int | None = None
+    options: dict = field(default_factory=dict)
+    judges: list = field(default_factory=list)
+    judge_options: dict = field(default_factory=dict)
+    rerun: bool = False
+    use_cache: bool = True
+    progress: bool = True
+    data_dir: str | None = None
+    runs_dir: str | None = None
+
+
+@dataclass
+class EvalResult:
+    task: str
+    run: Run
+    metrics: dict
+
+
+def evaluate(request: EvalRequest, topology: Topology | None = None, log=None) -> list[EvalResult]:
+    """Plan every task first (so bad input fails before any model loads), then generate what is missing.
+
+    On a non-zero data-parallel rank the results are empty: rank 0 merges and scores.
+    """
+    topology = topology or Topology()
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    store = RunStore(request.runs_dir)
+    plans = [plan_run(request.model_name, task, request.settings, policy=request.policy, limit=request.limit,
+                      data_dir=request.data_dir, options=request.options) for task in request.tasks]
+    if request.judges:
+        from harness.judge.runner import check_judge_specs
+
+        check_judge_specs(request.judges)
+    model = None
+    results = []
+    try:
+        for plan in plans:
+            run, done = find_run(store, plan, rerun=request.rerun, topology=topology)
+            metrics = run.read_metrics() if run and len(done) == len(plan.samples) else None
+            if metrics is None:
+                if model is None:
+                    model = load_model_for(run, plan, store)
+                if run is None:
+                    run = create_run(store, plan, topology)
+                elif done:
+                    log(f"Resuming {run.id}: {len(done)}/{len(plan.samples)} samples already recorded.")
+                metrics = execute(plan, run, done, model, progress=request.progress, use_cache=request.use_cache,
+                                  topology=topology)
+                if metrics is None:  # a non-zero rank
+                    continue
+            else:
+                log(f"{run.id} is already complete (use --rerun for a fresh run).")
+            if request.judges:
+                from harness.judge.runner import judge_run
+
+                metrics = judge_run(run, request.judges, progress=request.progress, options=request.judge_options)
+            results.append(EvalResult(plan.task.name, run, metrics))
+    finally:
+        if model is not None:
+            model.close()
+    return results
+
+
+def load_model_for(run: Run | None, plan: RunPlan, store: RunStore):
+    """Load the plan's model; an existing unfinished run it was for is marked failed with the reason."""
+    from harness.checkpoints.loading import load_model
+
+    try:
+        return load_model(plan.model_name, plan.entry.get("options", {}))
+    except BaseException as exc:
+        if run is not None:
+            store.update(run.id, status="failed")
+            manifest = run.manifest
+            manifest["failure"] = f"model load failed: {type(exc).__name__}: {exc}"
+            run.write_manifest(manifest)
+        raise
+
+
+def build_record(sample, task, rendered, generations, parser) -> SampleRecord:
+    """One samples.jsonl record: the input, gold, every completion parsed, and correctness."""
+    completions = []
+    for gen in sorted(generations, key=lambda g: g.sample_index):
+        comp = Completion(sample_index=gen.sample_index, seed=gen.seed, text=gen.text, verdict=None, status="fail",
+                          n_prompt_tokens=gen.n_prompt_tokens, n_new_tokens=gen.n_new_tokens,
+                          seconds=round(gen.seconds, 4), error=gen.error, warnings=gen.warnings)
+        if gen.text is None:
+            comp.parse_error = gen.error or "no completion"
+        else:
+            parsed = parser.parse(gen.text)
+            verdict = parsed.verdict_for(task.target)
+            status, error = parsed.status, parsed.error
+            if status == "ok" and verdict is None:
+                status, error = "fail", f"no verdict for target '{task.target}'"
+            comp.verdict = verdict if status == "ok" else None
+            comp.status, comp.reasoning, comp.parse_error = status, parsed.reasoning, error
+        comp.correct = comp.status == "ok" and comp.verdict == sample.gold
+        completions.append(comp)
+    return SampleRecord(id=sample.id, task=task.name, gold=sample.gold, completions=completions, prompt=sample.prompt,
+                        response=sample.response, category=sample.category, rendered_prompt=rendered,
+                        gold_raw=sample.gold_raw, seconds=round(sum(c.seconds for c in completions), 4))
+
+
+def find_run(store: RunStore, plan: RunPlan, rerun=False, topology=None) -> tuple[Run | None, list[SampleRecord]]:
+    """The unfinished or finished run with this plan's key and its records, or (None, []).
+
+    In a data-parallel run only rank 0 creates the run; the other ranks wait for it.
+    """
+    import time
+
+    topology = topology or Topology()
+    if topology.rank > 0:
+        deadline = time.time() + 600
+        while (existing := store.find_by_key(plan.key)) is None:
+            if time.time() > deadline:
+                raise HarnessError(f"rank {topology.rank}: rank 0 did not create the run within 10 minutes")
+            time.sleep(0.2)
+    else:
+        existing = None if rerun else store.find_by_key(plan.key)
+    if not existing:
+        return None, []
+    run = store.open_run(existing["run_id"])
+    return run, run.read_samples()
+
+
+def create_run(store: RunStore, plan: RunPlan, topology=None) -> Run:
+    return store.create_run(run_id_for(plan), plan.key, manifest_for(plan))
+
+
+def execute(plan: RunPlan, run: Run, done: list[SampleRecord], model, *, progress=True, use_cache=True,
+            topology=None) -> dict | None:
+    """Generate the samples not yet in ``run``, append each record as it completes, then score.
+
+    With several ranks, each generates its share; rank 0 merges and returns the
+    metrics, the other ranks return None.
+    """
+    topology = topology or Topology()
+    store = run.store
+    parser = get_registry().get("parsers", plan.parser)
+    template = templates.resolve_template(plan.template)
+    done_ids = {r.id for r in done}
+    mine = [s for i, s in enumerate(plan.samples) if topology.owns(i)]
+    pending = [s for s in mine if s.id not in done_ids]
+    rendered = {s.id: templates.render(template, s.prompt, s.response) for s in pending}
+    by_id = {s.id: s for s in pending}
+    k = plan.settings.samples
+    requests = [
+        GenerationRequest(s.id, rendered[s.id], i, plan.settings.seed_for(s.id, i),
+                          content=templates.content_of(s.prompt, s.response), response=s.response)
+        for s in pending for i in range(k)
+    ]
+    lead = topology.rank == 0
+    if lead:
+        manifest = run.manifest
+        manifest["model_info"] = model.describe()
+        manifest.setdefault("resumed_at", [])
+        if done:
+            manifest["resumed_at"].append(now_iso())
+        run.write_manifest(manifest)
+        store.update(run.id, status="running")
+        clear_markers(run.dir)
+
+    from tqdm import tqdm
+
+    n_mine_done = len(mine) - len(pending)
+    bar = tqdm(total=len(mine), initial=n_mine_done, unit="sample", file=sys.stderr, dynamic_ncols=True,
+               desc=f"{plan.model_name} on {plan.task.name}" + (f" [rank {topology.rank}]" if topology.distributed else ""),
+               disable=not progress)
+    buffers: dict[str, list] = {}
+    n_done = len(done)
+    try:
+        with run.open_appender(topology.rank if topology.distributed else None) as out:
+            for gen in generate_stream(model, requests, plan.settings, use_cache):
+                buffers.setdefault(gen.sample_id, []).append(gen)
+                if len(buffers[gen.sample_id]) < k:
+                    continue
+                sample = by_id[gen.sample_id]
+                out.append(build_record(sample, plan.task, rendered[sample.id], buffers.pop(gen.sample_id), parser))
+                n_done += 1
+                bar.update(1)
+                if lead and n_done % 50 == 0:
+                    store.update(run.id, n_done=n_done)
+    except KeyboardInterrupt:
+        store.update(run.id, status="interrupted", n_done=n_done)
+        raise HarnessError(
+            f"Interrupted after {n_done}/{len(plan.samples)} samples; the records are kept in {run.dir}. "
+            "Run the same command again (or with --resume) to finish."
+        ) from None
+    except HarnessError:
+        store.update(run.id, status="failed", n_done=n_done)
+        raise
+    finally:
+        bar.close()
+    if not topology.distributed:
+        return finalize(plan, run)
+    mark_done(run.dir, topology, len(mine))
+    if not lead:
+        return None
+    ranks = wait_for_ranks(run.dir, topology.world_size)
+    run.merge_shards([s.id for s in plan.samples])
+    manifest = run.manifest
+    manifest["topology"] = {"world_size": topology.world_size, "launcher": topology.launcher, "ranks": ranks}
+    run.write_manifest(manifest)
+    clear_markers(run.dir)
+    return finalize(plan, run)
+
+
+def generate_stream(model, requests, settings, use_cache):
+    """Completions from the generation cache where present, the model otherwise."""
+    if not (use_cache and model.cacheable):
+        return model.generate(requests, settings)
+    from harness.store.generation_cache import cached_generate
+    from harness.tasks.sources import cache_dir
+
+    return cached_generate(model, requests, settings, cache_dir() / "generations.db")
+
+
+def finalize(plan: RunPlan, run: Run) -> dict:
+    """Check that every sample has exactly one record, then score and mark the run complete."""
+    records = run.read_samples()
+    ids = [r.id for r in records]
+    if len(ids) != len(set(ids)):
+        raise HarnessError(f"{run.samples_path}: duplicate sample records; the run is corrupt")
+    missing = {s.id for s in plan.samples} - set(ids)
+    if missing:
+        raise HarnessError(f"{run.id}: {len(missing)} samples have no record; run the command again to finish")
+    metrics = score_records(records, plan.task, plan.policy)
+    run.write_metrics(metrics)
+    run.store.update(run.id, status="complete", n_done=len(records), finished=True)
+    return metrics

@@ -1,0 +1,163 @@
+"""The retraining pipeline: eval the parent, build pairs, train, eval the child, compare.
+
+Each step is a plain library call (:func:`harness.evaluate.runner.evaluate`,
+:func:`harness.train.checkpoint.train_checkpoint`,
+:func:`harness.analysis.compare.compare_runs`); a step whose outputs exist is
+skipped, so a killed pipeline resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from harness.config import check_keys
+from harness.errors import HarnessError
+from harness.train.checkpoint import read_config, train_checkpoint
+
+PIPELINE_KEYS = {"name", "parent", "description", "pairs", "train", "eval", "workdir"}
+PAIRS_KEYS = {"task", "limit", "samples", "temperature", "max_new_tokens", "seed", "judge", "strategy", "options",
+              "batch_size"}
+EVAL_KEYS = {"tasks", "limit", "samples", "temperature", "max_new_tokens", "seed", "judge", "batch_size"}
+
+
+def eval_run(model: str, task: str, *, samples=1, limit=None, temperature=0.7, max_new_tokens=512, seed=0,
+             judge=None, batch_size="auto", data_dir=None, runs_dir=None, quiet=False):
+    """Run (or resume, or find) the evaluation of ``model`` on ``task`` and return its Run."""
+    from harness.evaluate.runner import EvalRequest, evaluate
+    from harness.interfaces.model import GenerationSettings
+    from harness.tasks.task import get_task
+
+    settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, samples=samples, seed=seed,
+                                  batch_size=str(batch_size))
+    judges = [j.strip() for j in judge.split(",")] if judge else []
+    [result] = evaluate(EvalRequest(model, [get_task(task)], settings, limit=limit, judges=judges, progress=not quiet,
+                                    data_dir=data_dir, runs_dir=runs_dir))
+    return result.run
+
+
+def run_judgments(run, judge_spec: str | None) -> dict:
+    from harness.judge.runner import read_judgments, split_judge_spec
+
+    if not judge_spec:
+        return {}
+    for name in (judge_spec, split_judge_spec(judge_spec)[0]):
+        found = read_judgments(run, judge=name)
+        if found:
+            return found
+    return read_judgments(run)
+
+
+def build_pairs_from_run(run, strategy, judge_spec, options, output: Path) -> dict:
+    from harness.train.pairs import (
+        NEEDS_JUDGE,
+        build_pairs,
+        groups_from_run_records,
+        write_pairs,
+    )
+
+    judgments = run_judgments(run, judge_spec)
+    if strategy in NEEDS_JUDGE and not judgments:
+        raise HarnessError(f"strategy '{strategy}' needs judge scores: pass --judge (e.g. --judge heuristic)")
+    groups = groups_from_run_records(run.read_samples(), judgments)
+    pairs, stats = build_pairs(groups, strategy, options)
+    stats.update(run_id=run.id, judge=judge_spec)
+    write_pairs(pairs, stats, output)
+    return stats
+
+
+class Pipeline:
+    """The state file of one pipeline: which steps ran, were skipped, and why."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = workdir
+        self.path = workdir / "pipeline.json"
+        self.state = json.loads(self.path.read_text()) if self.path.exists() else {"steps": {}}
+
+    def record(self, step: str, status: str, **info):
+        self.state["steps"][step] = {"status": status, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                     **info}
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.state, indent=2))
+        print(f"[pipeline] {step}: {status}" + (f" ({info['reason']})" if "reason" in info else ""), file=sys.stderr)
+
+
+def load_pipeline_config(path) -> dict:
+    config = read_config(path)
+    check_keys(str(path), config, PIPELINE_KEYS)
+    for key in ("name", "parent", "pairs", "train"):
+        if key not in config:
+            raise HarnessError(f"{path}: missing '{key}' (a pipeline needs name, parent, pairs, train)")
+    check_keys(f"{path}: pairs", config["pairs"], PAIRS_KEYS)
+    check_keys(f"{path}: eval", config.get("eval") or {}, EVAL_KEYS)
+    if "task" not in config["pairs"]:
+        raise HarnessError(f"{path}: pairs.task is missing (the task whose prompts are sampled)")
+    return config
+
+
+def pair_stats_text(stats: dict, output: Path) -> str:
+    lines = [f"{stats['pairs']} pairs from {stats['prompts']} prompts ({stats['completions']} completions) -> {output}"]
+    lines += [f"  skipped {n}: {reason}" for reason, n in stats["skipped"].items()]
+    if stats["weight"]:
+        w = stats["weight"]
+        lines.append(f"  weight min {w['min']:.3f} mean {w['mean']:.3f} max {w['max']:.3f}")
+    return "\n".join(lines)
+
+
+def run_pipeline(config_file, *, overwrite=False, data_dir=None, runs_dir=None, quiet=False, echo=print):
+    """Run every step of the pipeline in ``config_file`` that has not already produced its outputs."""
+    from harness.checkpoints.registry import load_registry
+
+    cfg = load_pipeline_config(config_file)
+    name, parent = cfg["name"], cfg["parent"]
+    pc, ec = cfg["pairs"], cfg.get("eval") or {}
+    workdir = Path(cfg.get("workdir") or Path("pipelines") / name)
+    state = Pipeline(workdir)
+    eval_tasks = ec.get("tasks") or [pc["task"]]
+    eval_kwargs = dict(samples=ec.get("samples", 1), limit=ec.get("limit"), temperature=ec.get("temperature", 0.7),
+                       max_new_tokens=ec.get("max_new_tokens", 512), seed=ec.get("seed", 0), judge=ec.get("judge"),
+                       batch_size=ec.get("batch_size", "auto"), data_dir=data_dir, runs_dir=runs_dir, quiet=quiet)
+
+    parent_runs = {t: eval_run(parent, t, **eval_kwargs).id for t in eval_tasks}
+    state.record("eval_parent", "done", runs=parent_runs)
+
+    pairs_path = workdir / "pairs.jsonl"
+    stats_path = workdir / "pairs.stats.json"
+    if pairs_path.exists() and stats_path.exists():
+        state.record("pairs", "skipped", reason=f"{pairs_path} exists", file=str(pairs_path))
+    else:
+        strategy = pc.get("strategy", "hard-samples")
+        run = eval_run(parent, pc["task"], samples=pc.get("samples", 4), limit=pc.get("limit"),
+                       temperature=pc.get("temperature", 0.8), max_new_tokens=pc.get("max_new_tokens", 512),
+                       seed=pc.get("seed", 0), judge=pc.get("judge"), batch_size=pc.get("batch_size", "auto"),
+                       data_dir=data_dir, runs_dir=runs_dir, quiet=quiet)
+        stats = build_pairs_from_run(run, strategy, pc.get("judge"), pc.get("options") or {}, pairs_path)
+        echo(pair_stats_text(stats, pairs_path))
+        if stats["pairs"] == 0:
+            raise HarnessError(f"no preference pairs were built ({stats['skipped']}); see {stats_path}")
+        state.record("pairs", "done", file=str(pairs_path), run=run.id, pairs=stats["pairs"])
+
+    existing = load_registry().get(name)
+    if existing and "planned" not in existing and not overwrite:
+        state.record("train", "skipped", reason=f"checkpoint '{name}' is registered", spec=existing["spec"])
+    else:
+        section = dict(cfg["train"])
+        method = section.pop("method", None)
+        if not method:
+            raise HarnessError(f"{config_file}: train.method is missing (sft, dpo, hs-dpo or grpo)")
+        entry = train_checkpoint(method, parent, pairs_path, name, section, overwrite=overwrite,
+                                 description=cfg.get("description"))
+        state.record("train", "done", spec=entry["spec"], metrics=entry["lineage"]["metrics"])
+
+    child_runs = {t: eval_run(name, t, **eval_kwargs).id for t in eval_tasks}
+    state.record("eval_child", "done", runs=child_runs)
+
+    from harness.analysis.compare import compare_runs, render_text
+    from harness.store.runs import RunStore
+
+    store = RunStore(runs_dir)
+    for t in eval_tasks:
+        echo(render_text(compare_runs(store, parent_runs[t], child_runs[t])))
+    state.record("compare", "done", pairs={t: [parent_runs[t], child_runs[t]] for t in eval_tasks})
