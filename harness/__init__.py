@@ -1,7 +1,35 @@
 """harness: evaluate and retrain reasoning safety guards.
 
+This module is the public plugin API: a plugin imports what it needs from
+``harness`` (``from harness import hookimpl, Model, Generation``) and nothing
+else is promised to stay put.  See docs/plugins.md.
+
 Importing this package must stay cheap: no torch, no transformers. Heavy
 dependencies are imported inside the plugins that need them, when they run.
 """
 
 __version__ = "0.1.0"
+
+from harness.errors import HarnessError  # noqa: E402
+from harness.hookspecs import hookimpl  # noqa: E402
+from harness.interfaces.judge import Judge, JudgeInput, Judgment  # noqa: E402
+from harness.interfaces.model import Generation, GenerationRequest, GenerationSettings, Model  # noqa: E402
+from harness.interfaces.parser import ParseResult, Parser  # noqa: E402
+from harness.interfaces.trainer import Trainer, TrainRequest, TrainResult  # noqa: E402
+
+__all__ = [
+    "hookimpl",
+    "Model",
+    "Generation",
+    "GenerationRequest",
+    "GenerationSettings",
+    "Parser",
+    "ParseResult",
+    "Judge",
+    "Judgment",
+    "JudgeInput",
+    "Trainer",
+    "TrainRequest",
+    "TrainResult",
+    "HarnessError",
+]

@@ -2,7 +2,10 @@
 
 Built-in plugins are listed in ``setup.cfg`` under the same entry-point group
 that third-party packages use, so they are loaded the same way.  A plugin that
-fails to import is reported by name with its exception, and the others load.
+fails to import, registers a name another plugin already registered, or
+registers a value of the wrong type is reported by name (``harness plugins``
+exits non-zero) and the others load; a name two plugins claim is unusable
+until one is removed, so which one wins never depends on load order.
 """
 
 import importlib.metadata
@@ -26,6 +29,9 @@ class Registration:
     value: object
     plugin: str
     description: str = ""
+    #: models only: the prompt template and parser this loader's models want (see :meth:`Registry.model_defaults`)
+    template: str | None = None
+    parser: str | None = None
 
 
 @dataclass
@@ -37,6 +43,11 @@ class PluginInfo:
     error: str = ""
     registrations: list = field(default_factory=list)
 
+    def fail(self, message: str):
+        """Record one problem with this plugin (several are joined) and print it."""
+        self.error = f"{self.error}; {message}" if self.error else message
+        print(f"Error: plugin '{self.name}': {message}", file=sys.stderr)
+
 
 class Registry:
     """Everything the installed plugins registered, by kind and name."""
@@ -46,6 +57,9 @@ class Registry:
         self.pm.add_hookspecs(hookspecs)
         self.plugins: dict[str, PluginInfo] = {}
         self.items: dict[str, dict[str, Registration]] = {k: {} for k in KINDS}
+        #: kind -> name -> the plugins that registered it more than once (such names are unusable)
+        self.conflicts: dict[str, dict[str, list[str]]] = {k: {} for k in KINDS}
+        self._commands_cli = None
 
     # -- loading ---------------------------------------------------------
     def load_entry_points(self):
@@ -83,37 +97,137 @@ class Registry:
                 try:
                     impl.function(register)
                 except Exception as exc:
-                    info = self.plugins[plugin_name]
-                    info.error = f"register_{kind} raised {type(exc).__name__}: {exc}"
-                    print(f"Error: plugin '{plugin_name}': {info.error}", file=sys.stderr)
+                    self.plugins[plugin_name].fail(f"register_{kind} raised {type(exc).__name__}: {exc}")
 
     def _register_callback(self, kind, plugin_name):
-        def register(name, value=None, description=""):
+        def register(name, value=None, description="", *, template=None, parser=None):
             if kind == "tasks":  # register(path)
                 name, value = str(name), name
-            reg = Registration(kind, name, value, plugin_name, description)
-            self.items[kind][name] = reg
-            self.plugins[plugin_name].registrations.append(reg)
+            if (template or parser) and kind != "models":
+                raise TypeError(f"template=/parser= apply to register_models only, not register_{kind}")
+            if kind == "parsers":
+                from harness.interfaces.parser import Parser
+
+                if not isinstance(value, Parser):
+                    self.plugins[plugin_name].fail(
+                        f"parser '{name}' must be a harness.Parser instance, got {type(value).__name__}")
+                    return
+            if kind == "models":
+                template, parser = _model_class_defaults(value, template, parser)
+            self._add(Registration(kind, name, value, plugin_name, description, template, parser))
 
         return register
 
-    def add_commands(self, cli):
+    def _add(self, reg: Registration):
+        """Add one registration; a name already taken is a conflict reported on both plugins."""
+        kind, name = reg.kind, reg.name
+        if name in self.conflicts[kind]:
+            first = self.conflicts[kind][name][0]
+        elif name in self.items[kind]:
+            first = self.items[kind].pop(name).plugin
+            self.conflicts[kind][name] = [first]
+        else:
+            self.items[kind][name] = reg
+            self.plugins[reg.plugin].registrations.append(reg)
+            return
+        self.conflicts[kind][name].append(reg.plugin)
+        if first != reg.plugin:
+            self.plugins[first].fail(f"{kind[:-1]} '{name}' is also registered by plugin '{reg.plugin}'")
+        self.plugins[reg.plugin].fail(f"{kind[:-1]} '{name}' is already registered by plugin '{first}'; "
+                                      "uninstall one of them")
+
+    def add_commands(self, cli, core=()):
+        """Let plugins add commands to ``cli``; one that takes a taken name is reported and left out.
+
+        ``core`` names the built-in commands; any other command on ``cli`` was
+        added by an earlier registry and is replaced.  Adding twice is a no-op.
+        """
+        if self._commands_cli is cli:
+            return
+        self._commands_cli = cli
+        for name in [n for n in cli.commands if n not in core]:
+            del cli.commands[name]
         for impl in self.pm.hook.register_commands.get_hookimpls():
-            before = set(cli.commands)
-            impl.function(cli)
-            for name in sorted(set(cli.commands) - before):
-                reg = Registration("commands", name, cli.commands[name], impl.plugin_name)
-                self.items["commands"][name] = reg
-                self.plugins[impl.plugin_name].registrations.append(reg)
+            before = dict(cli.commands)
+            try:
+                impl.function(cli)
+            except Exception as exc:
+                self.plugins[impl.plugin_name].fail(f"register_commands raised {type(exc).__name__}: {exc}")
+                continue
+            for name, command in sorted(cli.commands.items()):
+                if before.get(name) is command:
+                    continue
+                if name in core:  # a plugin may not replace a built-in command
+                    cli.commands[name] = before[name]
+                    self.plugins[impl.plugin_name].fail(f"command '{name}' is a built-in harness command")
+                    continue
+                if name in before:
+                    cli.commands[name] = before[name]
+                self._add(Registration("commands", name, command, impl.plugin_name))
+            for name in self.conflicts["commands"]:
+                cli.commands.pop(name, None)
 
     # -- lookup ----------------------------------------------------------
-    def get(self, kind, name):
-        from harness.errors import unknown_name
+    def registration(self, kind, name) -> Registration:
+        """The registration of ``name``; a HarnessError for an unknown or doubly registered name."""
+        from harness.errors import HarnessError, unknown_name
 
+        if name in self.conflicts[kind]:
+            plugins = " and ".join(f"'{p}'" for p in dict.fromkeys(self.conflicts[kind][name]))
+            raise HarnessError(f"{kind[:-1].capitalize()} '{name}' is registered by plugins {plugins}; "
+                               "uninstall one of them (see `harness plugins`)")
         try:
-            return self.items[kind][name].value
+            return self.items[kind][name]
         except KeyError:
             raise unknown_name(kind[:-1], name, self.items[kind]) from None
+
+    def get(self, kind, name):
+        return self.registration(kind, name).value
+
+    def create(self, kind, name, *args):
+        """Call the factory registered as ``name`` and check that it built the right type.
+
+        Model loaders must return a :class:`harness.Model`, judge factories a
+        :class:`harness.Judge`, trainer factories a :class:`harness.Trainer`.
+        """
+        reg = self.registration(kind, name)
+        made = reg.value(*args)
+        expected = _expected_type(kind)
+        if not isinstance(made, expected):
+            from harness.errors import HarnessError
+
+            what = {"models": "model loader", "judges": "judge factory", "trainers": "trainer factory"}[kind]
+            raise HarnessError(f"Plugin '{reg.plugin}': {what} '{name}' returned {type(made).__name__}, "
+                               f"not a harness.{expected.__name__}")
+        return made
+
+    def model_defaults(self, scheme) -> tuple[str | None, str | None]:
+        """The (template, parser) a model loader declared, known without loading any weights."""
+        reg = self.registration("models", scheme)
+        return reg.template, reg.parser
+
+
+def _expected_type(kind):
+    from harness.interfaces.judge import Judge
+    from harness.interfaces.model import Model
+    from harness.interfaces.trainer import Trainer
+
+    return {"models": Model, "judges": Judge, "trainers": Trainer}[kind]
+
+
+def _model_class_defaults(loader, template, parser):
+    """Explicit ``register(..., template=, parser=)`` values, else the Model class's attributes.
+
+    The class is found without calling the loader: the loader is a Model
+    subclass itself, or a classmethod/staticmethod bound to one.
+    """
+    from harness.interfaces.model import Model
+
+    cls = loader if isinstance(loader, type) else getattr(loader, "__self__", None)
+    if isinstance(cls, type) and issubclass(cls, Model):
+        template = template or cls.template
+        parser = parser or cls.parser
+    return template, parser
 
 
 _registry = None

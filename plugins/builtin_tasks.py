@@ -1,6 +1,6 @@
 """Registers the task files shipped in ``harness_tasks``."""
 
-from harness.hookspecs import hookimpl
+from harness import hookimpl
 
 
 @hookimpl

@@ -23,9 +23,7 @@ import re
 import time
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.hookspecs import hookimpl
-from harness.interfaces.model import Generation, Model
+from harness import Generation, HarnessError, Model, hookimpl
 
 OPTION_KEYS = {
     "dtype", "quantization", "merge_adapter", "trust_remote_code", "allow_unsafe_weights",

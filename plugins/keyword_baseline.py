@@ -8,8 +8,7 @@ same parsing and scoring path as a neural guard.
 import re
 import time
 
-from harness.hookspecs import hookimpl
-from harness.interfaces.model import Generation, Model
+from harness import Generation, Model, hookimpl
 
 CATEGORIES = {
     "violence": ["kill", "murder", "attack", "weapon", "bomb", "explosive", "shoot", "gun", "assault", "terror"],

@@ -24,9 +24,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from harness.errors import HarnessError
-from harness.hookspecs import hookimpl
-from harness.interfaces.model import Generation, Model
+from harness import Generation, HarnessError, Model, hookimpl
 
 DEFAULTS = {"base_url": None, "api": "completions", "api_key_env": "OPENAI_API_KEY", "concurrency": 8,
             "timeout": 120.0, "retries": 4, "backoff": 1.0}

@@ -2,8 +2,7 @@
 
 import re
 
-from harness.hookspecs import hookimpl
-from harness.interfaces.parser import Parser, ParseResult
+from harness import ParseResult, Parser, hookimpl
 
 # Raw words a model writes -> canonical verdicts.
 HARM_WORDS = {

@@ -30,9 +30,7 @@ import json
 import time
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.hookspecs import hookimpl
-from harness.interfaces.model import Generation, Model
+from harness import Generation, HarnessError, Model, hookimpl
 from harness.tasks.sources import file_sha256, read_rows
 
 OPTIONS = {"file"}

@@ -18,14 +18,14 @@ import json
 import os
 from pathlib import Path
 
-from harness.errors import HarnessError, unknown_name
-from harness.hookspecs import hookimpl
-from harness.interfaces.trainer import Trainer, TrainRequest, TrainResult
+from harness import HarnessError, Trainer, TrainRequest, TrainResult, hookimpl
+from harness.errors import unknown_name
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 #: Training-config keys and what they mean (mapped to TRL/transformers arguments).
 CONFIG_KEYS = {
+    "base": "the base model the config was written for (hf:NAME); a parent on another base is refused",
     "lora": "mapping: r, alpha, dropout, target_modules (for a parent without an adapter)",
     "quantization": "'4bit' for QLoRA (NF4, bf16 compute), or null",
     "epochs": "number of epochs (num_train_epochs)",
@@ -103,14 +103,19 @@ def parse_hf_spec(spec: str) -> tuple[str, str | None]:
     return base, adapter or None
 
 
-def resolve_parent(parent: str) -> dict:
-    """The parent's registry entry (or a bare spec) with its base and adapter split out."""
-    from harness.checkpoints.loading import resolve
-    from harness.checkpoints.registry import load_registry
-
-    entry = resolve(parent) if parent in load_registry() else {"name": parent, "spec": parent}
+def resolve_parent(request: TrainRequest) -> dict:
+    """The parent's registry entry (or its bare spec) with its base and adapter split out; only hf: parents train."""
+    entry = request.parent_entry or {"name": request.parent, "spec": request.parent}
     base, adapter = parse_hf_spec(entry["spec"])
     return {**entry, "base": base, "adapter": adapter}
+
+
+def check_base(parent: dict, config: dict):
+    """A config that names its base must agree with the parent checkpoint's base."""
+    want = config.get("base")
+    if want and want.removeprefix("hf:") != parent["base"]:
+        raise HarnessError(f"Base model mismatch: the config trains on '{want}' but parent '{parent['name']}' is "
+                           f"built on '{parent['base']}'; fix 'base' or choose a parent on that base")
 
 
 # -- model and data ---------------------------------------------------------
@@ -369,7 +374,8 @@ class TRLTrainer(Trainer):
 
         config = dict(request.config)
         check_config(self.method, config)
-        parent = resolve_parent(request.parent)
+        parent = resolve_parent(request)
+        check_base(parent, config)
         out = Path(request.output_dir)
         ckpt_dir = out / "trainer"
         last = last_complete_checkpoint(ckpt_dir) if request.resume else None
@@ -402,7 +408,7 @@ class TRLTrainer(Trainer):
         }
         if trainer.accelerator.is_main_process:
             (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
-        return TrainResult(adapter_dir=adapter_dir, base=parent["base"], metrics=metrics)
+        return TrainResult(spec=f"hf:{parent['base']}+{adapter_dir.resolve()}", metrics=metrics, adapter_dir=adapter_dir)
 
     # building one TRL trainer per method
     def build(self, model, tokenizer, parent, config, data_path, ckpt_dir):
@@ -449,7 +455,7 @@ class TRLTrainer(Trainer):
                     kwargs["train_sampling_strategy"] = "group_by_length"
             elif key in PASSTHROUGH or key in METHOD_KEYS[self.method]:
                 kwargs[key] = value
-            elif key not in {"lora", "quantization", "trl", "judge", "parser", "adapter_dtype"}:
+            elif key not in {"base", "lora", "quantization", "trl", "judge", "parser", "adapter_dtype"}:
                 raise HarnessError(f"training config key '{key}' does not apply to --method {self.method}")
         if self.method == "grpo":
             kwargs.setdefault("num_generations", 4)

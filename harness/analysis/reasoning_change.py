@@ -52,7 +52,7 @@ def heuristic_scores(records) -> tuple[list[dict] | None, str | None]:
     from harness.plugins import get_registry
 
     try:
-        judge = get_registry().get("judges", "heuristic")("lexical", {})
+        judge = get_registry().create("judges", "heuristic", "lexical", {})
     except Exception as exc:  # a missing or broken plugin must not stop the comparison
         return None, f"heuristic judge unavailable ({exc})"
     items = [item for r in records for item in judge_inputs(r, first_only=True)]

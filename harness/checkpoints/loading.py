@@ -20,22 +20,31 @@ def resolve(name_or_spec: str) -> dict:
         entry["name"] = name_or_spec
         return entry
     scheme, _ = split_spec(name_or_spec)
-    loaders = get_registry().items["models"]
-    if scheme not in loaders:
+    registry = get_registry()
+    loaders = registry.items["models"]
+    if scheme not in loaders and scheme not in registry.conflicts["models"]:
         raise unknown_name("model", name_or_spec, list(entries) + list(loaders))
     return {"name": name_or_spec, "spec": name_or_spec}
 
 
+def model_template_parser(entry: dict) -> tuple[str | None, str | None]:
+    """The template and parser a model asks for, without loading it.
+
+    A checkpoint registry entry's ``template``/``parser`` win over what the
+    model loader declared (``register(..., template=, parser=)`` or the Model
+    class's attributes); ``None`` leaves the choice to the task.
+    """
+    declared_template, declared_parser = get_registry().model_defaults(split_spec(entry["spec"])[0])
+    return entry.get("template") or declared_template, entry.get("parser") or declared_parser
+
+
 def load_model(name_or_spec: str, options: dict | None = None):
+    """Load a model by checkpoint name or spec; the loader must return a :class:`harness.Model`."""
     entry = resolve(name_or_spec)
     scheme, arg = split_spec(entry["spec"])
-    loader = get_registry().get("models", scheme)
     merged = {**entry.get("options", {}), **(options or {})}
-    model = loader(arg, merged)
+    model = get_registry().create("models", scheme, arg, merged)
     model.spec = entry["spec"]
     model.name = entry["name"]
-    if entry.get("template"):
-        model.template = entry["template"]
-    if entry.get("parser"):
-        model.parser = entry["parser"]
+    model.template, model.parser = model_template_parser(entry)
     return model

@@ -41,11 +41,11 @@ def build_cli():
         train,
     )
 
-    for command in (evaluate.eval_command, score.score, tasks.tasks, plugins.plugins, models.models, runs.runs,
-                    judge.judge, report.leaderboard, report.compare, report.report, train.pairs, train.train,
-                    train.pipeline):
+    core = (evaluate.eval_command, score.score, tasks.tasks, plugins.plugins, models.models, runs.runs,
+            judge.judge, report.leaderboard, report.compare, report.report, train.pairs, train.train, train.pipeline)
+    for command in core:
         cli.add_command(command)
-    get_registry().add_commands(cli)
+    get_registry().add_commands(cli, core={c.name for c in core})
     return cli
 
 

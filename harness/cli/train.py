@@ -86,9 +86,11 @@ def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, s
 
 
 @click.command()
-@click.option("--method", type=click.Choice(["sft", "dpo", "hs-dpo", "grpo"]), default=None,
-              help="Training method (default: the config's train.method).")
-@click.option("--parent", required=True, help="Checkpoint name or hf:BASE[+ADAPTER] spec to start from.")
+@click.option("--method", default=None, metavar="METHOD",
+              help="A registered trainer: sft, dpo, hs-dpo, grpo or one a plugin adds (default: the config's "
+                   "train.method; `harness plugins` lists them).")
+@click.option("--parent", required=True,
+              help="Checkpoint name or model spec to start from (the TRL trainers need hf:BASE[+ADAPTER]).")
 @click.option("--data", required=True, type=click.Path(dir_okay=False),
               help="JSONL: prompt+completion (sft), prompt/chosen/rejected[/weight] (dpo, hs-dpo), prompt (grpo).")
 @click.option("--output", "name", required=True, help="Name to register the trained checkpoint under.")
@@ -98,7 +100,7 @@ def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, s
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one config key (JSON values).")
 @click.option("--no-resume", is_flag=True, help="Start over instead of resuming from the last checkpoint.")
 def train(method, parent, data, name, overwrite, config_file, overrides, no_resume):
-    """Train a LoRA adapter with TRL and register it as a named checkpoint.
+    """Train with a registered trainer (built in: LoRA on TRL) and register the result as a named checkpoint.
 
     Interrupted training resumes from its last checkpoint when the same command
     runs again.  Multi-GPU: prefix with `accelerate launch --num_processes N -m`.

@@ -61,14 +61,15 @@ class RunPlan:
 
 
 def plan_run(model_name, task, settings, *, policy=None, limit=None, data_dir=None, options=None) -> RunPlan:
-    from harness.checkpoints.loading import resolve
+    from harness.checkpoints.loading import model_template_parser, resolve
     from harness.tasks.task import stratified_subset
 
     entry = resolve(model_name)
     entry["options"] = {**entry.get("options", {}), **(options or {})}
     samples = stratified_subset(task.load(data_dir), limit, seed=settings.seed)
-    template = entry.get("template") or task.template
-    parser = entry.get("parser") or task.parser
+    model_template, model_parser = model_template_parser(entry)  # registry entry > model loader > task
+    template = model_template or task.template
+    parser = model_parser or task.parser
     templates.resolve_template(template)
     get_registry().get("parsers", parser)
     return RunPlan(model_name, entry, task, samples, settings, template, parser, policy or task.policy, limit,

@@ -1,4 +1,10 @@
-"""What a trainer plugin provides: a method (sft, dpo, ...) that turns data into an adapter."""
+"""What a trainer plugin provides: a method (sft, dpo, ...) that turns data into a trained model.
+
+``harness train`` resolves the parent (a checkpoint name or a model spec) to its
+registry entry and hands it to the trainer, which refuses parents it cannot
+train (the TRL trainers need an ``hf:`` spec).  The trainer returns the model
+spec that loads its result; harness registers it as a named checkpoint.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +21,21 @@ class TrainRequest:
     output_dir: Path
     config: dict = field(default_factory=dict)
     resume: bool = True
+    #: the parent's checkpoint-registry entry (``spec``, ``options``, ``template``, ``parser``, ...);
+    #: for a bare spec, ``{"name": spec, "spec": spec}``
+    parent_entry: dict = field(default_factory=dict)
+
+    def parent_spec(self) -> str:
+        return self.parent_entry.get("spec", self.parent)
 
 
 @dataclass
 class TrainResult:
-    adapter_dir: Path
-    base: str
+    #: the model spec that loads the trained model (registered as the new checkpoint's ``spec``)
+    spec: str
     metrics: dict = field(default_factory=dict)
+    #: where the trained weights were written, when the trainer writes any
+    adapter_dir: Path | None = None
 
 
 class Trainer:

@@ -76,13 +76,11 @@ def check_judge_specs(specs: list[str]):
     """Fail early, before any generation, on a judge name no plugin registered."""
     from harness.plugins import get_registry
 
-    installed = get_registry().items["judges"]
     for spec in specs:
         name, _ = split_judge_spec(spec)
         if not name:
             raise HarnessError(f"empty judge name in '{spec}'; e.g. --judge heuristic")
-        if name not in installed:
-            raise unknown_name("judge", name, installed)
+        get_registry().registration("judges", name)  # unknown, or registered by two plugins
 
 
 def load_judge(spec: str, options: dict | None = None) -> Judge:
@@ -91,7 +89,7 @@ def load_judge(spec: str, options: dict | None = None) -> Judge:
 
     check_judge_specs([spec])
     name, arg = split_judge_spec(spec)
-    judge = get_registry().get("judges", name)(arg, dict(options or {}))
+    judge = get_registry().create("judges", name, arg, dict(options or {}))
     if not getattr(judge, "name", ""):
         judge.name = spec
     return judge

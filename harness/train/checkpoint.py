@@ -1,4 +1,4 @@
-"""Training one checkpoint: check the request, run a registered trainer, register the adapter with its lineage."""
+"""Training one checkpoint: check the request, run a registered trainer, register its result with its lineage."""
 
 from __future__ import annotations
 
@@ -35,40 +35,42 @@ def check_output_name(name: str, overwrite: bool):
                            "pass --overwrite to replace it, or choose another --output name")
 
 
-def check_base(parent_name: str, parent: dict, config: dict):
-    """A config that names its base must agree with the parent checkpoint's base."""
-    want = config.get("base")
-    if want and want.removeprefix("hf:") != parent["base"]:
-        raise HarnessError(f"Base model mismatch: the config trains on '{want}' but parent '{parent_name}' is "
-                           f"built on '{parent['base']}'; fix 'base' or choose a parent on that base")
+def check_method(method: str):
+    """The method must be a registered trainer (a did-you-mean error otherwise)."""
+    from harness.plugins import get_registry
+
+    get_registry().registration("trainers", method)
 
 
 def train_checkpoint(method, parent_name, data, name, config, overwrite=False, resume=True, description=None) -> dict:
-    """Train, then register ``name`` with its lineage; returns the registry entry."""
-    from harness_plugins.trl_trainers import resolve_parent
+    """Train with the trainer registered as ``method``, then register ``name`` with its lineage.
 
+    The parent is resolved to its registry entry here and passed on in the
+    request; which parents can be trained is the trainer's decision.
+    Returns the new registry entry.
+    """
+    from harness.checkpoints.loading import resolve
     from harness.checkpoints.registry import register_checkpoint
     from harness.evaluate.plan import git_commit, package_versions
     from harness.interfaces.trainer import TrainRequest
     from harness.plugins import get_registry
 
+    check_method(method)
     check_output_name(name, overwrite)
     data = Path(data)
     if not data.exists():
         raise HarnessError(f"Training data not found: {data}")
     config = dict(config)
-    parent = resolve_parent(parent_name)
-    check_base(parent_name, parent, config)
-    config.pop("base", None)
-    trainer = get_registry().get("trainers", method)()
+    parent = resolve(parent_name)
+    trainer = get_registry().create("trainers", method)
     out = output_dir_for(name)
     if overwrite and out.exists():
         shutil.rmtree(out)
     started = time.time()
-    result = trainer.train(TrainRequest(method, parent_name, data, out, config, resume=resume))
+    result = trainer.train(TrainRequest(method, parent_name, data, out, config, resume=resume, parent_entry=parent))
     entry = {
         "description": description or f"{method} on {parent_name} with {data.name}",
-        "spec": f"hf:{result.base}+{Path(result.adapter_dir).resolve()}",
+        "spec": result.spec,
         "parent": parent_name,
         "lineage": {
             "method": method,
@@ -97,5 +99,10 @@ def train_config(config_file, method) -> tuple[str, dict]:
     method = method or section.pop("method", None)
     section.pop("method", None)
     if not method:
-        raise HarnessError("No training method: pass --method sft|dpo|hs-dpo|grpo or set train.method in --config")
+        from harness.plugins import get_registry
+
+        known = ", ".join(sorted(get_registry().items["trainers"])) or "(none installed)"
+        raise HarnessError(f"No training method: pass --method METHOD or set train.method in --config "
+                           f"(installed: {known})")
+    check_method(method)
     return method, section

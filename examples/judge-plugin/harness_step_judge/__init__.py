@@ -2,8 +2,7 @@
 
 import re
 
-from harness.hookspecs import hookimpl
-from harness.interfaces.judge import Judge, Judgment
+from harness import Judge, Judgment, hookimpl
 
 STEP = re.compile(r"^\s*(?:#+\s*)?(?:(?:reasoning\s+)?step\s*\d+|\d+[.)])", re.IGNORECASE | re.MULTILINE)
 
