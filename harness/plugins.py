@@ -123,8 +123,10 @@ class Registry:
         kind, name = reg.kind, reg.name
         if name in self.conflicts[kind]:
             first = self.conflicts[kind][name][0]
-        elif name in self.items[kind]:
-            first = self.items[kind].pop(name).plugin
+        elif name in self.items[kind]:  # the name stops resolving and is no longer listed as registered
+            earlier = self.items[kind].pop(name)
+            first = earlier.plugin
+            self.plugins[first].registrations.remove(earlier)
             self.conflicts[kind][name] = [first]
         else:
             self.items[kind][name] = reg
@@ -173,7 +175,7 @@ class Registry:
         from harness.errors import HarnessError, unknown_name
 
         if name in self.conflicts[kind]:
-            plugins = " and ".join(f"'{p}'" for p in dict.fromkeys(self.conflicts[kind][name]))
+            plugins = " and ".join(f"'{p}'" for p in sorted(set(self.conflicts[kind][name])))
             raise HarnessError(f"{kind[:-1].capitalize()} '{name}' is registered by plugins {plugins}; "
                                "uninstall one of them (see `harness plugins`)")
         try:
