@@ -98,13 +98,13 @@ def _as_tuple(types):
     return types if isinstance(types, tuple) else (types,)
 
 
-def parse_key_values(pairs, flag: str = "--option") -> dict:
+def parse_key_values(pairs, flag: str = "--option", form: str = "KEY=VALUE") -> dict:
     """``KEY=VALUE`` strings into a dict; values are JSON where they parse (``3``, ``true``, ``[1,2]``), else text."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise HarnessError(f"{flag} '{pair}': expected KEY=VALUE")
+            raise HarnessError(f"{flag} '{pair}': expected {form}")
         try:
             out[key.strip()] = json.loads(value)
         except json.JSONDecodeError:

@@ -307,25 +307,23 @@ def embeddings_available() -> bool:
 
 def load_weights(path: str | Path | None = None) -> dict:
     """Composite-reward weights from a YAML file (``reward:`` mapping of criterion -> weight)."""
-    import yaml
+    from harness.config import check_keys, expect_type, read_yaml_mapping
 
     path = Path(path) if path else WEIGHTS_FILE
     if not path.exists():
         raise HarnessError(f"heuristic judge weights file {path} does not exist")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise HarnessError(f"{path}: not valid YAML ({exc})") from None
-    weights = (data or {}).get("reward") if isinstance(data, dict) else None
+    data = read_yaml_mapping(path)
+    check_keys(str(path), data, {"reward"})
+    weights = data.get("reward")
     if not isinstance(weights, dict) or not weights:
-        raise HarnessError(f"{path}: expected a 'reward:' mapping of criterion to weight, e.g. 'coherence: 0.3'")
-    known = set(CRITERIA) - {"reward"}
+        raise HarnessError(f"{data.where('reward')}: expected a 'reward:' mapping of criterion to weight, "
+                           "e.g. 'coherence: 0.3'")
+    check_keys(f"{path}: reward", weights, set(CRITERIA) - {"reward"}, kind="criterion")
     out = {}
     for name, value in weights.items():
-        if name not in known:
-            raise HarnessError(f"{path}: field 'reward.{name}' is not a criterion; expected one of {sorted(known)}")
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
-            raise HarnessError(f"{path}: field 'reward.{name}' must be a number >= 0, got {value!r}")
+        expect_type(weights.where(name), f"reward.{name}", value, (int, float), "a number >= 0")
+        if value < 0:
+            raise HarnessError(f"{weights.where(name)}: field 'reward.{name}' must be a number >= 0, got {value!r}")
         out[name] = float(value)
     if sum(out.values()) <= 0:
         raise HarnessError(f"{path}: the reward weights sum to 0")

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from harness import HarnessError, Trainer, TrainRequest, TrainResult, hookimpl
+from harness.config import Mapping, check_keys, where_of
 from harness.errors import unknown_name
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -77,22 +78,24 @@ METHOD_KEYS = {
 
 
 def check_config(method: str, config: dict):
-    for key in config:
-        if key not in CONFIG_KEYS:
-            raise unknown_name("training config key", key, CONFIG_KEYS)
+    """Refuse unknown or misplaced keys; a config read from a file is named with its line."""
+    where = f"{config.path}: training config" if isinstance(config, Mapping) else "training config"
+    check_keys(where, config, CONFIG_KEYS, kind="training config key")
     for key in ("judge", "parser"):
         if key in config and method != "grpo":
-            raise HarnessError(f"training config key '{key}' only applies to --method grpo")
+            raise HarnessError(f"{where_of(config, key, where)}: training config key '{key}' only applies to "
+                               "--method grpo")
     lora = config.get("lora") or {}
     if not isinstance(lora, dict):
-        raise HarnessError("training config 'lora' must be a mapping with r, alpha, dropout, target_modules")
-    for key in lora:
-        if key not in {"r", "alpha", "dropout", "target_modules"}:
-            raise unknown_name("lora key", key, ["r", "alpha", "dropout", "target_modules"])
+        raise HarnessError(f"{where_of(config, 'lora', where)}: training config 'lora' must be a mapping with r, "
+                           "alpha, dropout, target_modules")
+    check_keys(f"{where}: lora", lora, ["r", "alpha", "dropout", "target_modules"], kind="lora key")
     if config.get("adapter_dtype", "fp32") not in ("fp32", "bf16"):
-        raise HarnessError(f"training config 'adapter_dtype' must be fp32 or bf16, got {config['adapter_dtype']!r}")
+        raise HarnessError(f"{where_of(config, 'adapter_dtype', where)}: training config 'adapter_dtype' must be "
+                           f"fp32 or bf16, got {config['adapter_dtype']!r}")
     if config.get("quantization") not in (None, "4bit"):
-        raise HarnessError(f"training config 'quantization' must be '4bit' or null, got {config['quantization']!r}")
+        raise HarnessError(f"{where_of(config, 'quantization', where)}: training config 'quantization' must be "
+                           f"'4bit' or null, got {config['quantization']!r}")
 
 
 def parse_hf_spec(spec: str) -> tuple[str, str | None]:
@@ -372,7 +375,7 @@ class TRLTrainer(Trainer):
     def train(self, request: TrainRequest) -> TrainResult:
         import torch
 
-        config = dict(request.config)
+        config = request.config
         check_config(self.method, config)
         parent = resolve_parent(request)
         check_base(parent, config)

@@ -20,12 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from harness.config import check_keys, expect_type, read_yaml_mapping
 from harness.errors import HarnessError
 
 MEASURES = ("difference", "relative", "value_a", "value_b")
 KEYS = {"name", "metric", "measure", "min", "max", "significant", "description"}
+FILE_KEYS = {"name", "description", "criteria"}
 
 
 @dataclass
@@ -74,30 +74,26 @@ def resolve_criteria(name_or_path) -> Path:
 
 def load_criteria(name_or_path) -> tuple[str, list[Criterion]]:
     path = resolve_criteria(name_or_path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise HarnessError(f"criteria file {path}: cannot read it ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise HarnessError(f"criteria file {path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("criteria"), list) or not data["criteria"]:
-        raise HarnessError(f"criteria file {path}: expected a mapping with a non-empty 'criteria' list")
+    data = read_yaml_mapping(path)
+    check_keys(str(path), data, FILE_KEYS)
+    if not isinstance(data.get("criteria"), list) or not data["criteria"]:
+        raise HarnessError(f"{data.where('criteria')}: expected a non-empty 'criteria' list")
     out = []
     for i, item in enumerate(data["criteria"]):
-        where = f"criteria file {path}: criteria[{i}]"
         if not isinstance(item, dict):
-            raise HarnessError(f"{where}: expected a mapping with name, metric, measure, min/max")
-        unknown = set(item) - KEYS
-        if unknown:
-            raise HarnessError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(KEYS)}")
+            raise HarnessError(f"{data.where('criteria')}: criteria[{i}]: expected a mapping with name, metric, "
+                               "measure, min/max")
+        where = f"{item.where()} (criteria[{i}])"
+        check_keys(where, item, KEYS)
         for key in ("name", "metric", "measure"):
             if key not in item:
                 raise HarnessError(f"{where}: missing '{key}'")
         if item["measure"] not in MEASURES:
-            raise HarnessError(f"{where}: measure '{item['measure']}' is not one of {', '.join(MEASURES)}")
+            raise HarnessError(f"{item.where('measure')}: measure '{item['measure']}' is not one of "
+                               f"{', '.join(MEASURES)}")
         for key in ("min", "max"):
-            if item.get(key) is not None and not isinstance(item[key], (int, float)):
-                raise HarnessError(f"{where}: '{key}' must be a number, got {item[key]!r}")
+            if item.get(key) is not None:
+                expect_type(item.where(key), key, item[key], (int, float), "a number")
         if item.get("min") is None and item.get("max") is None:
             raise HarnessError(f"{where}: give 'min', 'max' or both")
         out.append(Criterion(str(item["name"]), str(item["metric"]), item["measure"], item.get("min"),

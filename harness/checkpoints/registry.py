@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.config import check_keys, read_yaml_mapping
+from harness.config import check_keys, expect_type, read_yaml_mapping
 from harness.errors import HarnessError
 
 ENTRY_KEYS = {"description", "spec", "options", "template", "parser", "parent", "planned", "lineage"}
@@ -27,11 +27,17 @@ def registry_files() -> list[Path]:
 
 
 def read_registry_file(path: Path) -> dict:
+    """One registry file; errors name its file and line."""
     data = read_yaml_mapping(path)
     for name, entry in data.items():
-        check_keys(f"{path}: entry '{name}'", entry, ENTRY_KEYS)
+        check_keys(f"{data.where(name)}: entry '{name}'", entry, ENTRY_KEYS)
         if "spec" not in entry and "planned" not in entry:
-            raise HarnessError(f"{path}: entry '{name}' has no 'spec' (the model spec to load)")
+            raise HarnessError(f"{data.where(name)}: entry '{name}' has no 'spec' (the model spec to load)")
+        for key in ("spec", "template", "parser", "parent", "description", "planned"):
+            if key in entry:
+                expect_type(entry.where(key), key, entry[key], str, "text")
+        if "options" in entry:
+            expect_type(entry.where("options"), "options", entry["options"], dict, "a mapping of option to value")
         entry["source"] = str(path)
     return data
 

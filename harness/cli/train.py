@@ -116,10 +116,10 @@ def train(method, parent, data, name, overwrite, config_file, overrides, no_resu
     from harness.train.checkpoint import train_checkpoint, train_config
 
     method, config = train_config(config_file, method)
-    try:
-        config.update(parse_key_values(overrides, "--set"))
-    except HarnessError as exc:
-        raise HarnessError(str(exc).replace("--model-option", "--set")) from None
+    overridden = parse_key_values(overrides, "--set")
+    config.update(overridden)
+    for key in overridden:  # errors about an overridden key must not point at the file's line
+        getattr(config, "key_lines", {}).pop(key, None)
     entry = train_checkpoint(method, parent, data, name, config, overwrite=overwrite, resume=not no_resume)
     if int(os.environ.get("RANK", "0")) != 0:
         return

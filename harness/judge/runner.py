@@ -58,17 +58,16 @@ def split_judge_spec(spec: str) -> tuple[str, str]:
 
 def parse_judge_options(pairs) -> dict:
     """``NAME.KEY=VALUE`` strings -> ``{NAME: {KEY: value}}`` with JSON-typed values where they parse."""
+    from harness.config import parse_key_values
+
+    form = "JUDGE.KEY=VALUE, e.g. heuristic.embeddings=false"
     out = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
+        [(key, value)] = parse_key_values([pair], "--judge-option", form).items()
         name, dot, option = key.partition(".")
-        if not sep or not dot or not name or not option:
-            raise HarnessError(f"--judge-option '{pair}': expected JUDGE.KEY=VALUE, e.g. heuristic.embeddings=false")
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError:
-            parsed = value
-        out.setdefault(name, {})[option] = parsed
+        if not dot or not name or not option:
+            raise HarnessError(f"--judge-option '{pair}': expected {form}")
+        out.setdefault(name, {})[option] = value
     return out
 
 

@@ -13,8 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from harness.config import check_keys, read_yaml_mapping
 from harness.errors import HarnessError, unknown_name
 from harness.tasks import sources, templates
 
@@ -149,39 +148,31 @@ def split_guardreasoner_input(text: str, where: str) -> tuple[str, str | None]:
 
 
 def parse_task_file(path: Path) -> Task:
-    """Read and validate one task YAML file, naming any bad key."""
-    try:
-        spec = yaml.safe_load(sources.read_text(path))
-    except yaml.YAMLError as exc:
-        raise HarnessError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(spec, dict):
-        raise HarnessError(f"{path}: a task file must be a YAML mapping")
-    for key in spec:
-        if key not in TASK_KEYS:
-            raise unknown_name_in(path, "key", key, TASK_KEYS)
+    """Read and validate one task YAML file; errors name the file, line and key."""
+    spec = read_yaml_mapping(path, sources.read_text(path))
+    check_keys(str(path), spec, TASK_KEYS)
     missing = REQUIRED_KEYS - set(spec)
     if missing:
         raise HarnessError(f"{path}: missing required key(s): {', '.join(sorted(missing))}")
     source = spec["source"]
     if not isinstance(source, dict) or not ({"path", "url", "hf"} & set(source)):
-        raise HarnessError(f"{path}: 'source' must have one of path, url or hf")
-    for key in source:
-        if key not in SOURCE_KEYS:
-            raise unknown_name_in(path, "source key", key, SOURCE_KEYS)
+        raise HarnessError(f"{spec.where('source')}: 'source' must have one of path, url or hf")
+    check_keys(f"{path}: source", source, SOURCE_KEYS, kind="source key")
     if spec["format"] not in FORMATS:
-        raise unknown_name_in(path, "format", spec["format"], FORMATS)
-    for key in spec["fields"]:
-        if key not in FIELD_KEYS:
-            raise unknown_name_in(path, "fields key", key, FIELD_KEYS)
+        raise unknown_name_in(spec.where("format"), "format", spec["format"], FORMATS)
+    check_keys(f"{path}: fields", spec["fields"], FIELD_KEYS, kind="fields key")
+    if not isinstance(spec["labels"], dict):
+        raise HarnessError(f"{spec.where('labels')}: 'labels' must map raw labels to canonical verdicts")
     labels = {str(k): v for k, v in spec["labels"].items()}
-    for raw, canon in labels.items():
+    for raw, canon in spec["labels"].items():
         if canon not in CANONICAL:
-            raise HarnessError(f"{path}: labels.{raw} maps to '{canon}'; expected one of {', '.join(sorted(CANONICAL))}")
+            raise HarnessError(f"{spec['labels'].where(raw)}: labels.{raw} maps to '{canon}'; expected one of "
+                               f"{', '.join(sorted(CANONICAL))}")
     if spec["positive"] not in labels.values():
-        raise HarnessError(f"{path}: positive '{spec['positive']}' is not a value of the label map")
+        raise HarnessError(f"{spec.where('positive')}: positive '{spec['positive']}' is not a value of the label map")
     target = spec.get("target", "prompt")
     if target not in TARGETS:
-        raise unknown_name_in(path, "target", target, TARGETS)
+        raise unknown_name_in(spec.where("target"), "target", target, TARGETS)
     task = Task(
         name=spec["name"], source=source, format=spec["format"], fields=spec["fields"], labels=labels,
         positive=spec["positive"], path=Path(path), description=spec.get("description", ""),
@@ -194,9 +185,10 @@ def parse_task_file(path: Path) -> Task:
     return task
 
 
-def unknown_name_in(path, kind, name, known):
+def unknown_name_in(where, kind, name, known):
+    """An unknown value (not key) in a task file, prefixed with its ``file:line``."""
     err = unknown_name(kind, str(name), known)
-    return HarnessError(f"{path}: {err}")
+    return HarnessError(f"{where}: {err}")
 
 
 def task_files() -> dict[str, Path]:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import shutil
 import time
 from pathlib import Path
 
-from harness.config import read_yaml_mapping
+from harness.config import Mapping, read_yaml_mapping
 from harness.errors import HarnessError
 from harness.tasks.sources import file_sha256
 
 
-def read_config(path) -> dict:
+def read_config(path) -> Mapping:
+    """A training or pipeline config; its mappings remember their lines for error messages."""
     if not Path(path).exists():
         raise HarnessError(f"Config file not found: {path}")
     return read_yaml_mapping(path)
@@ -60,7 +62,7 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
     data = Path(data)
     if not data.exists():
         raise HarnessError(f"Training data not found: {data}")
-    config = dict(config)
+    config = copy.copy(config)  # a config Mapping keeps its key lines for the trainer's error messages
     parent = resolve(parent_name)
     trainer = get_registry().create("trainers", method)
     out = output_dir_for(name)
@@ -94,9 +96,12 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
 
 
 def train_config(config_file, method) -> tuple[str, dict]:
+    """The method and the training section of a config file (its ``train:`` mapping, else the whole file)."""
     config = read_config(config_file) if config_file else {}
-    section = dict(config.get("train", config))
-    method = method or section.pop("method", None)
+    section = copy.copy(config.get("train", config))
+    if not isinstance(section, dict):
+        raise HarnessError(f"{config.where('train')}: 'train' must be a mapping of training settings")
+    method = method or section.get("method")
     section.pop("method", None)
     if not method:
         from harness.plugins import get_registry

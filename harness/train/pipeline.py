@@ -8,6 +8,7 @@ skipped, so a killed pipeline resumes.
 
 from __future__ import annotations
 
+import copy
 import json
 import sys
 import time
@@ -85,15 +86,27 @@ class Pipeline:
 
 
 def load_pipeline_config(path) -> dict:
+    """A pipeline config, checked before any step runs; errors name the file and line."""
+    from harness.train.checkpoint import check_method
+
     config = read_config(path)
     check_keys(str(path), config, PIPELINE_KEYS)
     for key in ("name", "parent", "pairs", "train"):
         if key not in config:
             raise HarnessError(f"{path}: missing '{key}' (a pipeline needs name, parent, pairs, train)")
-    check_keys(f"{path}: pairs", config["pairs"], PAIRS_KEYS)
-    check_keys(f"{path}: eval", config.get("eval") or {}, EVAL_KEYS)
+    check_keys(f"{config.where('pairs')}: pairs", config["pairs"], PAIRS_KEYS)
+    check_keys(f"{config.where('eval')}: eval", config.get("eval") or {}, EVAL_KEYS)
+    if not isinstance(config["train"], dict):
+        raise HarnessError(f"{config.where('train')}: 'train' must be a mapping of training settings")
     if "task" not in config["pairs"]:
-        raise HarnessError(f"{path}: pairs.task is missing (the task whose prompts are sampled)")
+        raise HarnessError(f"{config.where('pairs')}: pairs.task is missing (the task whose prompts are sampled)")
+    if not config["train"].get("method"):
+        raise HarnessError(f"{config.where('train')}: train.method is missing (a registered trainer: sft, dpo, "
+                           "hs-dpo, grpo or a plugin's)")
+    try:
+        check_method(config["train"]["method"])
+    except HarnessError as exc:
+        raise HarnessError(f"{config['train'].where('method')}: {exc}") from None
     return config
 
 
@@ -143,10 +156,8 @@ def run_pipeline(config_file, *, overwrite=False, data_dir=None, runs_dir=None, 
     if existing and "planned" not in existing and not overwrite:
         state.record("train", "skipped", reason=f"checkpoint '{name}' is registered", spec=existing["spec"])
     else:
-        section = dict(cfg["train"])
-        method = section.pop("method", None)
-        if not method:
-            raise HarnessError(f"{config_file}: train.method is missing (sft, dpo, hs-dpo or grpo)")
+        section = copy.copy(cfg["train"])
+        method = section.pop("method")
         entry = train_checkpoint(method, parent, pairs_path, name, section, overwrite=overwrite,
                                  description=cfg.get("description"))
         state.record("train", "done", spec=entry["spec"], metrics=entry["lineage"]["metrics"])
