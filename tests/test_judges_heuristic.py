@@ -139,9 +139,9 @@ def test_weights_file_overrides_defaults(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("reward:\n  coherense: 1\n", "reward.coherense"),
-    ("reward:\n  coherence: -1\n", "reward.coherence"),
-    ("weights: {}\n", "reward:"),
+    ("reward:\n  coherense: 1\n", "w.yaml:2 .*Unknown criterion 'coherense'. Did you mean: coherence"),
+    ("reward:\n  coherence: -1\n", "w.yaml:2: field 'reward.coherence' must be a number >= 0"),
+    ("weights: {}\n", "w.yaml:1 .*Unknown key 'weights'"),
     ("reward: [1, 2\n", "not valid YAML"),
 ])
 def test_bad_weights_file_is_a_clear_error(tmp_path, text, message):
