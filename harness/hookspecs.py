@@ -6,8 +6,11 @@ extra commands) is registered through these hooks by a module listed under the
 
 Each ``register_*`` hook receives a ``register`` callback; calling it adds one
 item to the registry and records which plugin added it, so that
-``harness plugins`` can list what every plugin contributed.  Plugin modules
-must not import torch or transformers at import time: do it inside the loader.
+``harness plugins`` can list what every plugin contributed.  A name already
+registered by another plugin is an error on both (the name becomes unusable),
+and registered values are type-checked (docs/plugins.md, "The rules").
+Plugin modules must not import torch or transformers at import time: do it
+inside the loader.  Implement hooks with ``harness.hookimpl``.
 """
 
 import pluggy
@@ -28,8 +31,8 @@ def register_tasks(register):
 def register_parsers(register):
     """Register output parsers that turn a completion into verdicts.
 
-    Call ``register(name, parser)`` where ``parser`` is a
-    :class:`harness.interfaces.parser.Parser`.
+    Call ``register(name, parser)`` where ``parser`` is a :class:`harness.Parser`
+    instance (anything else is reported as a broken plugin).
     """
 
 
@@ -37,9 +40,12 @@ def register_parsers(register):
 def register_models(register):
     """Register model loaders under a spec scheme.
 
-    Call ``register(scheme, loader, description=...)``.  A model spec
-    ``scheme:ARG`` (or a bare ``scheme``) is loaded with
-    ``loader(arg, options)`` which returns a :class:`harness.interfaces.model.Model`.
+    Call ``register(scheme, loader, description=..., template=None, parser=None)``.
+    A model spec ``scheme:ARG`` (or a bare ``scheme``) is loaded with
+    ``loader(arg, options)``, which must return a :class:`harness.Model`.
+    ``template``/``parser`` (or, when ``loader`` is a Model subclass or one of
+    its classmethods, its class attributes) override the task's, below a
+    checkpoint registry entry's; they are read without loading the model.
     """
 
 
@@ -48,7 +54,7 @@ def register_judges(register):
     """Register reasoning-quality judges.
 
     Call ``register(name, factory, description=...)``; ``factory(arg, options)``
-    returns a :class:`harness.interfaces.judge.Judge`.  ``arg`` is the text after
+    must return a :class:`harness.Judge`.  ``arg`` is the text after
     ``name:`` in a judge spec such as ``llm-judge:exp_18``.
     """
 
@@ -57,11 +63,12 @@ def register_judges(register):
 def register_trainers(register):
     """Register trainers for ``harness train``.
 
-    Call ``register(method, factory, description=...)``; ``factory()`` returns
-    a :class:`harness.interfaces.trainer.Trainer`.
+    Call ``register(method, factory, description=...)``; ``factory()`` must
+    return a :class:`harness.Trainer`.  ``harness train --method METHOD``
+    accepts every registered method.
     """
 
 
 @hookspec
 def register_commands(cli):
-    """Add extra commands to the ``harness`` click group."""
+    """Add extra commands to the ``harness`` click group (a built-in command's name is refused)."""

@@ -202,6 +202,25 @@ def test_docs_example_model_is_parsed_with_its_declared_parser(docs_plugin, cli)
     assert run["accuracy"] == pytest.approx(0.5)
 
 
+def test_docs_example_judge_refuses_an_unknown_option_and_trainer_and_command_work(docs_plugin, cli, tmp_path):
+    from harness.errors import HarnessError
+    from harness.judge.runner import load_judge
+
+    with pytest.raises(HarnessError, match=r"judge 'shortness': unknown option\(s\) \['limti'\]; it accepts: limit"):
+        load_judge("shortness", {"limti": 3})
+    assert load_judge("shortness", {"limit": 3}).limit == 3
+    data = tmp_path / "pairs.jsonl"
+    data.write_text('{"prompt": "p"}\n')
+    code, out, err = cli("train", "--method", "copy", "--parent", "keyword-baseline", "--data", data,
+                         "--output", "copied")
+    assert code == 0, err
+    from harness.checkpoints.registry import harness_home, load_registry
+
+    assert (harness_home() / "checkpoints" / "copied" / "data.jsonl").read_text() == '{"prompt": "p"}\n'
+    assert load_registry()["copied"]["spec"] == "keyword-baseline"
+    assert cli("hello", "world")[1] == "hello world\n"
+
+
 def test_a_checkpoint_entry_parser_wins_over_the_model_declaration(docs_plugin, cli, tmp_path):
     (tmp_path / "checkpoints.yaml").write_text("echo_label_line:\n  spec: echo:safe\n  parser: label-line\n")
     code, out, err = cli("eval", "--model", "echo_label_line", "--task", "combined_test", "--limit", "10", "--json",

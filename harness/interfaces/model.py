@@ -69,7 +69,9 @@ class Model:
 
     #: The spec this model was loaded from (for manifests and the run index).
     spec: str = ""
-    #: Optional overrides of the task's prompt template and parser.
+    #: The prompt template and parser this model needs, over the task's (a checkpoint registry entry's win
+    #: over these).  Read from the class, before loading, when the class itself (or a classmethod of it) is
+    #: the registered loader; after loading they hold the values the run used.
     template: str | None = None
     parser: str | None = None
     #: whether completions go through the generation cache (not worth it for cheap models)
