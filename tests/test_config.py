@@ -118,9 +118,9 @@ def test_criteria_file_errors_name_the_line(tmp_path):
     assert re.match(rf"{re.escape(str(path))}:6 \({re.escape(str(path))}:3 \(criteria\[0\]\)\): Unknown key 'mni'\. "
                     r"Did you mean: min\?", error_of(load_criteria, path))
     path = write(tmp_path, "c.yaml", head + "    min: lots\n")
-    assert error_of(load_criteria, path) == f"{path}:6: field 'min' must be a number, got 'lots'"
+    assert error_of(load_criteria, path) == f"{path}:6 (criteria[0]): field 'min' must be a number, got 'lots'"
     path = write(tmp_path, "c.yaml", head.replace("measure: difference", "measure: ratio") + "    min: 1\n")
-    assert error_of(load_criteria, path).startswith(f"{path}:5: measure 'ratio' is not one of")
+    assert error_of(load_criteria, path).startswith(f"{path}:5 (criteria[0]): measure 'ratio' is not one of")
     path = write(tmp_path, "c.yaml", "name: mine\ncritera: []\n")
     assert error_of(load_criteria, path).startswith(f"{path}:2 ({path}): Unknown key 'critera'")
 

@@ -89,11 +89,11 @@ def load_criteria(name_or_path) -> tuple[str, list[Criterion]]:
             if key not in item:
                 raise HarnessError(f"{where}: missing '{key}'")
         if item["measure"] not in MEASURES:
-            raise HarnessError(f"{item.where('measure')}: measure '{item['measure']}' is not one of "
+            raise HarnessError(f"{item.where('measure')} (criteria[{i}]): measure '{item['measure']}' is not one of "
                                f"{', '.join(MEASURES)}")
         for key in ("min", "max"):
             if item.get(key) is not None:
-                expect_type(item.where(key), key, item[key], (int, float), "a number")
+                expect_type(f"{item.where(key)} (criteria[{i}])", key, item[key], (int, float), "a number")
         if item.get("min") is None and item.get("max") is None:
             raise HarnessError(f"{where}: give 'min', 'max' or both")
         out.append(Criterion(str(item["name"]), str(item["metric"]), item["measure"], item.get("min"),
