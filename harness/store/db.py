@@ -96,8 +96,9 @@ def m002_policy_metrics(conn):
     run_statements(conn, """
     ALTER TABLE runs ADD COLUMN policy TEXT;
     UPDATE runs SET policy = json_extract(metrics_json, '$.policy') WHERE metrics_json IS NOT NULL;
-    UPDATE runs SET f1 = f1 / 100.0, metrics_json = json_set(metrics_json, '$.f1', f1 / 100.0)
-        WHERE policy = 'guardreasoner-paper' AND f1 IS NOT NULL;
+    UPDATE runs SET f1 = json_extract(metrics_json, '$.f1') / 100.0,
+                    metrics_json = json_set(metrics_json, '$.f1', json_extract(metrics_json, '$.f1') / 100.0)
+        WHERE policy = 'guardreasoner-paper' AND json_extract(metrics_json, '$.f1') IS NOT NULL;
     CREATE TABLE metrics (
         run_id TEXT NOT NULL REFERENCES runs(run_id),
         policy TEXT NOT NULL,
@@ -113,9 +114,10 @@ def m002_policy_metrics(conn):
     );
     INSERT INTO metrics (run_id, policy, n, accuracy, precision, recall, f1, parse_failure_rate, metrics_json,
                          scored_at)
-        SELECT run_id, policy, json_extract(metrics_json, '$.n'), accuracy,
-               json_extract(metrics_json, '$.precision'), json_extract(metrics_json, '$.recall'), f1,
-               parse_failure_rate, metrics_json, COALESCE(finished_at, created_at)
+        SELECT run_id, policy, json_extract(metrics_json, '$.n'), json_extract(metrics_json, '$.accuracy'),
+               json_extract(metrics_json, '$.precision'), json_extract(metrics_json, '$.recall'),
+               json_extract(metrics_json, '$.f1'), json_extract(metrics_json, '$.parse_failure_rate'), metrics_json,
+               COALESCE(finished_at, created_at)
         FROM runs WHERE metrics_json IS NOT NULL AND policy IS NOT NULL
     """)
 
