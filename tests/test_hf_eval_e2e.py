@@ -64,7 +64,7 @@ def test_eval_end_to_end_on_tiny_model(tiny, clean_run):
     assert manifest["versions"]["harness"] == harness.__version__
     assert manifest["versions"]["transformers"] == transformers.__version__
     assert manifest["git_commit"] == git_commit()  # the harness's own, though the eval ran elsewhere
-    assert json.loads((run_dir / "metrics.json").read_text())["n"] == N
+    assert json.loads((run_dir / "metrics.json").read_text())["policies"]["strict"]["n"] == N
 
 
 def test_resume_after_kill_9_reproduces_the_same_records(tiny, tmp_path, clean_run):

@@ -21,7 +21,7 @@ def eval_json(cli, *args):
 
 
 def fail_load(monkeypatch):
-    import harness.checkpoints.loading as loading
+    from harness.checkpoints import loading
 
     def boom(*args, **kwargs):
         raise HarnessError("no such weights")
@@ -56,7 +56,7 @@ def test_policy_on_a_finished_run_rescores_stored_completions_without_loading(cl
         own = conn.execute("SELECT policy, f1 FROM runs WHERE run_id = ?", (paper["run_id"],)).fetchone()
     assert rows == pytest.approx({"guardreasoner-paper": paper["f1"], "strict": strict["f1"]})
     assert own == ("guardreasoner-paper", pytest.approx(paper["f1"]))  # the policy the run was evaluated with
-    code, out, _ = cli("runs", "show", paper["run_id"], "--policy", "strict", "--json")
+    _, out, _ = cli("runs", "show", paper["run_id"], "--policy", "strict", "--json")
     assert json.loads(out)["metrics"]["f1"] == pytest.approx(strict["f1"])
 
 

@@ -38,7 +38,7 @@ def runs(ctx, task, model, as_json, runs_dir):
     elif not rows:
         click.echo("No runs yet. Start one with: harness eval --model keyword-baseline --task combined_test")
     else:
-        click.echo(table(rows, ["run_id", "model", "task", "status", "n_done", "n_total", "accuracy", "f1",
+        click.echo(table(rows, ["run_id", "model", "task", "status", "n_done", "n_total", "policy", "accuracy", "f1",
                                 "parse_failure_rate", "created_at"]))
 
 

@@ -134,9 +134,7 @@ class Run:
 
     def _write_metrics_file(self, data: dict):
         write_json_atomic(self.metrics_path, data)
-        own = self.policy
-        for policy in data["policies"]:
-            self.store.index_metrics(self.id, policy, self.read_metrics(policy), headline=policy == own)
+        self.store.index_metrics(self.id, {p: self.read_metrics(p) for p in data["policies"]}, self.policy)
 
 
 def read_jsonl_records(path: Path) -> list[dict]:
@@ -253,20 +251,21 @@ class RunStore:
         with self.connect() as conn:
             conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", (*args, run_id))
 
-    def index_metrics(self, run_id: str, policy: str, metrics: dict, headline: bool):
-        """Index a run's metrics under ``policy``; ``headline``: the run was evaluated with it."""
+    def index_metrics(self, run_id: str, by_policy: dict, own_policy: str):
+        """Index a run's metrics per policy; the runs row repeats those of ``own_policy``, its evaluation's."""
         with self.connect() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO metrics (run_id, policy, n, accuracy, precision, recall, f1,"
-                " parse_failure_rate, metrics_json, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run_id, policy, metrics.get("n"), metrics.get("accuracy"), metrics.get("precision"),
-                 metrics.get("recall"), metrics.get("f1"), metrics.get("parse_failure_rate"), json.dumps(metrics),
-                 now_iso()))
-            if headline:
-                conn.execute("UPDATE runs SET policy = ?, accuracy = ?, f1 = ?, parse_failure_rate = ?,"
-                             " metrics_json = ? WHERE run_id = ?",
-                             (policy, metrics.get("accuracy"), metrics.get("f1"), metrics.get("parse_failure_rate"),
-                              json.dumps(metrics), run_id))
+            for policy, metrics in by_policy.items():
+                conn.execute(
+                    "INSERT OR REPLACE INTO metrics (run_id, policy, n, accuracy, precision, recall, f1,"
+                    " parse_failure_rate, metrics_json, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, policy, metrics.get("n"), metrics.get("accuracy"), metrics.get("precision"),
+                     metrics.get("recall"), metrics.get("f1"), metrics.get("parse_failure_rate"),
+                     json.dumps(metrics), now_iso()))
+                if policy == own_policy:
+                    conn.execute("UPDATE runs SET policy = ?, accuracy = ?, f1 = ?, parse_failure_rate = ?,"
+                                 " metrics_json = ? WHERE run_id = ?",
+                                 (policy, metrics.get("accuracy"), metrics.get("f1"),
+                                  metrics.get("parse_failure_rate"), json.dumps(metrics), run_id))
 
     def list_runs(self, task=None, model=None, status=None) -> list[dict]:
         if not self.db_path.exists():
