@@ -46,7 +46,7 @@ def clean_run(tiny, tmp_path_factory):
     return records(runs)
 
 
-def test_eval_end_to_end_on_tiny_model(clean_run):
+def test_eval_end_to_end_on_tiny_model(tiny, clean_run):
     rows, run_dir = clean_run
     assert len(rows) == N and len({r["id"] for r in rows}) == N
     for row in rows:
@@ -55,8 +55,16 @@ def test_eval_end_to_end_on_tiny_model(clean_run):
         assert row["completions"][0]["seed"] != row["completions"][1]["seed"]
         assert row["rendered_prompt"].startswith("<|im_start|>user")
     manifest = json.loads((run_dir / "manifest.json").read_text())
-    assert "0.1" in json.dumps(manifest) and "hf" in json.dumps(manifest)
-    assert json.loads((run_dir / "metrics.json").read_text())["n"] == N
+    import transformers
+
+    import harness
+    from harness.evaluate.plan import git_commit
+
+    assert manifest["model_spec"] == f"hf:{tiny}" and manifest["model_info"]
+    assert manifest["versions"]["harness"] == harness.__version__
+    assert manifest["versions"]["transformers"] == transformers.__version__
+    assert manifest["git_commit"] == git_commit()  # the harness's own, though the eval ran elsewhere
+    assert json.loads((run_dir / "metrics.json").read_text())["policies"]["strict"]["n"] == N
 
 
 def test_resume_after_kill_9_reproduces_the_same_records(tiny, tmp_path, clean_run):

@@ -91,10 +91,11 @@ def test_judge_means_from_sqlite_table_or_metrics_json(cli, two_models, isolated
                      "ci_low REAL, ci_high REAL, n INTEGER)")
         conn.execute("INSERT INTO judge_metrics VALUES (?, 'heuristic', 'reward', 0.41, 0.39, 0.43, 200)",
                      (two_models["kw_ct"]["run_id"],))
-        row = conn.execute("SELECT metrics_json FROM runs WHERE run_id = ?", (two_models["g2"]["run_id"],)).fetchone()
+        row = conn.execute("SELECT metrics_json FROM metrics WHERE run_id = ? AND policy = 'strict'",
+                           (two_models["g2"]["run_id"],)).fetchone()
         metrics = json.loads(row[0])
         metrics["judges"] = {"heuristic": {"reward": {"mean": 0.62, "ci_low": 0.6, "ci_high": 0.64, "n": 200}}}
-        conn.execute("UPDATE runs SET metrics_json = ? WHERE run_id = ?",
+        conn.execute("UPDATE metrics SET metrics_json = ? WHERE run_id = ? AND policy = 'strict'",
                      (json.dumps(metrics), two_models["g2"]["run_id"]))
     code, out, err = cli("leaderboard", "--task", "combined_test", "--metric", "heuristic.reward", "--format", "json")
     assert code == 0, err
@@ -107,15 +108,28 @@ def test_judge_means_from_sqlite_table_or_metrics_json(cli, two_models, isolated
     assert code == 1 and "Unknown metric 'heuristic.coherence'" in err and "heuristic.reward" in err
 
 
-def test_paper_policy_f1_is_shown_as_a_fraction(cli):
+def test_leaderboard_per_policy_on_one_scale(cli):
+    """A run re-scored under the paper policy shows that policy's F1 on the same 0-1 scale (the paper's 98.99 %)."""
     from tests.conftest import DATA_DIR
 
     preds = DATA_DIR / "guardreasoner/predictions/1B/SimpleSafetyTests/generated_predictions.jsonl"
-    m = eval_run(cli, f"replay:{preds}", "gr_simple_safety_tests")
-    assert m["policy"] == "guardreasoner-paper" and m["f1"] > 1  # the paper's F1 x 100
-    code, out, _ = cli("leaderboard", "--metric", "f1", "--format", "json")
+    strict = eval_run(cli, f"replay:{preds}", "gr_simple_safety_tests")
+    paper = eval_run(cli, f"replay:{preds}", "gr_simple_safety_tests", "--policy", "guardreasoner-paper")
+    assert strict["policy"] == "strict" and paper["policy"] == "guardreasoner-paper"
+    assert paper["run_id"] == strict["run_id"]  # the same run, scored twice
+    assert round(paper["f1"], 4) == 0.9899
+    code, out, err = cli("leaderboard", "--metric", "f1", "--format", "json")  # each run's own policy: strict
+    assert code == 0, err
     cell = json.loads(out)["rows"][0]["tasks"]["gr_simple_safety_tests"]
-    assert cell["f1"] == pytest.approx(m["f1"] / 100)
+    assert cell["policy"] == "strict" and cell["f1"] == pytest.approx(strict["f1"])
+    code, out, err = cli("leaderboard", "--metric", "f1", "--policy", "guardreasoner-paper", "--format", "json")
+    assert code == 0, err
+    cell = json.loads(out)["rows"][0]["tasks"]["gr_simple_safety_tests"]
+    assert cell["policy"] == "guardreasoner-paper" and cell["f1"] == pytest.approx(paper["f1"])
+    code, out, _ = cli("leaderboard", "--metric", "f1", "--policy", "guardreasoner-paper")
+    assert "99.0" in out  # percent only in the table
+    code, _, err = cli("leaderboard", "--policy", "exclude")
+    assert code == 1 and "1 not scored under policy exclude" in err
 
 
 def test_empty_index_and_unfinished_runs(cli, isolated_home):
@@ -123,7 +137,8 @@ def test_empty_index_and_unfinished_runs(cli, isolated_home):
     assert code == 1 and "holds no runs yet" in err and "harness eval" in err
     from harness.store.runs import RunStore
 
-    RunStore().create_run("r1", "k1", {"model": "m", "task": {"name": "combined_test"}, "created_at": "2026-01-01",
+    RunStore().create_run("r1", "k1", {"model": "m", "task": {"name": "combined_test"}, "policy": "strict",
+                                       "created_at": "2026-01-01",
                                        "n_total": 200})
     code, _, err = cli("leaderboard")
     assert code == 1 and "No complete runs" in err and "1 unfinished" in err

@@ -15,7 +15,7 @@ def record(sample_id):
 
 def test_torn_last_line_is_dropped_and_repaired(tmp_path):
     store = RunStore(tmp_path / "runs")
-    run = store.create_run("r1", "key", {"model": "m", "task": {"name": "t"}, "created_at": "now", "n_total": 3})
+    run = store.create_run("r1", "key", {"model": "m", "task": {"name": "t"}, "policy": "strict", "created_at": "now", "n_total": 3})
     with run.open_appender() as out:
         out.append(record("0"))
         out.append(record("1"))
@@ -30,7 +30,7 @@ def test_torn_last_line_is_dropped_and_repaired(tmp_path):
 
 def test_old_format_run_is_refused(tmp_path):
     store = RunStore(tmp_path / "runs")
-    run = store.create_run("r1", "key", {"model": "m", "task": {"name": "t"}, "created_at": "now"})
+    run = store.create_run("r1", "key", {"model": "m", "task": {"name": "t"}, "policy": "strict", "created_at": "now"})
     manifest = json.loads(run.manifest_path.read_text())
     manifest["format_version"] = 0
     run.manifest_path.write_text(json.dumps(manifest))

@@ -1,8 +1,10 @@
 """The leaderboard: checkpoints x tasks from the SQLite run index.
 
 Only complete runs count.  For each (model, task) one run is shown: the latest
-or the best by the chosen metric.  Every metric is a fraction in [0, 1] (the
-``guardreasoner-paper`` policy stores F1 x 100; it is divided back here).
+or the best by the chosen metric.  Metrics come from the index's per-policy
+``metrics`` table: under one ``policy`` for every run, or by default under the
+policy each run was evaluated with.  Every metric is a fraction in [0, 1], as
+stored; tables show percent.
 Judge means come from the ``judge_metrics`` table, else from the ``judges``
 section of the run's metrics; they are optional.  The average column is
 weighted by the samples each task scored, over the tasks a model has.
@@ -41,11 +43,8 @@ class Entry:
         return self.metrics.get(metric)
 
 
-def normalized(metrics: dict) -> dict:
-    out = {k: metrics.get(k) for k in BASE_METRICS}
-    if metrics.get("policy") == "guardreasoner-paper" and out.get("f1") is not None:
-        out["f1"] = out["f1"] / 100.0
-    return out
+def base_metrics(metrics: dict) -> dict:
+    return {k: metrics.get(k) for k in BASE_METRICS}
 
 
 def judge_criteria(metrics: dict):
@@ -76,31 +75,39 @@ def judge_means(conn, run_id: str, metrics: dict) -> dict:
     return found
 
 
-def collect_entries(store: RunStore, tasks=None, models=None, run_ids=None) -> tuple[list[Entry], int]:
-    """Entries for every complete run (filtered), and how many runs were left out as unfinished."""
+def collect_entries(store: RunStore, tasks=None, models=None, run_ids=None,
+                    policy=None) -> tuple[list[Entry], int, int]:
+    """Entries for every complete run (filtered) scored under ``policy`` (default: each run's own),
+    and how many runs were left out as unfinished and as not scored under ``policy``."""
     if not store.list_runs():
         raise HarnessError(f"The run index {store.db_path} holds no runs yet. Start one with: "
                            "harness eval --model keyword-baseline --task combined_test")
-    entries, unfinished = [], 0
+    entries, unfinished, unscored = [], 0, 0
     with store.connect() as conn:
         # Insertion order (rowid) breaks ties between runs created in the same second, so "latest" is exact.
-        for r in conn.execute("SELECT * FROM runs ORDER BY created_at, rowid").fetchall():
+        rows = conn.execute("SELECT r.*, m.policy AS scored_policy, m.metrics_json AS scored_json FROM runs r"
+                            " LEFT JOIN metrics m ON m.run_id = r.run_id AND m.policy = COALESCE(?, r.policy)"
+                            " ORDER BY r.created_at, r.rowid", (policy,)).fetchall()
+        for r in rows:
             if ((tasks and r["task"] not in tasks) or (models and r["model"] not in models)
                     or (run_ids is not None and r["run_id"] not in run_ids)):
                 continue
-            if r["status"] != "complete" or not r["metrics_json"]:
+            if r["status"] != "complete":
                 unfinished += 1
                 continue
-            metrics = json.loads(r["metrics_json"])
+            if not r["scored_json"]:
+                unscored += 1
+                continue
+            metrics = json.loads(r["scored_json"])
             n = metrics.get("n") or r["n_done"] or 0
-            values = normalized(metrics)
+            values = base_metrics(metrics)
             weights = {k: n for k in values}
             for key, (mean, jn) in judge_means(conn, r["run_id"], metrics).items():
                 values[key] = mean
                 weights[key] = jn if jn is not None else n
             entries.append(Entry(r["model"], r["task"], r["run_id"], r["finished_at"] or r["created_at"], n,
-                                 metrics.get("policy"), values, weights))
-    return entries, unfinished
+                                 r["scored_policy"], values, weights))
+    return entries, unfinished, unscored
 
 
 def better(metric, a, b) -> bool:
@@ -120,6 +127,8 @@ class Leaderboard:
     rows: list  # [{"model", "cells": {task: Entry}, "average": {metric: value}, "n", "date"}]
     unfinished: int = 0
     metrics: list = field(default_factory=list)  # every metric present, base ones first
+    policy: str | None = None  # None: each run's own
+    unscored: int = 0  # complete runs not scored under ``policy``
 
 
 def weighted_mean(entries, metric):
@@ -129,17 +138,19 @@ def weighted_mean(entries, metric):
 
 
 def build_leaderboard(store: RunStore, tasks=None, metric="accuracy", selection="latest", models=None,
-                      run_ids=None) -> Leaderboard:
-    """The board over the index, or over ``run_ids`` only (a report's runs)."""
+                      run_ids=None, policy=None) -> Leaderboard:
+    """The board over the index, or over ``run_ids`` only (a report's runs), under ``policy``."""
     if selection not in SELECTIONS:
         raise HarnessError(f"selection '{selection}': expected one of {', '.join(SELECTIONS)}")
-    entries, unfinished = collect_entries(store, tasks, models, run_ids)
+    entries, unfinished, unscored = collect_entries(store, tasks, models, run_ids, policy)
     if not entries:
         what = " and ".join(filter(None, [tasks and f"task(s) {', '.join(tasks)}",
                                           models and f"model(s) {', '.join(models)}"]))
         raise HarnessError(f"No complete runs{' for ' + what if what else ''} in {store.db_path}"
                            + (f" ({unfinished} unfinished: finish them with the same `harness eval` command)"
-                              if unfinished else ""))
+                              if unfinished else "")
+                           + (f" ({unscored} not scored under policy {policy}: score them with the same "
+                              f"`harness eval` command plus --policy {policy})" if unscored else ""))
     present = sorted({k for e in entries for k in e.metrics if e.metrics[k] is not None} - set(BASE_METRICS))
     all_metrics = list(BASE_METRICS) + present
     if metric not in all_metrics:
@@ -160,7 +171,7 @@ def build_leaderboard(store: RunStore, tasks=None, metric="accuracy", selection=
                      "n": sum(e.n for e in cells.values()), "date": max(e.date for e in cells.values())})
     rows.sort(key=lambda r: (r["average"][metric] is None,
                              (1 if metric in LOWER_IS_BETTER else -1) * (r["average"][metric] or 0), r["model"]))
-    return Leaderboard(metric, selection, task_order, rows, unfinished, all_metrics)
+    return Leaderboard(metric, selection, task_order, rows, unfinished, all_metrics, policy, unscored)
 
 
 # -- rendering --------------------------------------------------------------
@@ -198,8 +209,11 @@ def caption(board: Leaderboard) -> str:
     direction = "lower is better" if board.metric in LOWER_IS_BETTER else "higher is better"
     note = (f"{board.metric} in percent ({direction}), {board.selection} complete run per model and task, "
             "sorted by the sample-weighted average over the tasks each model has")
+    note += f", policy {board.policy}" if board.policy else ", each run under the policy it was evaluated with"
     if board.unfinished:
         note += f"; {board.unfinished} unfinished run(s) left out"
+    if board.unscored:
+        note += f"; {board.unscored} run(s) not scored under {board.policy} left out"
     return note
 
 
@@ -227,8 +241,8 @@ def render_csv(board: Leaderboard) -> str:
 
 
 def render_json(board: Leaderboard) -> str:
-    return json.dumps({"metric": board.metric, "selection": board.selection, "tasks": board.tasks,
-                       "unfinished_runs": board.unfinished,
+    return json.dumps({"metric": board.metric, "selection": board.selection, "policy": board.policy,
+                       "tasks": board.tasks, "unfinished_runs": board.unfinished, "unscored_runs": board.unscored,
                        "rows": [{"model": r["model"], "average": r["average"], "n": r["n"], "date": r["date"],
                                  "tasks": {t: {**e.metrics, "n": e.n, "date": e.date, "policy": e.policy,
                                                "run_id": e.run_id} for t, e in r["cells"].items()}}

@@ -11,6 +11,7 @@ from harness.cli.options import data_dir_option, runs_dir_option
 from harness.config import parse_key_values
 from harness.errors import HarnessError
 from harness.render.text import table
+from harness.score.metrics import POLICIES
 
 METRIC_COLUMNS = ["task", "n", "accuracy", "precision", "recall", "f1", "parse_failure_rate"]
 
@@ -24,8 +25,8 @@ METRIC_COLUMNS = ["task", "n", "accuracy", "precision", "recall", "f1", "parse_f
 @click.option("--top-p", type=float, default=1.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed; each (sample, k) gets its own.")
 @click.option("--batch-size", default="auto", show_default=True, help="Batch size or 'auto' (largest that fits).")
-@click.option("--policy", type=click.Choice(["strict", "exclude", "guardreasoner-paper"]), default=None,
-              help="Parse-failure policy (default: the task's).")
+@click.option("--policy", type=click.Choice(POLICIES), default=None,
+              help="Parse-failure policy (default: the task's, strict for every built-in task).")
 @click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default=None, help="Weights dtype (hf models).")
 @click.option("--quantization", type=click.Choice(["none", "8bit", "4bit"]), default=None, help="Load the base in 8-bit or 4-bit NF4.")
 @click.option("--trust-remote-code", is_flag=True, help="RISK: runs Python code shipped with the checkpoint.")
@@ -50,13 +51,15 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
     """Run a model over one or more tasks, parse its verdicts, score and record the run.
 
     Running the same command again resumes an interrupted run (one record per
-    sample, none lost or duplicated) or reports the finished one.
+    sample, none lost or duplicated) or reports the finished one; with another
+    --policy it re-scores the stored completions in seconds, loading no model.
 
     \b
     Examples:
       harness eval --model keyword-baseline --task combined_test
       harness eval --model exp_18 --task wildguard --batch-size auto
       harness eval --model replay:preds.jsonl --task gr_aegis_safety_test --policy guardreasoner-paper
+      harness eval --model exp_18 --task wildguard --policy exclude     # re-scores a finished run
       harness eval --model exp_18 --task combined_test --limit 100 --samples 4 --judge heuristic
       harness eval --model exp_18 --task wildguard --workers 2 --devices 0,1
       accelerate launch --num_processes 2 -m harness eval --model exp_18 --task wildguard
@@ -118,7 +121,14 @@ def strip_options(argv: list[str], options: dict) -> list[str]:
     return out
 
 
+def echo_warnings(task: str, metrics: dict):
+    for warning in metrics.get("warnings") or []:
+        click.echo(f"warning: {task}: {warning}", err=True)
+
+
 def print_results(results: dict, as_json: bool, average: dict | None = None):
+    for task, metrics in results.items():
+        echo_warnings(task, metrics)
     if as_json:
         payload = {"runs": results}
         if average:

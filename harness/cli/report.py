@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from harness.errors import HarnessError
+from harness.score.metrics import POLICIES
 
 FORMATS = ("text", "markdown", "csv", "json", "html")
 
@@ -43,9 +44,12 @@ def write_output(text: str, output: str | None, what: str):
               help="Which complete run per model and task: the latest, or the best by --metric.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
               help="Terminal table, Markdown, CSV (every metric, one row per model and task), JSON or HTML.")
+@click.option("--policy", type=click.Choice(POLICIES), default=None,
+              help="Metrics under this parse-failure policy (default: each run's own); score runs under it first "
+                   "with `harness eval ... --policy`.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to this file.")
 @runs_dir_option
-def leaderboard(tasks, models, metric, selection, fmt, output, runs_dir):
+def leaderboard(tasks, models, metric, selection, policy, fmt, output, runs_dir):
     """Rank checkpoints across tasks from the run index.
 
     One row per model, one column per task (the chosen metric, in percent),
@@ -55,12 +59,14 @@ def leaderboard(tasks, models, metric, selection, fmt, output, runs_dir):
     Examples:
       harness leaderboard
       harness leaderboard --task gr_aegis_safety_test,gr_harmbench_prompt --metric f1
+      harness leaderboard --policy guardreasoner-paper --metric f1
       harness leaderboard --metric heuristic.reward --select best --format markdown -o LEADERBOARD.md
     """
     from harness.analysis.leaderboard import RENDERERS, build_leaderboard
     from harness.store.runs import RunStore
 
-    board = build_leaderboard(RunStore(runs_dir), split_names(tasks), metric, selection, split_names(models))
+    board = build_leaderboard(RunStore(runs_dir), split_names(tasks), metric, selection, split_names(models),
+                              policy=policy)
     write_output(RENDERERS[fmt](board), output, "the leaderboard")
 
 

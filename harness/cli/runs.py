@@ -8,6 +8,7 @@ import click
 
 from harness.cli.options import runs_dir_option
 from harness.render.text import fmt, table
+from harness.score.metrics import POLICIES
 
 
 @click.group(invoke_without_command=True)
@@ -37,34 +38,45 @@ def runs(ctx, task, model, as_json, runs_dir):
     elif not rows:
         click.echo("No runs yet. Start one with: harness eval --model keyword-baseline --task combined_test")
     else:
-        click.echo(table(rows, ["run_id", "model", "task", "status", "n_done", "n_total", "accuracy", "f1",
+        click.echo(table(rows, ["run_id", "model", "task", "status", "n_done", "n_total", "policy", "accuracy", "f1",
                                 "parse_failure_rate", "created_at"]))
 
 
 @runs.command(name="show")
 @click.argument("run_id")
+@click.option("--policy", type=click.Choice(POLICIES), default=None,
+              help="Metrics under this policy (default: the run's own); `harness eval --policy` scores a run under one.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @click.pass_obj
-def runs_show(runs_dir, run_id, as_json):
+def runs_show(runs_dir, run_id, policy, as_json):
     """Print a run's manifest summary and metrics.
 
     \b
-    Example:
+    Examples:
       harness runs show runs/20261125-120000-keyword-baseline-combined_test-ab12cd
+      harness runs show 20261125-120000-keyword-baseline-combined_test-ab12cd --policy exclude
     """
     from harness.store.runs import RunStore
 
     run = RunStore(runs_dir).open_run(run_id)
-    manifest, metrics = run.manifest, run.read_metrics()
+    manifest, metrics = run.manifest, run.read_metrics(policy)
     if as_json:
         click.echo(json.dumps({"manifest": manifest, "metrics": metrics}, indent=2))
         return
     click.echo(f"run {run.id}  ({run.dir})")
     click.echo(f"model {manifest['model']} ({manifest['model_spec']}), task {manifest['task']['name']}, "
                f"parser {manifest['parser']}, policy {manifest['policy']}")
+    scored = run.scored_policies()
+    if metrics is None and scored and policy:
+        click.echo(f"not scored under policy {policy} (scored under: {', '.join(scored)}); score it with the run's "
+                   f"`harness eval` command plus --policy {policy}")
+        return
     if metrics is None:
         click.echo(f"not finished: {len(run.read_samples())}/{manifest['n_total']} samples recorded")
         return
+    click.echo(f"metrics under policy {metrics['policy']} (scored under: {', '.join(scored)})")
+    for warning in metrics.get("warnings") or []:
+        click.echo(f"warning: {warning}", err=True)
     for key in ("n", "accuracy", "precision", "recall", "f1", "parse_failure_rate", "abstention_rate"):
         if key in metrics:
             click.echo(f"  {key:<20} {fmt(metrics[key])}")

@@ -119,12 +119,30 @@ def package_versions() -> dict:
     return out
 
 
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None
+def git_commit() -> str:
+    """The harness source's own revision: its git commit (``+dirty`` with local edits) when the
+    package is a git checkout, else ``harness <version>``; never the user's working directory."""
+    from pathlib import Path
+
+    import harness
+
+    source = Path(harness.__file__).resolve().parent.parent
+
+    def git(*args):
+        try:
+            out = subprocess.run(["git", "-C", str(source), *args], capture_output=True, text=True, timeout=5, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != source:  # an install inside some other repository
+        return f"harness {__version__}"
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return f"harness {__version__}"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "harness")
+    return commit + ("+dirty" if dirty else "")
 
 
 def run_id_for(plan: RunPlan) -> str:

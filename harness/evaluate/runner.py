@@ -1,7 +1,9 @@
 """Running a model over tasks: generate, parse, record each sample, then score.
 
 Running the same request again finds each run by its plan's key: an unfinished
-run is resumed where it stopped, a finished one is reported as is.  The model
+run is resumed where it stopped, a finished one is reported as is, or, under a
+policy it was not yet scored with, re-scored from its stored completions
+without loading the model.  The model
 is loaded once, and only when some task still needs generating; a new run is
 created only after its model loaded, so a failed load leaves no run behind.
 """
@@ -67,8 +69,16 @@ def evaluate(request: EvalRequest, topology: Topology | None = None, log=None) -
     try:
         for plan in plans:
             run, done = find_run(store, plan, rerun=request.rerun, topology=topology)
-            metrics = run.read_metrics() if run and len(done) == len(plan.samples) else None
-            if metrics is None:
+            if run and len(done) == len(plan.samples):
+                if topology.rank > 0:
+                    continue  # rank 0 scores
+                metrics = run.read_metrics(plan.policy)
+                if metrics is None:
+                    log(f"Scoring {run.id} under policy {plan.policy} from its stored completions.")
+                    metrics = finalize(plan, run)
+                else:
+                    log(f"{run.id} is already complete (use --rerun for a fresh run).")
+            else:
                 if model is None:
                     model = load_model_for(run, plan, store)
                 if run is None:
@@ -79,12 +89,11 @@ def evaluate(request: EvalRequest, topology: Topology | None = None, log=None) -
                                   topology=topology)
                 if metrics is None:  # a non-zero rank
                     continue
-            else:
-                log(f"{run.id} is already complete (use --rerun for a fresh run).")
             if request.judges:
                 from harness.judge.runner import judge_run
 
-                metrics = judge_run(run, request.judges, progress=request.progress, options=request.judge_options)
+                judged = judge_run(run, request.judges, progress=request.progress, options=request.judge_options)
+                metrics = {**metrics, "judges": judged["judges"]}
             results.append(EvalResult(plan.task.name, run, metrics))
     finally:
         if model is not None:
@@ -255,6 +264,6 @@ def finalize(plan: RunPlan, run: Run) -> dict:
     if missing:
         raise HarnessError(f"{run.id}: {len(missing)} samples have no record; run the command again to finish")
     metrics = score_records(records, plan.task, plan.policy)
-    run.write_metrics(metrics)
+    run.write_metrics(plan.policy, metrics)
     run.store.update(run.id, status="complete", n_done=len(records), finished=True)
     return metrics

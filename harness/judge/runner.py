@@ -233,10 +233,8 @@ def judge_run(run, judge_specs, *, cache: bool = True, progress: bool = True, op
                 _index(conn, run_id, judge, mine, summaries[judge.name])
     finally:
         conn.close()
-    metrics = run.read_metrics() or {}
-    metrics["judges"] = {**metrics.get("judges", {}), **summaries}
-    run.write_metrics(metrics)
-    return metrics
+    run.write_judges(summaries)
+    return run.read_metrics() or {"judges": summaries}
 
 
 def _judge_items(judge, items, path, out, conn, cache, progress, batch_size, tqdm):

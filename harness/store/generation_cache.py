@@ -23,20 +23,27 @@ from harness.interfaces.model import (
     GenerationSettings,
     Model,
 )
+from harness.store.db import migrate
 
 OUTPUT_SETTINGS = ("max_new_tokens", "temperature", "top_p", "ignore_eos")
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS generations (
-    key TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    sample_id TEXT,
-    sample_index INTEGER,
-    seed INTEGER,
-    settings TEXT,
-    generation TEXT NOT NULL,
-    created_at REAL
-)
-"""
+
+
+def m001_generations(conn):
+    """The generations table as it was before migrations, so existing cache files upgrade."""
+    conn.execute("""
+    CREATE TABLE IF NOT EXISTS generations (
+        key TEXT PRIMARY KEY,
+        fingerprint TEXT NOT NULL,
+        sample_id TEXT,
+        sample_index INTEGER,
+        seed INTEGER,
+        settings TEXT,
+        generation TEXT NOT NULL,
+        created_at REAL
+    )""")
+
+
+MIGRATIONS = [m001_generations]  # numbered, applied on connect (harness.store.db)
 
 
 def cache_key(fingerprint: str, request: GenerationRequest, settings: GenerationSettings) -> str:
@@ -58,8 +65,7 @@ class GenerationCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(SCHEMA)
-        self.db.commit()
+        migrate(self.db, MIGRATIONS)
 
     def get(self, key: str) -> Generation | None:
         row = self.db.execute("SELECT generation FROM generations WHERE key = ?", (key,)).fetchone()

@@ -3,7 +3,19 @@
 ``runs/<run_id>/`` holds ``manifest.json`` (what was run, with hashes and
 versions), ``samples.jsonl`` (one record per sample, appended and flushed one
 by one so a killed run loses nothing it finished) and ``metrics.json``.
-``runs/harness.db`` indexes every run for ``harness runs`` and leaderboards.
+``runs/harness.db`` indexes every run for ``harness runs`` and leaderboards;
+its schema is the numbered migrations in :mod:`harness.store.db`.
+
+Scoring is separate from generation: a run's stored completions can be scored
+under every parse-failure policy, so ``metrics.json`` is keyed by policy::
+
+    {"policies": {"strict": {...}, "guardreasoner-paper": {...}}, "judges": {...}}
+
+``judges`` (see :mod:`harness.judge.runner`) belongs to the run, not to a
+policy.  The index holds one ``metrics`` row per (run, policy); the ``runs``
+row's metric columns repeat those of the policy the run was evaluated with
+(``runs.policy``), which is what ``harness runs`` lists.  :class:`Run` is the
+only writer of both.
 """
 
 from __future__ import annotations
@@ -16,28 +28,9 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.records import SampleRecord
+from harness.store.db import connect_run_index
 
 FORMAT_VERSION = 1
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    key TEXT NOT NULL,
-    model TEXT NOT NULL,
-    model_spec TEXT,
-    task TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    finished_at TEXT,
-    n_done INTEGER DEFAULT 0,
-    n_total INTEGER,
-    accuracy REAL,
-    f1 REAL,
-    parse_failure_rate REAL,
-    metrics_json TEXT,
-    path TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_key ON runs(key);
-"""
 
 
 def now_iso():
@@ -97,14 +90,51 @@ class Run:
         for shard in self.dir.glob("samples.rank*.jsonl"):
             shard.unlink()
 
-    def read_metrics(self) -> dict | None:
-        if not self.metrics_path.exists():
-            return None
-        return json.loads(self.metrics_path.read_text(encoding="utf-8"))
+    @property
+    def policy(self) -> str:
+        """The policy the run was evaluated with (its headline metrics)."""
+        return self.manifest["policy"]
 
-    def write_metrics(self, metrics: dict):
-        write_json_atomic(self.metrics_path, metrics)
-        self.store.update(self.id, metrics=metrics)
+    def _read_metrics_file(self) -> dict:
+        if not self.metrics_path.exists():
+            return {"policies": {}}
+        data = json.loads(self.metrics_path.read_text(encoding="utf-8"))
+        if "policies" not in data:  # a run scored before metrics were kept per policy
+            judges = data.pop("judges", None)
+            if data.get("policy") == "guardreasoner-paper" and data.get("f1") is not None:
+                data["f1"] /= 100.0  # that policy used to store F1 x 100
+            data = {"policies": {data.get("policy", self.policy): data}, **({"judges": judges} if judges else {})}
+        return data
+
+    def scored_policies(self) -> list[str]:
+        return sorted(self._read_metrics_file()["policies"])
+
+    def read_metrics(self, policy: str | None = None) -> dict | None:
+        """The metrics under ``policy`` (default: the run's own) with the run's judges, or None if not scored."""
+        data = self._read_metrics_file()
+        metrics = data["policies"].get(policy or self.policy)
+        if metrics is None:
+            return None
+        return {**metrics, **({"judges": data["judges"]} if data.get("judges") else {})}
+
+    def write_metrics(self, policy: str, metrics: dict):
+        """Store ``metrics`` as this run's scores under ``policy`` (any 'judges' key is the run's, not the policy's)."""
+        data = self._read_metrics_file()
+        metrics = dict(metrics)
+        if "judges" in metrics:
+            data["judges"] = metrics.pop("judges")
+        data["policies"][policy] = {**metrics, "policy": policy}
+        self._write_metrics_file(data)
+
+    def write_judges(self, summaries: dict):
+        """Add or replace judges' summaries in the run's ``judges`` section."""
+        data = self._read_metrics_file()
+        data["judges"] = {**data.get("judges", {}), **summaries}
+        self._write_metrics_file(data)
+
+    def _write_metrics_file(self, data: dict):
+        write_json_atomic(self.metrics_path, data)
+        self.store.index_metrics(self.id, {p: self.read_metrics(p) for p in data["policies"]}, self.policy)
 
 
 def read_jsonl_records(path: Path) -> list[dict]:
@@ -166,10 +196,7 @@ class RunStore:
 
     def connect(self) -> sqlite3.Connection:
         self.root.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.db_path, timeout=30)
-        conn.row_factory = sqlite3.Row
-        conn.executescript(SCHEMA)
-        return conn
+        return connect_run_index(self.db_path)
 
     def create_run(self, run_id: str, key: str, manifest: dict) -> Run:
         run = Run(self, run_id)
@@ -177,10 +204,10 @@ class RunStore:
         run.write_manifest({**manifest, "format_version": FORMAT_VERSION, "run_id": run_id, "key": key})
         with self.connect() as conn:
             conn.execute(
-                "INSERT INTO runs (run_id, key, model, model_spec, task, status, created_at, n_total, path)"
-                " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?)",
+                "INSERT INTO runs (run_id, key, model, model_spec, task, status, created_at, n_total, path, policy)"
+                " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
                 (run_id, key, manifest["model"], manifest.get("model_spec"), manifest["task"]["name"],
-                 manifest["created_at"], manifest.get("n_total"), str(run.dir)),
+                 manifest["created_at"], manifest.get("n_total"), str(run.dir), manifest["policy"]),
             )
         return run
 
@@ -211,7 +238,7 @@ class RunStore:
             row = conn.execute("SELECT * FROM runs WHERE key = ? ORDER BY created_at DESC LIMIT 1", (key,)).fetchone()
         return dict(row) if row else None
 
-    def update(self, run_id: str, *, status=None, n_done=None, metrics=None, finished=False):
+    def update(self, run_id: str, *, status=None, n_done=None, finished=False):
         sets, args = [], []
         if status is not None:
             sets.append("status = ?"); args.append(status)
@@ -219,13 +246,26 @@ class RunStore:
             sets.append("n_done = ?"); args.append(n_done)
         if finished:
             sets.append("finished_at = ?"); args.append(now_iso())
-        if metrics is not None:
-            sets += ["accuracy = ?", "f1 = ?", "parse_failure_rate = ?", "metrics_json = ?"]
-            args += [metrics.get("accuracy"), metrics.get("f1"), metrics.get("parse_failure_rate"), json.dumps(metrics)]
         if not sets:
             return
         with self.connect() as conn:
             conn.execute(f"UPDATE runs SET {', '.join(sets)} WHERE run_id = ?", (*args, run_id))
+
+    def index_metrics(self, run_id: str, by_policy: dict, own_policy: str):
+        """Index a run's metrics per policy; the runs row repeats those of ``own_policy``, its evaluation's."""
+        with self.connect() as conn:
+            for policy, metrics in by_policy.items():
+                conn.execute(
+                    "INSERT OR REPLACE INTO metrics (run_id, policy, n, accuracy, precision, recall, f1,"
+                    " parse_failure_rate, metrics_json, scored_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run_id, policy, metrics.get("n"), metrics.get("accuracy"), metrics.get("precision"),
+                     metrics.get("recall"), metrics.get("f1"), metrics.get("parse_failure_rate"),
+                     json.dumps(metrics), now_iso()))
+                if policy == own_policy:
+                    conn.execute("UPDATE runs SET policy = ?, accuracy = ?, f1 = ?, parse_failure_rate = ?,"
+                                 " metrics_json = ? WHERE run_id = ?",
+                                 (policy, metrics.get("accuracy"), metrics.get("f1"),
+                                  metrics.get("parse_failure_rate"), json.dumps(metrics), run_id))
 
     def list_runs(self, task=None, model=None, status=None) -> list[dict]:
         if not self.db_path.exists():

@@ -1,0 +1,129 @@
+"""SQLite schemas as ordered, numbered migrations, applied on connect (as in simonw/llm).
+
+Each database has a ``_migrations`` table naming the migrations that ran.  On
+connect every migration not yet recorded runs, in order, inside one write
+transaction, so two processes opening the same file at once cannot both apply
+one.  To change a schema, append a function to the list; never edit one that
+has shipped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def migrate(conn: sqlite3.Connection, migrations: list[Migration]):
+    """Apply the migrations of ``migrations`` not yet recorded in ``conn``'s ``_migrations`` table."""
+    conn.execute("CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
+    conn.commit()
+    if not pending(conn, migrations):
+        return
+    level = conn.isolation_level
+    conn.isolation_level = None  # explicit transaction: DDL included, all or nothing
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for fn in pending(conn, migrations):  # re-read under the lock
+                fn(conn)
+                conn.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)",
+                             (fn.__name__, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.isolation_level = level
+
+
+def pending(conn, migrations) -> list[Migration]:
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    return [fn for fn in migrations if fn.__name__ not in done]
+
+
+def run_statements(conn, sql: str):
+    """Run ``;``-separated statements one by one (executescript would commit mid-transaction)."""
+    for statement in sql.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+# -- the run index (runs/harness.db) -----------------------------------------
+
+RUN_INDEX: list[Migration] = []
+
+
+def run_index_migration(fn: Migration) -> Migration:
+    RUN_INDEX.append(fn)
+    return fn
+
+
+@run_index_migration
+def m001_runs(conn):
+    """The runs table as it was before migrations, so existing harness.db files upgrade."""
+    run_statements(conn, """
+    CREATE TABLE IF NOT EXISTS runs (
+        run_id TEXT PRIMARY KEY,
+        key TEXT NOT NULL,
+        model TEXT NOT NULL,
+        model_spec TEXT,
+        task TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        finished_at TEXT,
+        n_done INTEGER DEFAULT 0,
+        n_total INTEGER,
+        accuracy REAL,
+        f1 REAL,
+        parse_failure_rate REAL,
+        metrics_json TEXT,
+        path TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS runs_key ON runs(key)
+    """)
+
+
+@run_index_migration
+def m002_policy_metrics(conn):
+    """Metrics per (run, policy); ``runs.policy`` is the policy a run was evaluated with.
+
+    Existing metrics move over; the guardreasoner-paper policy used to store F1
+    x 100 and is rescaled to the 0-1 scale of every other rate.
+    """
+    run_statements(conn, """
+    ALTER TABLE runs ADD COLUMN policy TEXT;
+    UPDATE runs SET policy = json_extract(metrics_json, '$.policy') WHERE metrics_json IS NOT NULL;
+    UPDATE runs SET f1 = json_extract(metrics_json, '$.f1') / 100.0,
+                    metrics_json = json_set(metrics_json, '$.f1', json_extract(metrics_json, '$.f1') / 100.0)
+        WHERE policy = 'guardreasoner-paper' AND json_extract(metrics_json, '$.f1') IS NOT NULL;
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL REFERENCES runs(run_id),
+        policy TEXT NOT NULL,
+        n INTEGER,
+        accuracy REAL,
+        precision REAL,
+        recall REAL,
+        f1 REAL,
+        parse_failure_rate REAL,
+        metrics_json TEXT NOT NULL,
+        scored_at TEXT NOT NULL,
+        PRIMARY KEY (run_id, policy)
+    );
+    INSERT INTO metrics (run_id, policy, n, accuracy, precision, recall, f1, parse_failure_rate, metrics_json,
+                         scored_at)
+        SELECT run_id, policy, json_extract(metrics_json, '$.n'), json_extract(metrics_json, '$.accuracy'),
+               json_extract(metrics_json, '$.precision'), json_extract(metrics_json, '$.recall'),
+               json_extract(metrics_json, '$.f1'), json_extract(metrics_json, '$.parse_failure_rate'), metrics_json,
+               COALESCE(finished_at, created_at)
+        FROM runs WHERE metrics_json IS NOT NULL AND policy IS NOT NULL
+    """)
+
+
+def connect_run_index(path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, timeout=30)
+    conn.row_factory = sqlite3.Row
+    migrate(conn, RUN_INDEX)
+    return conn
