@@ -243,16 +243,18 @@ def fmt(value, pct=False) -> str:
 
 
 def render_text(res: dict) -> str:
-    lines = [f"Study {res['study']}: {res['items']} items, runs {', '.join(res['runs'])}",
-             "Raters (items answered): " + (", ".join(f"{r} ({n})" for r, n in res["raters"].items()) or "none yet"),
-             "", "Win rate of the candidate (second run) per item majority; ties excluded, Wilson 95% CI:"]
+    label = {run: f"run {i}" for i, run in enumerate(res["runs"], 1)}
+    lines = [f"Study {res['study']}: {res['items']} items"]
+    lines += [f"  {label[run]} = {run}" for run in res["runs"]]
+    lines += ["Raters (items answered): " + (", ".join(f"{r} ({n})" for r, n in res["raters"].items()) or "none yet"),
+              "", "Candidate's win rate over item majorities (ties excluded, Wilson 95% CI; sign test):"]
     for w in res["win_rates"]:
-        lines.append(f"  {w['candidate']} vs {w['baseline']} · {w['question']:<11} "
+        lines.append(f"  {label[w['candidate']]} vs {label[w['baseline']]}  {w['question']:<11} "
                      f"{w['candidate_wins']}-{w['baseline_wins']}-{w['ties']} (win-loss-tie)  "
-                     f"win rate {fmt(w['win_rate'], True)} [{fmt(w['ci_low'], True)}, {fmt(w['ci_high'], True)}]  "
-                     f"ties as half {fmt(w['win_rate_ties_half'], True)}  sign test p={fmt(w['sign_test_p'])}")
+                     f"{fmt(w['win_rate'], True)} [{fmt(w['ci_low'], True)}, {fmt(w['ci_high'], True)}]  "
+                     f"ties as half {fmt(w['win_rate_ties_half'], True)}  p={fmt(w['sign_test_p'])}")
     if res["agreement"]:
-        lines += ["", f"Rater agreement ({res['agreement'][0]['statistic']}, raters "
+        lines += ["", f"Rater agreement ({res['agreement'][0]['statistic']}; raters "
                       f"{', '.join(res['agreement'][0]['raters'])}):"]
         for a in res["agreement"]:
             lines.append(f"  {a['question']:<11} kappa {fmt(a['kappa'])} over {a['items']} items; without ties "
@@ -263,14 +265,15 @@ def render_text(res: dict) -> str:
     if res["bradley_terry"]:
         lines += ["", "Bradley-Terry log-strength (bootstrap 95% CI over items):"]
         for b in res["bradley_terry"]:
-            lines.append(f"  {b['question']:<11} {b['run']}: {b['score']:+.3f} [{b['ci_low']:+.3f}, {b['ci_high']:+.3f}]")
+            lines.append(f"  {b['question']:<11} {label[b['run']]}: {b['score']:+.3f} "
+                         f"[{b['ci_low']:+.3f}, {b['ci_high']:+.3f}]")
     lines += ["", "Seed criteria ('which would you ship', ties excluded):"]
     for c in res["criteria"]:
-        clears = " (CI lower bound clears it)" if c["ci_low_clears"] else ""
+        clears = "; the CI's lower bound clears it" if c["ci_low_clears"] else ""
         lines.append(f"  [{c['status'].upper()}] {c['criterion']} >= {100 * c['threshold']:.0f}%: "
-                     f"{c['candidate']} {fmt(c['win_rate'], True)} vs {c['baseline']}{clears}")
+                     f"{label[c['candidate']]} vs {label[c['baseline']]} {fmt(c['win_rate'], True)}{clears}")
     for name, j in res["judges"].items():
-        lines.append(f"Judge {name} agrees with the raters' majority on {j['agree']}/{j['items']} items "
+        lines.append(f"Judge {name} agrees with the raters' majority ('ship') on {j['agree']}/{j['items']} items "
                      f"({fmt(j['agreement'], True)} [{fmt(j['ci_low'], True)}, {fmt(j['ci_high'], True)}])")
     for note in res.get("notes", []):
         lines.append(f"Note: {note}")

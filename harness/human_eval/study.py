@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.errors import HarnessError, unknown_name
+from harness.errors import HarnessError
 from harness.records import SampleRecord
 
 DB_NAME = "human_eval.db"
@@ -158,8 +158,8 @@ def open_study(study_id: str, runs_dir=None) -> Study:
             known = [r[0] for r in conn.execute("SELECT study_id FROM studies")]
         finally:
             conn.close()
-    err = unknown_name("study", study_id, known)
-    raise HarnessError(f"{err} (studies are stored in {path}; create one with `harness human-eval create`)")
+    raise HarnessError(f"unknown study '{study_id}' in {path}; known studies: {', '.join(known) or '(none)'} "
+                       "(create one with `harness human-eval create`)")
 
 
 def stratum_of(records: list[SampleRecord], stratify_by: str | None) -> str:
