@@ -69,7 +69,12 @@ def create_app(study: Study, host: str = "127.0.0.1"):
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
-    from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+    from starlette.responses import (
+        HTMLResponse,
+        PlainTextResponse,
+        RedirectResponse,
+        Response,
+    )
     from starlette.routing import Route
 
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)

@@ -39,8 +39,8 @@ def stored_judge_picks(study: Study, runs_dir=None) -> tuple[dict, list[str]]:
         found = {rec["judge"] for rec in read_jsonl_records(run.dir / JUDGMENTS_FILE)}
         names = found if names is None else names & found
     if not names:
-        return {}, ["the runs are not all judged by one judge, so judge agreement is skipped "
-                    "(run `harness judge RUN --judge heuristic` on each, or pass --judge)"]
+        return {}, [("the runs are not all judged by one judge, so judge agreement is skipped "
+                     "(run `harness judge RUN --judge heuristic` on each, or pass --judge)")]
     out = {}
     for name in sorted(names):
         scores = {ref: read_judgments(run, judge=name) for ref, run in runs.items()}

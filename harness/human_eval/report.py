@@ -14,8 +14,8 @@ def study_section(study, res: dict) -> str:
     """HTML for one study's results (``res`` from :func:`harness.human_eval.stats.results`)."""
     raters = ", ".join(f"{r} ({n})" for r, n in res["raters"].items()) or "none yet"
     parts = [f"<h3>Blind A/B study {esc(study.study_id)}</h3>",
-             f"<p class='note'>{len(study.items)} items · runs {esc(', '.join(study.runs))} · "
-             f"raters (items answered): {esc(raters)}</p>"]
+             (f"<p class='note'>{len(study.items)} items · runs {esc(', '.join(study.runs))} · "
+              f"raters (items answered): {esc(raters)}</p>")]
     rows = [[w["candidate"], w["baseline"], w["question"], w["candidate_wins"], w["baseline_wins"], w["ties"],
              pct(w["win_rate"]), pct(w["ci_low"]), pct(w["ci_high"]), pct(w["win_rate_ties_half"]),
              w["sign_test_p"]] for w in res["win_rates"]]

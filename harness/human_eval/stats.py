@@ -153,7 +153,7 @@ def bradley_terry(study: Study, majority: dict, n_boot: int = 500, seed: int = 0
         if not outcomes:
             continue
 
-        def fit(chosen):
+        def fit(chosen, outcomes=outcomes):
             data = [c for k in chosen for c in outcomes[k]]
             return choix.opt_pairwise(len(study.runs), data, alpha=0.01)
 
@@ -254,8 +254,8 @@ def render_text(res: dict) -> str:
                      f"{fmt(w['win_rate'], True)} [{fmt(w['ci_low'], True)}, {fmt(w['ci_high'], True)}]  "
                      f"ties as half {fmt(w['win_rate_ties_half'], True)}  p={fmt(w['sign_test_p'])}")
     if res["agreement"]:
-        lines += ["", f"Rater agreement ({res['agreement'][0]['statistic']}; raters "
-                      f"{', '.join(res['agreement'][0]['raters'])}):"]
+        first = res["agreement"][0]
+        lines += ["", f"Rater agreement ({first['statistic']}; raters {', '.join(first['raters'])}):"]
         for a in res["agreement"]:
             lines.append(f"  {a['question']:<11} kappa {fmt(a['kappa'])} over {a['items']} items; without ties "
                          f"{fmt(a['kappa_without_ties'])} over {a['items_without_ties']}; raw agreement "

@@ -122,7 +122,7 @@ class Item:
     verdict_right: str | None
 
     @classmethod
-    def from_row(cls, row) -> "Item":
+    def from_row(cls, row) -> Item:
         return cls(**{k: row[k] for k in cls.__dataclass_fields__})
 
 
