@@ -271,8 +271,8 @@ def test_results_exports_and_report_section(cli, study, isolated_home):
     assert len(lines) == 8 and (isolated_home / "a.csv").read_text().count("\n") == 9
     row = json.loads(lines[0])
     item = study.items[0]
-    assert (row["item"], row["sample_id"], row["run_a"], row["run_b"]) == (1, item.sample_id, item.run_left,
-                                                                           item.run_right)
+    shown = (row["item"], row["sample_id"], row["run_shown_a"], row["run_shown_b"])
+    assert shown == (1, item.sample_id, item.run_left, item.run_right)
     # ship: ann B, bob tie -> margin toward B (right)
     ship = next(w for w in res["win_rates"] if w["question"] == "ship")
     assert (ship["candidate_wins"], ship["baseline_wins"]) == ((1, 0) if item.run_right == study.runs[1] else (0, 1))

@@ -216,7 +216,7 @@ def export_rows(study: Study) -> list[dict]:
     for a in read_answers(study):
         item = items[a.item_no]
         rows.append({"study": study.study_id, "item": a.item_no, "sample_id": item.sample_id,
-                     "stratum": item.stratum, "run_a": item.run_left, "run_b": item.run_right,
+                     "stratum": item.stratum, "run_shown_a": item.run_left, "run_shown_b": item.run_right,
                      "rater": a.rater, "question": a.question, "choice": a.choice, "winner": a.winner or "",
                      "comment": comments.get((a.item_no, a.rater), ""), "answered_at": a.answered_at})
     return rows
@@ -224,8 +224,8 @@ def export_rows(study: Study) -> list[dict]:
 
 def to_csv(rows: list[dict]) -> str:
     out = io.StringIO()
-    fields = ["study", "item", "sample_id", "stratum", "run_a", "run_b", "rater", "question", "choice", "winner",
-              "comment", "answered_at"]
+    fields = ["study", "item", "sample_id", "stratum", "run_shown_a", "run_shown_b", "rater", "question", "choice",
+              "winner", "comment", "answered_at"]
     writer = csv.DictWriter(out, fieldnames=fields)
     writer.writeheader()
     writer.writerows(rows)
