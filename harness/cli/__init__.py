@@ -31,6 +31,7 @@ def build_cli():
     """The core commands, then any a third-party plugin adds through ``register_commands``."""
     from harness.cli import (
         evaluate,
+        human_eval,
         judge,
         models,
         plugins,
@@ -42,7 +43,8 @@ def build_cli():
     )
 
     core = (evaluate.eval_command, score.score, tasks.tasks, plugins.plugins, models.models, runs.runs,
-            judge.judge, report.leaderboard, report.compare, report.report, train.pairs, train.train, train.pipeline)
+            judge.judge, report.leaderboard, report.compare, report.report, train.pairs, train.train, train.pipeline,
+            human_eval.human_eval)
     for command in core:
         cli.add_command(command)
     get_registry().add_commands(cli, core={c.name for c in core})

@@ -131,8 +131,9 @@ def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, see
               help="Success criteria YAML (path or shipped name) applied to each comparison.")
 @click.option("--partial", is_flag=True, help="Include the completed samples of unfinished runs in comparisons.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--study", "studies", multiple=True, help="Add this blind human A/B study's results (repeatable).")
 @runs_dir_option
-def report(runs, output, criteria_file, partial, seed, runs_dir):
+def report(runs, output, criteria_file, partial, seed, studies, runs_dir):
     """Write one self-contained HTML report for RUNS.
 
     Leaderboard of the runs, each run's confusion matrix, per-category accuracy
@@ -142,11 +143,13 @@ def report(runs, output, criteria_file, partial, seed, runs_dir):
     \b
     Example:
       harness report RUN_SFT RUN_DPO -o report.html --criteria toy_dpo
+      harness report RUN_SFT RUN_DPO -o report.html --study study-20261126-101500-ab12
     """
     from harness.render.report import build_report
     from harness.store.runs import RunStore
 
-    text = build_report(RunStore(runs_dir), list(runs), partial=partial, criteria_path=criteria_file, seed=seed)
+    text = build_report(RunStore(runs_dir), list(runs), partial=partial, criteria_path=criteria_file, seed=seed,
+                        studies=studies)
     try:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as exc:

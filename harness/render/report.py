@@ -143,7 +143,8 @@ def pairs_table(items, extra) -> str:
     return htmlkit.table(columns, rows, css_class="pairs", raw_columns=tuple(columns))
 
 
-def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_path=None, seed=0) -> str:
+def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_path=None, seed=0,
+                 studies=()) -> str:
     """The HTML text of the report for runs ``refs`` (ids or folders)."""
     from harness.analysis.compare import compare_runs, open_run
     from harness.analysis.leaderboard import build_leaderboard, render_html_table
@@ -181,6 +182,10 @@ def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_pa
         comparisons.append(comparison_section(result, verdicts, criteria and criteria[0]))
     if comparisons:
         sections.append(("Comparisons", "".join(comparisons)))
+    if studies:
+        from harness.human_eval.report import human_eval_section
+
+        sections.append(("Human preference", human_eval_section(list(studies), store.root)))
     stamp = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     subtitle = f"{len(runs)} run(s) · generated {stamp} by harness report"
     return htmlkit.page("harness report", sections, subtitle)

@@ -1,0 +1,81 @@
+"""Automated judges' picks on a study's items, to compare with the raters' majority.
+
+With ``--judge SPEC`` a judge with a pairwise mode (``compare_batch``, as the
+LLM judge has) is asked A-vs-B directly; a judge without one scores both
+reasonings and the higher score wins.  Without ``--judge`` the runs' stored
+judgments (``harness judge``) are compared per sample.
+"""
+
+from __future__ import annotations
+
+from harness.human_eval.study import Study
+from harness.store.runs import RunStore
+
+SCORE_KEYS = ("reward", "overall")
+
+
+def score_of(scores: dict) -> float | None:
+    for key in SCORE_KEYS:
+        if key in scores:
+            return float(scores[key])
+    return sum(scores.values()) / len(scores) if scores else None
+
+
+def pick(left_score, right_score, item) -> str | None:
+    if left_score == right_score:
+        return None
+    return item.run_left if left_score > right_score else item.run_right
+
+
+def stored_judge_picks(study: Study, runs_dir=None) -> tuple[dict, list[str]]:
+    """``({judge name: {item_no: run id or None}}, notes)`` from the runs' judgments.jsonl."""
+    from harness.judge.runner import JUDGMENTS_FILE, read_judgments
+    from harness.store.runs import read_jsonl_records
+
+    store = RunStore(runs_dir)
+    runs = {ref: store.open_run(ref) for ref in study.runs}
+    names = None
+    for run in runs.values():
+        found = {rec["judge"] for rec in read_jsonl_records(run.dir / JUDGMENTS_FILE)}
+        names = found if names is None else names & found
+    if not names:
+        return {}, [("the runs are not all judged by one judge, so judge agreement is skipped "
+                     "(run `harness judge RUN --judge heuristic` on each, or pass --judge)")]
+    out = {}
+    for name in sorted(names):
+        scores = {ref: read_judgments(run, judge=name) for ref, run in runs.items()}
+        picks = {}
+        for item in study.items:
+            left = scores[item.run_left].get((item.sample_id, 0))
+            right = scores[item.run_right].get((item.sample_id, 0))
+            if left and right:
+                picks[item.item_no] = pick(score_of(left), score_of(right), item)
+        out[name] = picks
+    return out, []
+
+
+def live_judge_picks(study: Study, spec: str, options: dict | None = None, runs_dir=None) -> dict:
+    """``{item_no: run id or None}`` from judging the study's items now with judge ``spec``."""
+    from harness.judge.runner import judge_inputs, load_judge
+
+    store = RunStore(runs_dir)
+    records = {ref: {r.id: r for r in store.open_run(ref).read_samples()} for ref in study.runs}
+    judge = load_judge(spec, options)
+    try:
+        lefts = [judge_inputs(records[i.run_left][i.sample_id], first_only=True)[0] for i in study.items]
+        rights = [judge_inputs(records[i.run_right][i.sample_id], first_only=True)[0] for i in study.items]
+        picks = {}
+        if hasattr(judge, "compare_batch"):
+            for item, judgment in zip(study.items, judge.compare_batch(list(zip(lefts, rights)))):
+                if not judgment.error:
+                    share = judgment.scores["preference"]  # share of askings that preferred the left one
+                    picks[item.item_no] = pick(share, 1 - share, item)
+        else:
+            for item, jl, jr in zip(study.items, judge.judge_batch(lefts), judge.judge_batch(rights)):
+                if not jl.error and not jr.error:
+                    picks[item.item_no] = pick(score_of(jl.scores), score_of(jr.scores), item)
+    finally:
+        close = getattr(judge, "close", None)
+        if close:
+            close()
+    return picks

@@ -1,0 +1,55 @@
+"""The study's figures as a section of ``harness report`` (escaped tables from harness.render.html)."""
+
+from __future__ import annotations
+
+from harness.render import html as htmlkit
+from harness.render.html import esc
+
+
+def pct(value):
+    return None if value is None else round(100 * value, 1)
+
+
+def study_section(study, res: dict) -> str:
+    """HTML for one study's results (``res`` from :func:`harness.human_eval.stats.results`)."""
+    raters = ", ".join(f"{r} ({n})" for r, n in res["raters"].items()) or "none yet"
+    parts = [f"<h3>Blind A/B study {esc(study.study_id)}</h3>",
+             (f"<p class='note'>{len(study.items)} items · runs {esc(', '.join(study.runs))} · "
+              f"raters (items answered): {esc(raters)}</p>")]
+    rows = [[w["candidate"], w["baseline"], w["question"], w["candidate_wins"], w["baseline_wins"], w["ties"],
+             pct(w["win_rate"]), pct(w["ci_low"]), pct(w["ci_high"]), pct(w["win_rate_ties_half"]),
+             w["sign_test_p"]] for w in res["win_rates"]]
+    parts.append(htmlkit.table(["candidate", "baseline", "question", "wins", "losses", "ties", "win rate %",
+                                "CI low %", "CI high %", "ties as half %", "sign test p"], rows,
+                               css_class="human-win-rates"))
+    if res["agreement"]:
+        rows = [[a["question"], a["statistic"], a["items"], a["kappa"], a["items_without_ties"],
+                 a["kappa_without_ties"]] for a in res["agreement"]]
+        parts.append(htmlkit.table(["question", "statistic", "items", "kappa", "items without ties",
+                                    "kappa without ties"], rows, css_class="human-agreement"))
+    if res["bradley_terry"]:
+        rows = [[b["question"], b["run"], b["score"], b["ci_low"], b["ci_high"]] for b in res["bradley_terry"]]
+        parts.append(htmlkit.table(["question", "run", "Bradley-Terry score", "CI low", "CI high"], rows,
+                                   css_class="human-bradley-terry"))
+    rows = [[c["criterion"], f"{100 * c['threshold']:.0f}%", c["candidate"], pct(c["win_rate"]),
+             f"<span class='{esc(c['status'])}'>{esc(c['status'])}</span>"] for c in res["criteria"]]
+    parts.append(htmlkit.table(["criterion", "threshold", "candidate", "win rate %", "status"], rows,
+                               css_class="human-criteria", raw_columns=("status",)))
+    if res["judges"]:
+        rows = [[name, j["items"], j["agree"], pct(j["agreement"])] for name, j in res["judges"].items()]
+        parts.append(htmlkit.table(["judge", "items", "agree", "agreement %"], rows, css_class="human-judges"))
+    return "".join(parts)
+
+
+def human_eval_section(study_ids: list[str], runs_dir=None) -> str:
+    """The "Human preference" section body for ``harness report --study ID``."""
+    from harness.human_eval import stats
+    from harness.human_eval.judges import stored_judge_picks
+    from harness.human_eval.study import open_study
+
+    out = []
+    for study_id in study_ids:
+        study = open_study(study_id, runs_dir)
+        judges, _ = stored_judge_picks(study, runs_dir)
+        out.append(study_section(study, stats.results(study, judges)))
+    return "".join(out)
