@@ -25,7 +25,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.hookspecs import hookimpl
-from harness.interfaces.model import Generation, Model
+from harness.interfaces.model import Generation, Model, check_model_options
 
 OPTION_KEYS = {
     "dtype", "quantization", "merge_adapter", "trust_remote_code", "allow_unsafe_weights",
@@ -59,10 +59,7 @@ def parse_spec(arg: str) -> tuple[str, str | None]:
 
 
 def check_options(options: dict) -> dict:
-    unknown = sorted(set(options) - OPTION_KEYS)
-    if unknown:
-        raise HarnessError(f"hf: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(OPTION_KEYS))}")
-    opts = dict(options)
+    opts = check_model_options("hf", options, OPTION_KEYS)
     if opts.get("dtype") not in (None,) + DTYPES:
         raise HarnessError(f"hf: dtype '{opts['dtype']}' is not one of {', '.join(DTYPES)}")
     if opts.get("quantization") not in QUANTIZATIONS:

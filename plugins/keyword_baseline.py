@@ -9,7 +9,7 @@ import re
 import time
 
 from harness.hookspecs import hookimpl
-from harness.interfaces.model import Generation, Model
+from harness.interfaces.model import Generation, Model, check_model_options
 
 CATEGORIES = {
     "violence": ["kill", "murder", "attack", "weapon", "bomb", "explosive", "shoot", "gun", "assault", "terror"],
@@ -62,7 +62,12 @@ class KeywordBaseline(Model):
                              n_new_tokens=len(text.split()), seconds=time.perf_counter() - start)
 
 
+def load(arg, options) -> KeywordBaseline:
+    check_model_options("keyword-baseline", options, ())  # it takes none: a typo must not pass silently
+    return KeywordBaseline()
+
+
 @hookimpl
 def register_models(register):
-    register("keyword-baseline", lambda arg, options: KeywordBaseline(),
+    register("keyword-baseline", load,
              description="deterministic keyword guard that writes reasoning and a Label: line (offline demo)")

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.hookspecs import hookimpl
-from harness.interfaces.model import Generation, Model
+from harness.interfaces.model import Generation, Model, check_model_options
 from harness.tasks.sources import file_sha256, read_rows
 
 OPTIONS = {"file"}
@@ -160,9 +160,7 @@ class Replay(Model):
 
 
 def load_replay(arg: str, options: dict) -> Replay:
-    unknown = set(options or {}) - OPTIONS
-    if unknown:
-        raise HarnessError(f"replay: unknown option(s) {sorted(unknown)}; replay takes: file=REL (inside replay:DIR)")
+    check_model_options("replay", options, OPTIONS)
     return Replay(arg, (options or {}).get("file"))
 
 

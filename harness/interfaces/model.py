@@ -96,3 +96,14 @@ def split_spec(spec: str) -> tuple[str, str]:
     """``'hf:meta/x+adapter'`` -> ``('hf', 'meta/x+adapter')``; ``'keyword-baseline'`` -> (name, '')."""
     scheme, _, arg = spec.partition(":")
     return scheme, arg
+
+
+def check_model_options(loader: str, options: dict, known) -> dict:
+    """Refuse a model option (``-o KEY=VALUE``) its loader does not declare, suggesting the closest."""
+    from harness.errors import HarnessError, unknown_name
+
+    for key in options or {}:
+        if key not in known:
+            takes = "" if known else f" ({loader} takes no options)"
+            raise HarnessError(f"{loader}: {unknown_name('model option', key, known)}{takes}")
+    return dict(options or {})

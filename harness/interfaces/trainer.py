@@ -15,6 +15,9 @@ class TrainRequest:
     output_dir: Path
     config: dict = field(default_factory=dict)
     resume: bool = True
+    #: RISK flags, as in ``harness eval``: load checkpoint code / pickle weights of the parent
+    trust_remote_code: bool = False
+    allow_unsafe_weights: bool = False
 
 
 @dataclass

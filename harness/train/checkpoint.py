@@ -7,7 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
-from harness.config import read_yaml_mapping
+from harness.config import check_name, path_inside, read_yaml_mapping, where_of
 from harness.errors import HarnessError
 from harness.tasks.sources import file_sha256
 
@@ -19,15 +19,18 @@ def read_config(path) -> dict:
 
 
 def output_dir_for(name: str) -> Path:
+    """``$HARNESS_HOME/checkpoints/<name>``, the only folder ``--overwrite`` may replace."""
     from harness.checkpoints.registry import harness_home
 
-    return harness_home() / "checkpoints" / name
+    check_name(name, "--output")
+    return path_inside(harness_home() / "checkpoints", name)
 
 
 def check_output_name(name: str, overwrite: bool):
     from harness.checkpoints.registry import load_registry
 
-    if not name or "/" in name or ":" in name or "+" in name:
+    check_name(name, "--output")
+    if ":" in name or "+" in name:
         raise HarnessError(f"--output '{name}': a checkpoint name has no '/', ':' or '+' (e.g. exp_19)")
     existing = load_registry().get(name)
     if existing and "planned" not in existing and not overwrite:
@@ -43,9 +46,14 @@ def check_base(parent_name: str, parent: dict, config: dict):
                            f"built on '{parent['base']}'; fix 'base' or choose a parent on that base")
 
 
-def train_checkpoint(method, parent_name, data, name, config, overwrite=False, resume=True, description=None) -> dict:
-    """Train, then register ``name`` with its lineage; returns the registry entry."""
-    from harness_plugins.trl_trainers import resolve_parent
+def train_checkpoint(method, parent_name, data, name, config, overwrite=False, resume=True, description=None,
+                     trust_remote_code=False, allow_unsafe_weights=False) -> dict:
+    """Train, then register ``name`` with its lineage; returns the registry entry.
+
+    Everything is checked (name, data, parent files, config) before ``--overwrite``
+    removes the old ``$HARNESS_HOME/checkpoints/<name>``, so a refused run deletes nothing.
+    """
+    from harness_plugins.trl_trainers import check_config, parent_policy, resolve_parent
 
     from harness.checkpoints.registry import register_checkpoint
     from harness.evaluate.plan import git_commit, package_versions
@@ -61,11 +69,14 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
     check_base(parent_name, parent, config)
     config.pop("base", None)
     trainer = get_registry().get("trainers", method)()
+    check_config(method, config)
+    parent_policy(parent, trust_remote_code, allow_unsafe_weights)
     out = output_dir_for(name)
     if overwrite and out.exists():
         shutil.rmtree(out)
     started = time.time()
-    result = trainer.train(TrainRequest(method, parent_name, data, out, config, resume=resume))
+    result = trainer.train(TrainRequest(method, parent_name, data, out, config, resume=resume,
+                                        trust_remote_code=trust_remote_code, allow_unsafe_weights=allow_unsafe_weights))
     entry = {
         "description": description or f"{method} on {parent_name} with {data.name}",
         "spec": f"hf:{result.base}+{Path(result.adapter_dir).resolve()}",
@@ -93,6 +104,12 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
 
 def train_config(config_file, method) -> tuple[str, dict]:
     config = read_config(config_file) if config_file else {}
+    if "train" in config and not isinstance(config["train"], dict):
+        raise HarnessError(f"{where_of(config, 'train', str(config_file))}: field 'train' must be a mapping of "
+                           f"training settings (method, epochs, ...), got {config['train']!r}")
+    from harness_plugins.trl_trainers import check_numbers
+
+    check_numbers(config.get("train", config))  # named by file and line while the lines are known
     section = dict(config.get("train", config))
     method = method or section.pop("method", None)
     section.pop("method", None)
