@@ -133,7 +133,10 @@ def resolve_parent(parent: str) -> dict:
     from harness.checkpoints.loading import resolve
     from harness.checkpoints.registry import load_registry
 
-    entry = resolve(parent) if parent in load_registry() else {"name": parent, "spec": parent}
+    registry = load_registry()
+    if parent not in registry and ":" not in parent and not Path(parent).exists():
+        raise unknown_name("checkpoint", parent, [n for n, e in registry.items() if "spec" in e])
+    entry = resolve(parent) if parent in registry else {"name": parent, "spec": parent}
     base, adapter = parse_hf_spec(entry["spec"])
     return {**entry, "base": base, "adapter": adapter}
 

@@ -103,7 +103,8 @@ def check_model_options(loader: str, options: dict, known) -> dict:
     from harness.errors import HarnessError, unknown_name
 
     for key in options or {}:
+        if key not in known and not known:
+            raise HarnessError(f"{loader}: unknown model option '{key}'; {loader} takes no options")
         if key not in known:
-            takes = "" if known else f" ({loader} takes no options)"
-            raise HarnessError(f"{loader}: {unknown_name('model option', key, known)}{takes}")
+            raise HarnessError(f"{loader}: {unknown_name('model option', key, known)}")
     return dict(options or {})

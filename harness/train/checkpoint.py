@@ -65,11 +65,11 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
     if not data.exists():
         raise HarnessError(f"Training data not found: {data}")
     config = dict(config)
+    check_config(method, {k: v for k, v in config.items() if k != "base"})
     parent = resolve_parent(parent_name)
     check_base(parent_name, parent, config)
     config.pop("base", None)
     trainer = get_registry().get("trainers", method)()
-    check_config(method, config)
     parent_policy(parent, trust_remote_code, allow_unsafe_weights)
     out = output_dir_for(name)
     if overwrite and out.exists():
