@@ -318,3 +318,42 @@ def test_criteria_metric_typo_is_an_error_not_a_passing_gate(tmp_path):
     path.write_text("criteria:\n  - name: acc\n    metric: acurracy\n    measure: difference\n    min: 0\n")
     with pytest.raises(HarnessError, match="Did you mean: accuracy"):
         load_criteria(path)
+
+
+# --- F: a first run that needs nothing --------------------------------------------------------------------------------
+
+def test_readme_first_run_block_works_with_no_data_folder(cli, tmp_path, monkeypatch):
+    """The README's first block runs from an empty folder with no data directory and records a scored run."""
+    import re
+    import shlex
+
+    from tests.test_readme_ci import readme_commands
+
+    monkeypatch.delenv("HARNESS_DATA_DIR")
+    commands = readme_commands("first-run")
+    assert commands[0].startswith("harness eval --model keyword-baseline --task demo")
+    for command in commands:
+        args = shlex.split(re.sub(r"\s+#.*$", "", command))[1:]
+        code, out, err = cli(*args)
+        assert code == 0, err
+    runs = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
+    assert len(runs) == 1
+    metrics = json.loads((runs[0] / "metrics.json").read_text())
+    assert metrics["n"] == 50 and metrics["confusion_matrix"]
+    assert len((runs[0] / "samples.jsonl").read_text().splitlines()) == 50
+
+
+def test_demo_data_states_its_license_and_balance():
+    from harness.tasks.task import get_task
+
+    doc = json.loads((Path(get_task("demo").path).parent / "demo.json").read_text())
+    assert doc["license"].startswith("CC0-1.0")
+    labels = [r["label"] for r in doc["records"]]
+    assert labels.count("harmful") == 25 and labels.count("safe") == 25
+    assert all(r["category"] for r in doc["records"])
+
+
+def test_task_source_file_missing_names_the_task_file(cli, tmp_path):
+    (tmp_path / "t.yaml").write_text(task_yaml(source="source: {file: gone.jsonl}"))
+    code, _, err = cli("eval", "--model", "keyword-baseline", "--task", "t.yaml")
+    assert code == 1 and "t.yaml: source.file 'gone.jsonl'" in err and "Traceback" not in err

@@ -104,7 +104,8 @@ def check_model_options(loader: str, options: dict, known) -> dict:
 
     for key in options or {}:
         if key not in known and not known:
-            raise HarnessError(f"{loader}: unknown model option '{key}'; {loader} takes no options")
+            raise HarnessError(f"{loader}: unknown option '{key}'; {loader} takes no options")
         if key not in known:
-            raise HarnessError(f"{loader}: {unknown_name('model option', key, known)}")
+            message = str(unknown_name("option", key, known))
+            raise HarnessError(f"{loader}: {message[0].lower()}{message[1:]}")
     return dict(options or {})

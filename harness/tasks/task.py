@@ -22,7 +22,7 @@ TASK_KEYS = {
     "positive", "target", "template", "parser", "metrics", "policy",
 }
 REQUIRED_KEYS = {"name", "source", "format", "fields", "labels", "positive"}
-SOURCE_KEYS = {"path", "url", "hf", "split", "config"}
+SOURCE_KEYS = {"path", "file", "url", "hf", "split", "config"}
 FIELD_KEYS = {"prompt", "response", "label", "category", "id"}
 FORMATS = {"json", "jsonl", "guardreasoner"}
 TARGETS = {"prompt", "response", "refusal"}
@@ -72,6 +72,12 @@ class Task:
         """Where the data file is, downloading URL sources into the cache."""
         if "url" in self.source:
             return sources.fetch_url(self.source["url"])
+        if "file" in self.source:  # shipped next to the task file: needs no data folder
+            path = self.path.parent / self.source["file"]
+            if not path.exists():
+                raise HarnessError(f"{self.path}: source.file '{self.source['file']}' is not next to the task file "
+                                   f"(looked for {path})")
+            return path
         if "path" in self.source:
             root, origin = sources.data_dir(data_dir)
             path = root / self.source["path"]
@@ -162,8 +168,9 @@ def parse_task_file(path: Path) -> Task:
         raise HarnessError(f"{path}: missing required key(s): {', '.join(sorted(missing))}")
     check_task_spec(spec, path)
     source = spec["source"]
-    if not isinstance(source, dict) or not ({"path", "url", "hf"} & set(source)):
-        raise HarnessError(f"{path}: 'source' must have one of path, url or hf")
+    if not isinstance(source, dict) or not ({"path", "file", "url", "hf"} & set(source)):
+        raise HarnessError(f"{path}: 'source' must have one of path (in the data folder), file (next to the task "
+                           "file), url or hf")
     for key in source:
         if key not in SOURCE_KEYS:
             raise unknown_name_in(path, "source key", key, SOURCE_KEYS)
