@@ -40,7 +40,8 @@ def line_of(text, key):
 
 EVAL = ["eval", "--model", "keyword-baseline", "--task", "t.yaml", "--data-dir", "data", "--quiet"]
 EVAL_BUILTIN = ["eval", "--model", "keyword-baseline", "--task", "combined_test", "--quiet"]
-TRAIN = ["train", "--method", "dpo", "--parent", "keyword-baseline", "--data", "pairs.jsonl"]
+# a parent that passes every check up to loading its (fake) weights, so a refusal must come from the case itself
+TRAIN = ["train", "--method", "dpo", "--parent", "hf:parent_ok", "--data", "pairs.jsonl"]
 PAIR = json.dumps({"prompt": "p", "chosen": "c", "rejected": "r"}) + "\n"
 
 # A user's existing trained state: a registry and an adapter that a refused command must never touch.
@@ -62,6 +63,9 @@ def sandbox(tmp_path):
     (tmp_path / "data" / "ok.jsonl").write_text(DATA)
     (tmp_path / "data" / "dup.jsonl").write_text(DUP_DATA)
     (tmp_path / "pairs.jsonl").write_text(PAIR)
+    (tmp_path / "parent_ok").mkdir()
+    (tmp_path / "parent_ok" / "config.json").write_text("{}")
+    (tmp_path / "parent_ok" / "model.safetensors").write_bytes(b"not read")
     return tmp_path
 
 
