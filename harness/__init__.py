@@ -13,13 +13,20 @@ __version__ = "0.1.0"
 from harness.errors import HarnessError  # noqa: E402
 from harness.hookspecs import hookimpl  # noqa: E402
 from harness.interfaces.judge import Judge, JudgeInput, Judgment  # noqa: E402
-from harness.interfaces.model import Generation, GenerationRequest, GenerationSettings, Model  # noqa: E402
+from harness.interfaces.model import (  # noqa: E402
+    Generation,
+    GenerationRequest,
+    GenerationSettings,
+    Model,
+    check_model_options,
+)
 from harness.interfaces.parser import ParseResult, Parser  # noqa: E402
 from harness.interfaces.trainer import Trainer, TrainRequest, TrainResult  # noqa: E402
 
 __all__ = [
     "hookimpl",
     "Model",
+    "check_model_options",
     "Generation",
     "GenerationRequest",
     "GenerationSettings",

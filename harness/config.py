@@ -110,3 +110,58 @@ def parse_key_values(pairs, flag: str = "--option", form: str = "KEY=VALUE") -> 
         except json.JSONDecodeError:
             out[key.strip()] = value
     return out
+
+
+def check_name(name, what: str) -> str:
+    """Refuse a name that could leave its folder when used as a path part (checkpoint, task and run names)."""
+    if not isinstance(name, str) or not name.strip():
+        raise HarnessError(f"{what}: expected a non-empty name, got {name!r}")
+    if name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise HarnessError(f"{what} '{name}': a name may not contain '/', '\\' or '..', nor be '.' "
+                           "(it names a folder inside the harness's store)")
+    return name
+
+
+def path_inside(root, *parts):
+    """``root/parts`` after checking that it resolves inside ``root`` (no writing outside a store)."""
+    root = Path(root)
+    path = root.joinpath(*parts)
+    if not path.resolve().is_relative_to(root.resolve()) or path.resolve() == root.resolve():
+        raise HarnessError(f"{path}: resolves outside {root}; refusing to write there")
+    return path
+
+
+def check_unique_keys(text: str, path) -> None:
+    """Refuse a mapping that repeats a key (YAML would silently keep the last), naming both lines."""
+    import yaml
+
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError:
+        return  # parse_yaml reports it with its own message
+    stack = [root] if root is not None else []
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        raise HarnessError(f"{path}:{key.start_mark.line + 1}: key '{key.value}' repeats the one "
+                                           f"on line {seen[key.value]}; keep one of them")
+                    seen[key.value] = key.start_mark.line + 1
+                stack.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+
+
+def read_unique_yaml_mapping(path: str | Path) -> Mapping:
+    """:func:`read_yaml_mapping`, refusing repeated keys (registries, where a repeat hides an entry)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise HarnessError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HarnessError(f"{path}: cannot read: {exc}") from None
+    check_unique_keys(text, path)
+    return read_yaml_mapping(path, text)

@@ -23,7 +23,7 @@ import re
 import time
 from pathlib import Path
 
-from harness import Generation, HarnessError, Model, hookimpl
+from harness import Generation, HarnessError, Model, check_model_options, hookimpl
 
 OPTION_KEYS = {
     "dtype", "quantization", "merge_adapter", "trust_remote_code", "allow_unsafe_weights",
@@ -57,10 +57,7 @@ def parse_spec(arg: str) -> tuple[str, str | None]:
 
 
 def check_options(options: dict) -> dict:
-    unknown = sorted(set(options) - OPTION_KEYS)
-    if unknown:
-        raise HarnessError(f"hf: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(OPTION_KEYS))}")
-    opts = dict(options)
+    opts = check_model_options("hf", options, OPTION_KEYS)
     if opts.get("dtype") not in (None,) + DTYPES:
         raise HarnessError(f"hf: dtype '{opts['dtype']}' is not one of {', '.join(DTYPES)}")
     if opts.get("quantization") not in QUANTIZATIONS:

@@ -8,7 +8,7 @@ same parsing and scoring path as a neural guard.
 import re
 import time
 
-from harness import Generation, Model, hookimpl
+from harness import Generation, Model, check_model_options, hookimpl
 
 CATEGORIES = {
     "violence": ["kill", "murder", "attack", "weapon", "bomb", "explosive", "shoot", "gun", "assault", "terror"],
@@ -61,7 +61,12 @@ class KeywordBaseline(Model):
                              n_new_tokens=len(text.split()), seconds=time.perf_counter() - start)
 
 
+def load(arg, options) -> KeywordBaseline:
+    check_model_options("keyword-baseline", options, ())  # it takes none: a typo must not pass silently
+    return KeywordBaseline()
+
+
 @hookimpl
 def register_models(register):
-    register("keyword-baseline", lambda arg, options: KeywordBaseline(),
+    register("keyword-baseline", load,
              description="deterministic keyword guard that writes reasoning and a Label: line (offline demo)")

@@ -24,7 +24,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from harness import Generation, HarnessError, Model, hookimpl
+from harness import Generation, HarnessError, Model, check_model_options, hookimpl
 
 DEFAULTS = {"base_url": None, "api": "completions", "api_key_env": "OPENAI_API_KEY", "concurrency": 8,
             "timeout": 120.0, "retries": 4, "backoff": 1.0}
@@ -45,9 +45,7 @@ class OpenAIEndpoint(Model):
     def __init__(self, arg: str, options: dict):
         if not arg:
             raise HarnessError("openai: expected a model name, e.g. openai:my-guard or openai:my-guard@http://host:8000/v1")
-        unknown = sorted(set(options) - set(DEFAULTS) - LOCAL_ONLY)
-        if unknown:
-            raise HarnessError(f"openai: unknown option(s) {', '.join(unknown)}; known: {', '.join(DEFAULTS)}")
+        check_model_options("openai", options, set(DEFAULTS) | LOCAL_ONLY)
         opts = {**DEFAULTS, **{k: v for k, v in options.items() if k in DEFAULTS and v is not None}}
         self.model_name, _, url = arg.partition("@")
         self.base_url = (url or opts["base_url"] or os.environ.get("OPENAI_BASE_URL")

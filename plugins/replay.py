@@ -30,7 +30,7 @@ import json
 import time
 from pathlib import Path
 
-from harness import Generation, HarnessError, Model, hookimpl
+from harness import Generation, HarnessError, Model, check_model_options, hookimpl
 from harness.tasks.sources import file_sha256, read_rows
 
 OPTIONS = {"file"}
@@ -158,9 +158,7 @@ class Replay(Model):
 
 
 def load_replay(arg: str, options: dict) -> Replay:
-    unknown = set(options or {}) - OPTIONS
-    if unknown:
-        raise HarnessError(f"replay: unknown option(s) {sorted(unknown)}; replay takes: file=REL (inside replay:DIR)")
+    check_model_options("replay", options, OPTIONS)
     return Replay(arg, (options or {}).get("file"))
 
 

@@ -77,10 +77,35 @@ METHOD_KEYS = {
 }
 
 
+#: numeric training-config keys: (type, least value)
+NUMBERS = {
+    "epochs": (float, 0), "max_steps": (int, 1), "learning_rate": (float, 0), "warmup_ratio": (float, 0),
+    "batch_size": (int, 1), "gradient_accumulation_steps": (int, 1), "max_length": (int, 1), "beta": (float, 0),
+    "seed": (int, 0), "logging_steps": (int, 1), "save_steps": (int, 1), "save_total_limit": (int, 1),
+    "num_generations": (int, 1), "max_completion_length": (int, 1), "temperature": (float, 0),
+}
+
+
+def check_numbers(config: dict):
+    """Numeric keys hold numbers (``epochs: "two"`` is refused here, not deep inside TRL)."""
+    from harness.config import where_of
+
+    for key, (kind, least) in NUMBERS.items():
+        value = config.get(key)
+        if value is None:
+            continue
+        ok = not isinstance(value, bool) and isinstance(value, int if kind is int else (int, float))
+        if not ok or value < least:
+            what = "a whole number" if kind is int else "a number"
+            raise HarnessError(f"{where_of(config, key, 'training config')}: field '{key}' must be {what} "
+                               f">= {least}, got {value!r}")
+
+
 def check_config(method: str, config: dict):
     """Refuse unknown or misplaced keys; a config read from a file is named with its line."""
     where = f"{config.path}: training config" if isinstance(config, Mapping) else "training config"
     check_keys(where, config, CONFIG_KEYS, kind="training config key")
+    check_numbers(config)
     for key in ("judge", "parser"):
         if key in config and method != "grpo":
             raise HarnessError(f"{where_of(config, key, where)}: training config key '{key}' only applies to "
@@ -121,16 +146,38 @@ def check_base(parent: dict, config: dict):
                            f"built on '{parent['base']}'; fix 'base' or choose a parent on that base")
 
 
+def parent_policy(parent: dict, trust_remote_code=False, allow_unsafe_weights=False) -> tuple[bool, bool]:
+    """Check the parent's files under eval's policy (safetensors only, no checkpoint code unless allowed).
+
+    The RISK flags of ``harness train`` or the parent's registry options lift the
+    checks, exactly as ``harness eval``'s flags do.  Returns (trust, allow_unsafe).
+    """
+    from harness_plugins.hf import Source, check_remote_code, check_weights
+
+    options = parent.get("options") or {}
+    trust = bool(trust_remote_code or options.get("trust_remote_code"))
+    allow_unsafe = bool(allow_unsafe_weights or options.get("allow_unsafe_weights"))
+    base = Source(parent["base"], "base model")
+    check_remote_code(base, trust)
+    check_weights(base, allow_unsafe)
+    if parent["adapter"]:
+        check_weights(Source(parent["adapter"], "adapter"), allow_unsafe, adapter=True)
+    return trust, allow_unsafe
+
+
 # -- model and data ---------------------------------------------------------
 
 
-def load_policy(parent: dict, config: dict):
+def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsafe_weights=False):
     """Tokenizer and model (a PeftModel when the parent has an adapter, else the bare base)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    trust, allow_unsafe = parent_policy(parent, trust_remote_code, allow_unsafe_weights)
+
     quant = config.get("quantization", (parent.get("options") or {}).get("quantization"))
-    kwargs = {"dtype": torch.bfloat16 if use_bf16(config) else torch.float32}
+    kwargs = {"dtype": torch.bfloat16 if use_bf16(config) else torch.float32, "trust_remote_code": trust,
+              "use_safetensors": None if allow_unsafe else True}
     if quant == "4bit":
         if not torch.cuda.is_available():
             raise HarnessError("quantization: 4bit needs a CUDA GPU (bitsandbytes); set quantization: null on CPU")
@@ -142,7 +189,7 @@ def load_policy(parent: dict, config: dict):
         )
         # bitsandbytes places weights at load time: one GPU per process (LOCAL_RANK under `accelerate launch`)
         kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
-    tokenizer = AutoTokenizer.from_pretrained(parent["base"])
+    tokenizer = AutoTokenizer.from_pretrained(parent["base"], trust_remote_code=trust)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(parent["base"], **kwargs)
@@ -372,6 +419,13 @@ class TRLTrainer(Trainer):
     def __init__(self, method: str):
         self.method = method
 
+    def check(self, request: TrainRequest) -> None:
+        """Config keys and numbers, the parent's base and its files under eval's loading policy."""
+        check_config(self.method, request.config)
+        parent = resolve_parent(request)
+        check_base(parent, request.config)
+        parent_policy(parent, request.trust_remote_code, request.allow_unsafe_weights)
+
     def train(self, request: TrainRequest) -> TrainResult:
         import torch
 
@@ -382,7 +436,7 @@ class TRLTrainer(Trainer):
         out = Path(request.output_dir)
         ckpt_dir = out / "trainer"
         last = last_complete_checkpoint(ckpt_dir) if request.resume else None
-        tokenizer, model = load_policy(parent, config)
+        tokenizer, model = load_policy(parent, config, request.trust_remote_code, request.allow_unsafe_weights)
         trainer, data_info = self.build(model, tokenizer, parent, config, request.data_path, ckpt_dir)
         if config.get("adapter_dtype") == "bf16":
             for name, param in trainer.model.named_parameters():

@@ -139,7 +139,7 @@ def test_checkpoint_registry_errors_name_the_line(tmp_path):
     path = write(tmp_path, "checkpoints.yaml", "good:\n  spec: keyword-baseline\nnospec:\n  parser: label-line\n")
     assert error_of(read_registry_file, path) == f"{path}:3: entry 'nospec' has no 'spec' (the model spec to load)"
     path = write(tmp_path, "checkpoints.yaml", "odd:\n  spec: keyword-baseline\n  options: 4bit\n")
-    assert error_of(read_registry_file, path).startswith(f"{path}:3: field 'options' must be a mapping")
+    assert error_of(read_registry_file, path).startswith(f"{path}:3: entry 'odd' field 'options' must be a mapping")
 
 
 def test_training_config_errors_name_the_line(tmp_path, cli):

@@ -9,6 +9,7 @@ from tests.conftest import DATA_DIR
 
 # Sizes and label balance from the data's own README (shared/data/README.md) and files.
 EXPECTED = {
+    "demo": (50, {"harmful": 25, "safe": 25}),  # shipped in tasks/demo.json (written for the project)
     "combined_test": (200, {"harmful": 100, "safe": 100}),
     "wildguard": (1554, {"harmful": 609, "safe": 945}),
     "xstest": (450, {"harmful": 200, "safe": 250}),

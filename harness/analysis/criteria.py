@@ -24,6 +24,8 @@ from harness.config import check_keys, expect_type, read_yaml_mapping
 from harness.errors import HarnessError
 
 MEASURES = ("difference", "relative", "value_a", "value_b")
+#: metrics a comparison always has; others are JUDGE.CRITERION or reasoning.MEASURE
+PLAIN_METRICS = ("accuracy", "f1")
 KEYS = {"name", "metric", "measure", "min", "max", "significant", "description"}
 FILE_KEYS = {"name", "description", "criteria"}
 
@@ -88,6 +90,7 @@ def load_criteria(name_or_path) -> tuple[str, list[Criterion]]:
         for key in ("name", "metric", "measure"):
             if key not in item:
                 raise HarnessError(f"{where}: missing '{key}'")
+        check_metric_name(where, item["metric"])
         if item["measure"] not in MEASURES:
             raise HarnessError(f"{item.where('measure')} (criteria[{i}]): measure '{item['measure']}' is not one of "
                                f"{', '.join(MEASURES)}")
@@ -99,6 +102,18 @@ def load_criteria(name_or_path) -> tuple[str, list[Criterion]]:
         out.append(Criterion(str(item["name"]), str(item["metric"]), item["measure"], item.get("min"),
                              item.get("max"), bool(item.get("significant", False)), str(item.get("description", ""))))
     return str(data.get("name") or path.stem), out
+
+
+def check_metric_name(where: str, metric) -> None:
+    """A metric with no JUDGE. or reasoning. prefix must be one the comparison computes: a typo would never be
+    evaluated, and a gate of unevaluated criteria would pass."""
+    from harness.errors import unknown_name
+
+    if not isinstance(metric, str) or not metric.strip():
+        raise HarnessError(f"{where}: 'metric' must be a metric name, got {metric!r}")
+    if "." not in metric and metric not in PLAIN_METRICS:
+        raise HarnessError(f"{where}: {unknown_name('metric', metric, PLAIN_METRICS)} "
+                           "(or JUDGE.CRITERION such as heuristic.reward, or reasoning.MEASURE)")
 
 
 def lookup(result: dict, metric: str) -> dict | None:

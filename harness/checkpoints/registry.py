@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.config import check_keys, expect_type, read_yaml_mapping
+from harness.config import check_keys, read_unique_yaml_mapping, where_of
 from harness.errors import HarnessError
 
 ENTRY_KEYS = {"description", "spec", "options", "template", "parser", "parent", "planned", "lineage"}
@@ -28,18 +28,48 @@ def registry_files() -> list[Path]:
 
 def read_registry_file(path: Path) -> dict:
     """One registry file; errors name its file and line."""
-    data = read_yaml_mapping(path)
+    data = read_unique_yaml_mapping(path)
     for name, entry in data.items():
         check_keys(f"{data.where(name)}: entry '{name}'", entry, ENTRY_KEYS)
         if "spec" not in entry and "planned" not in entry:
             raise HarnessError(f"{data.where(name)}: entry '{name}' has no 'spec' (the model spec to load)")
-        for key in ("spec", "template", "parser", "parent", "description", "planned"):
-            if key in entry:
-                expect_type(entry.where(key), key, entry[key], str, "text")
-        if "options" in entry:
-            expect_type(entry.where("options"), "options", entry["options"], dict, "a mapping of option to value")
+        check_entry(path, name, entry)
         entry["source"] = str(path)
     return data
+
+
+def check_entry(path: Path, name, entry: dict):
+    """Field types of one registry entry; a relative ``replay:`` path is made relative to the registry's folder."""
+    where = where_of(entry, None, f"{path}: entry '{name}'")
+    if not isinstance(name, str) or not name.strip():
+        raise HarnessError(f"{where}: an entry name must be text, got {name!r}")
+    for key, types, what in (("spec", str, "a model spec such as hf:BASE+ADAPTER"),
+                             ("description", str, "text"), ("template", str, "a template name or text"),
+                             ("parser", str, "a parser name"), ("parent", str, "a checkpoint name"),
+                             ("planned", str, "the command that creates it"),
+                             ("options", dict, "a mapping of loader options"), ("lineage", dict, "a mapping")):
+        if key in entry and entry[key] is not None and not isinstance(entry[key], types):
+            raise HarnessError(f"{where_of(entry, key, where)}: entry '{name}' field '{key}' must be {what}, "
+                               f"got {entry[key]!r}")
+    spec = entry.get("spec")
+    if isinstance(spec, str) and spec.startswith("replay:"):
+        target = Path(spec[len("replay:"):]).expanduser()
+        if not target.is_absolute():
+            entry["spec"] = f"replay:{(Path(path).parent / target).resolve()}"
+
+
+def check_parent_cycles(entries: dict):
+    """Refuse a parent chain that loops (it would vanish from ``models --tree``), naming the cycle."""
+    for start in entries:
+        chain, name = [], start
+        while name in entries and name not in chain:
+            chain.append(name)
+            name = entries[name].get("parent")
+        if name in chain:
+            loop = chain[chain.index(name):] + [name]
+            first = entries[loop[0]]
+            raise HarnessError(f"{where_of(first, 'parent', first.get('source', ''))}: checkpoint parents form a "
+                               f"cycle: {' -> '.join(loop)}; a checkpoint cannot descend from itself")
 
 
 def load_registry() -> dict:
@@ -47,6 +77,7 @@ def load_registry() -> dict:
     for path in registry_files():
         if path.exists():
             entries.update(read_registry_file(path))
+    check_parent_cycles(entries)
     return entries
 
 

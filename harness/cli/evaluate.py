@@ -15,16 +15,31 @@ from harness.score.metrics import POLICIES
 
 METRIC_COLUMNS = ["task", "n", "accuracy", "precision", "recall", "f1", "parse_failure_rate"]
 
+
+class BatchSize(click.ParamType):
+    """A positive whole number or 'auto'."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        text = str(value).strip()
+        if text == "auto" or (text.isdigit() and int(text) > 0):
+            return text
+        self.fail(f"{value!r} is not a positive whole number or 'auto'", param, ctx)
+
+
+BATCH_SIZE = BatchSize()
+
 @click.command(name="eval")
 @click.option("--model", "model_name", required=True, help="Checkpoint name (see `harness models`) or spec such as hf:BASE+ADAPTER.")
 @click.option("--task", "task_names", required=True, help="Task name(s), comma-separated, or a task YAML path.")
-@click.option("--limit", type=int, default=None, help="Deterministic label-stratified subset of N samples.")
-@click.option("--samples", "k", type=int, default=1, show_default=True, help="Completions per prompt.")
-@click.option("--max-new-tokens", type=int, default=512, show_default=True)
-@click.option("--temperature", type=float, default=0.7, show_default=True)
-@click.option("--top-p", type=float, default=1.0, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Deterministic label-stratified subset of N samples.")
+@click.option("--samples", "k", type=click.IntRange(min=1), default=1, show_default=True, help="Completions per prompt.")
+@click.option("--max-new-tokens", type=click.IntRange(min=1), default=512, show_default=True)
+@click.option("--temperature", type=click.FloatRange(min=0), default=0.7, show_default=True)
+@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed; each (sample, k) gets its own.")
-@click.option("--batch-size", default="auto", show_default=True, help="Batch size or 'auto' (largest that fits).")
+@click.option("--batch-size", type=BATCH_SIZE, default="auto", show_default=True, help="Batch size or 'auto' (largest that fits).")
 @click.option("--policy", type=click.Choice(POLICIES), default=None,
               help="Parse-failure policy (default: the task's, strict for every built-in task).")
 @click.option("--dtype", type=click.Choice(["bfloat16", "float16", "float32"]), default=None, help="Weights dtype (hf models).")
@@ -38,7 +53,7 @@ METRIC_COLUMNS = ["task", "n", "accuracy", "precision", "recall", "f1", "parse_f
 @click.option("--rerun", is_flag=True, help="Start a new run even if an identical one exists.")
 @click.option("--resume/--no-resume", default=True, show_default=True, help="Finish an interrupted identical run.")
 @click.option("--no-cache", is_flag=True, help="Do not read or write the generation cache.")
-@click.option("--workers", type=int, default=1, show_default=True,
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Data-parallel processes sharing one run (one per GPU or endpoint).")
 @click.option("--devices", default=None, help="Comma-separated CUDA device per worker, e.g. 0,1.")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
@@ -96,7 +111,10 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
         from harness.judge.runner import parse_judge_options
 
         judge_opts = parse_judge_options(judge_options)
-    request = EvalRequest(model_name, [get_task(name.strip()) for name in task_names.split(",") if name.strip()],
+    names = [name.strip() for name in task_names.split(",")]
+    if not all(names):
+        raise HarnessError(f"--task '{task_names}': expected task names separated by commas, found an empty one")
+    request = EvalRequest(model_name, [get_task(name) for name in names],
                           settings, policy=policy, limit=limit, options=options, judges=judge_specs,
                           judge_options=judge_opts, rerun=rerun or not resume, use_cache=not no_cache,
                           progress=not quiet, data_dir=data_dir, runs_dir=runs_dir)

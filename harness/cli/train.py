@@ -27,7 +27,7 @@ from harness.errors import HarnessError
 @click.option("--judge", default=None, help="Judge spec scoring each completion (needed by reasoning-quality).")
 @click.option("--strategy", type=click.Choice(["hard-samples", "reasoning-quality"]), default="hard-samples",
               show_default=True)
-@click.option("--limit", type=int, default=None, help="Label-stratified subset of N prompts.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Label-stratified subset of N prompts.")
 @click.option("--temperature", type=float, default=0.8, show_default=True)
 @click.option("--max-new-tokens", type=int, default=512, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="Generation seed.")
@@ -99,7 +99,10 @@ def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, s
               help="YAML training config (configs/rsft.yaml, configs/exp_19.yaml, ...); its 'train' section is used.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override one config key (JSON values).")
 @click.option("--no-resume", is_flag=True, help="Start over instead of resuming from the last checkpoint.")
-def train(method, parent, data, name, overwrite, config_file, overrides, no_resume):
+@click.option("--trust-remote-code", is_flag=True, help="RISK: runs Python code shipped with the parent checkpoint.")
+@click.option("--allow-unsafe-weights", is_flag=True, help="RISK: loads pickle (.bin) parent weights, which can execute code.")
+def train(method, parent, data, name, overwrite, config_file, overrides, no_resume, trust_remote_code,
+          allow_unsafe_weights):
     """Train with a registered trainer (built in: LoRA on TRL) and register the result as a named checkpoint.
 
     Interrupted training resumes from its last checkpoint when the same command
@@ -120,7 +123,8 @@ def train(method, parent, data, name, overwrite, config_file, overrides, no_resu
     config.update(overridden)
     for key in overridden:  # errors about an overridden key must not point at the file's line
         getattr(config, "key_lines", {}).pop(key, None)
-    entry = train_checkpoint(method, parent, data, name, config, overwrite=overwrite, resume=not no_resume)
+    entry = train_checkpoint(method, parent, data, name, config, overwrite=overwrite, resume=not no_resume,
+                             trust_remote_code=trust_remote_code, allow_unsafe_weights=allow_unsafe_weights)
     if int(os.environ.get("RANK", "0")) != 0:
         return
     m = entry["lineage"]["metrics"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from harness import __version__
+from harness.errors import HarnessError
 from harness.interfaces.model import GenerationSettings
 from harness.plugins import get_registry
 from harness.store.runs import now_iso
@@ -66,7 +67,7 @@ def plan_run(model_name, task, settings, *, policy=None, limit=None, data_dir=No
 
     entry = resolve(model_name)
     entry["options"] = {**entry.get("options", {}), **(options or {})}
-    samples = stratified_subset(task.load(data_dir), limit, seed=settings.seed)
+    samples = stratified_subset(check_limit(task.load(data_dir), limit, task), limit, seed=settings.seed)
     model_template, model_parser = model_template_parser(entry)  # registry entry > model loader > task
     template = model_template or task.template
     parser = model_parser or task.parser
@@ -74,6 +75,18 @@ def plan_run(model_name, task, settings, *, policy=None, limit=None, data_dir=No
     get_registry().get("parsers", parser)
     return RunPlan(model_name, entry, task, samples, settings, template, parser, policy or task.policy, limit,
                    task.file_hash(), task.data_fingerprint(data_dir), data_dir)
+
+
+def check_limit(samples: list, limit: int | None, task) -> list:
+    """A limit must pick a real subset: 0, negative or more than the task has is refused, not silently widened."""
+    if limit is None:
+        return samples
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise HarnessError(f"--limit {limit!r}: expected a whole number of samples, at least 1")
+    if limit > len(samples):
+        raise HarnessError(f"--limit {limit}: task '{task.name}' has only {len(samples)} samples; "
+                           f"use --limit {len(samples)} or less, or drop --limit to run them all")
+    return samples
 
 
 def manifest_for(plan: RunPlan, model_info: dict | None = None) -> dict:
@@ -146,5 +159,7 @@ def git_commit() -> str:
 
 
 def run_id_for(plan: RunPlan) -> str:
-    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", plan.model_name).strip("-")[:40]
-    return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug}-{plan.task.name}-{plan.key[:6]}"
+    def slug(text, size):
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")[:size]
+
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{slug(plan.model_name, 40)}-{slug(plan.task.name, 60)}-{plan.key[:6]}"

@@ -98,3 +98,16 @@ def split_spec(spec: str) -> tuple[str, str]:
     """``'hf:meta/x+adapter'`` -> ``('hf', 'meta/x+adapter')``; ``'keyword-baseline'`` -> (name, '')."""
     scheme, _, arg = spec.partition(":")
     return scheme, arg
+
+
+def check_model_options(loader: str, options: dict, known) -> dict:
+    """Refuse a model option (``-o KEY=VALUE``) its loader does not declare, suggesting the closest."""
+    from harness.errors import HarnessError, unknown_name
+
+    for key in options or {}:
+        if key not in known and not known:
+            raise HarnessError(f"{loader}: unknown option '{key}'; {loader} takes no options")
+        if key not in known:
+            message = str(unknown_name("option", key, known))
+            raise HarnessError(f"{loader}: {message[0].lower()}{message[1:]}")
+    return dict(options or {})

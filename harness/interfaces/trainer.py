@@ -27,6 +27,9 @@ class TrainRequest:
 
     def parent_spec(self) -> str:
         return self.parent_entry.get("spec", self.parent)
+    #: RISK flags, as in ``harness eval``: load checkpoint code / pickle weights of the parent
+    trust_remote_code: bool = False
+    allow_unsafe_weights: bool = False
 
 
 @dataclass
@@ -42,6 +45,13 @@ class Trainer:
     """Base class for trainers."""
 
     method: str = ""
+
+    def check(self, request: TrainRequest) -> None:
+        """Refuse a request this trainer cannot run (config, parent, loading policy) with a HarnessError.
+
+        Called before ``--overwrite`` removes anything and before any weights load,
+        so a refused request deletes and computes nothing.  The default accepts all.
+        """
 
     def train(self, request: TrainRequest) -> TrainResult:
         raise NotImplementedError

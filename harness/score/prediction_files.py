@@ -20,6 +20,9 @@ def records_from_predictions(path: Path, task, parser) -> list[dict]:
             for field in ("label", "prompt"):
                 if field not in row:
                     raise HarnessError(f"{where}: missing field '{field}' in a GuardReasoner predictions line")
+            for field in ("prompt", "predict"):
+                if not isinstance(row[field], str):
+                    raise HarnessError(f"{where}: field '{field}' must be text, got {row[field]!r}")
             raw = str(row["label"]).strip()
             gold = task.labels.get(raw)
             if gold is None:

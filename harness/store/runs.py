@@ -199,6 +199,9 @@ class RunStore:
         return connect_run_index(self.db_path)
 
     def create_run(self, run_id: str, key: str, manifest: dict) -> Run:
+        from harness.config import check_name, path_inside
+
+        path_inside(self.root, check_name(run_id, "run id"))  # a run folder is always inside the store
         run = Run(self, run_id)
         run.dir.mkdir(parents=True, exist_ok=False)
         run.write_manifest({**manifest, "format_version": FORMAT_VERSION, "run_id": run_id, "key": key})

@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.config import check_keys, read_yaml_mapping
+from harness.config import check_keys, check_name, read_yaml_mapping, where_of
 from harness.errors import HarnessError, unknown_name
 from harness.tasks import sources, templates
 
@@ -22,11 +22,13 @@ TASK_KEYS = {
     "positive", "target", "template", "parser", "metrics", "policy",
 }
 REQUIRED_KEYS = {"name", "source", "format", "fields", "labels", "positive"}
-SOURCE_KEYS = {"path", "url", "hf", "split", "config"}
+SOURCE_KEYS = {"path", "file", "url", "hf", "split", "config"}
 FIELD_KEYS = {"prompt", "response", "label", "category", "id"}
 FORMATS = {"json", "jsonl", "guardreasoner"}
 TARGETS = {"prompt", "response", "refusal"}
 CANONICAL = {"harmful", "safe", "refusal", "compliance"}
+METRICS = {"accuracy", "precision", "recall", "f1"}
+POLICIES = {"strict", "exclude", "guardreasoner-paper"}
 
 
 @dataclass
@@ -70,6 +72,12 @@ class Task:
         """Where the data file is, downloading URL sources into the cache."""
         if "url" in self.source:
             return sources.fetch_url(self.source["url"])
+        if "file" in self.source:  # shipped next to the task file: needs no data folder
+            path = self.path.parent / self.source["file"]
+            if not path.exists():
+                raise HarnessError(f"{self.path}: source.file '{self.source['file']}' is not next to the task file "
+                                   f"(looked for {path})")
+            return path
         if "path" in self.source:
             root, origin = sources.data_dir(data_dir)
             path = root / self.source["path"]
@@ -87,7 +95,7 @@ class Task:
             rows = sources.read_hf_dataset(self.source["hf"], self.source.get("split", "test"), self.source.get("config"))
         else:
             rows = sources.read_rows(self.data_path(data_dir), "jsonl" if self.format == "jsonl" else "json", self.records_key)
-        return [self._sample(i, row, where) for i, (row, where) in enumerate(rows)]
+        return check_unique_ids([self._sample(i, row, where) for i, (row, where) in enumerate(rows)], self)
 
     def data_fingerprint(self, data_dir=None) -> str:
         if "hf" in self.source:
@@ -154,9 +162,11 @@ def parse_task_file(path: Path) -> Task:
     missing = REQUIRED_KEYS - set(spec)
     if missing:
         raise HarnessError(f"{path}: missing required key(s): {', '.join(sorted(missing))}")
+    check_task_spec(spec, path)
     source = spec["source"]
-    if not isinstance(source, dict) or not ({"path", "url", "hf"} & set(source)):
-        raise HarnessError(f"{spec.where('source')}: 'source' must have one of path, url or hf")
+    if not isinstance(source, dict) or not ({"path", "file", "url", "hf"} & set(source)):
+        raise HarnessError(f"{spec.where('source')}: 'source' must have one of path (in the data folder), file (next "
+                           "to the task file), url or hf")
     check_keys(f"{path}: source", source, SOURCE_KEYS, kind="source key")
     if spec["format"] not in FORMATS:
         raise unknown_name_in(spec.where("format"), "format", spec["format"], FORMATS)
@@ -181,8 +191,78 @@ def parse_task_file(path: Path) -> Task:
     for key in ("template", "parser", "metrics", "policy"):
         if key in spec:
             setattr(task, key, spec[key])
-    templates.resolve_template(task.template)
+    try:
+        templates.resolve_template(task.template)
+    except HarnessError as exc:
+        raise HarnessError(f"{where_of(spec, 'template', str(path))}: field 'template': {exc}") from None
     return task
+
+
+YAML_BOOLEAN_WORDS = "yes/no, on/off, true/false, y/n"
+
+
+def check_task_spec(spec: dict, path) -> None:
+    """Types and values of a task file's fields, before any is used: each error names file, line and field."""
+    def at(key):
+        return where_of(spec, key, str(path))
+
+    def need(key, types, what):
+        if key in spec and (not isinstance(spec[key], types) or isinstance(spec[key], bool)):
+            raise HarnessError(f"{at(key)}: field '{key}' must be {what}, got {spec[key]!r}")
+
+    for key in ("name", "format", "positive", "target", "template", "parser", "policy", "records_key"):
+        need(key, str, "text")
+    need("description", str, "text")
+    for key in ("source", "fields", "labels"):
+        need(key, dict, "a mapping (key: value lines under it)")
+    check_name(spec["name"], f"{at('name')}: field 'name'")
+    for key, value in spec["fields"].items():
+        if not isinstance(value, str) or isinstance(key, bool):
+            raise HarnessError(f"{where_of(spec['fields'], key, at('fields'))}: fields.{key} must name a record "
+                               f"field (text), got {value!r}")
+    if not spec["labels"]:
+        raise HarnessError(f"{at('labels')}: field 'labels' is empty; map each raw label to one of "
+                           f"{', '.join(sorted(CANONICAL))}")
+    for key, value in spec["source"].items():
+        if not isinstance(value, str):
+            raise HarnessError(f"{where_of(spec['source'], key, at('source'))}: source.{key} must be text, got {value!r}")
+    for raw, canon in spec["labels"].items():
+        if not isinstance(canon, str):
+            raise HarnessError(f"{where_of(spec['labels'], raw, at('labels'))}: labels.{raw} must be one of "
+                               f"{', '.join(sorted(CANONICAL))}, got {canon!r}")
+        if isinstance(raw, bool):
+            raise HarnessError(
+                f"{where_of(spec['labels'], raw, at('labels'))}: label key {raw!r}: YAML reads unquoted "
+                f"{YAML_BOOLEAN_WORDS} as true/false; quote the raw label, e.g. \"yes\": harmful")
+    if "metrics" in spec:
+        metrics = spec["metrics"]
+        if not isinstance(metrics, list) or not all(isinstance(m, str) for m in metrics):
+            raise HarnessError(f"{at('metrics')}: field 'metrics' must be a list of metric names "
+                               f"({', '.join(sorted(METRICS))}), got {metrics!r}")
+        for metric in metrics:
+            if metric not in METRICS:
+                raise HarnessError(f"{at('metrics')}: field 'metrics': {unknown_name('metric', metric, METRICS)}")
+    if "policy" in spec and spec["policy"] not in POLICIES:
+        raise HarnessError(f"{at('policy')}: field 'policy': {unknown_name('policy', spec['policy'], POLICIES)}")
+    if "parser" in spec:
+        from harness.plugins import get_registry
+
+        try:
+            get_registry().get("parsers", spec["parser"])
+        except HarnessError as exc:
+            raise HarnessError(f"{at('parser')}: field 'parser': {exc}") from None
+
+
+def check_unique_ids(samples: list[Sample], task: "Task") -> list[Sample]:
+    """Refuse two records with one sample id: one would never be evaluated and the other scored twice."""
+    first = {}
+    for sample in samples:
+        if sample.id in first:
+            raise HarnessError(
+                f"{sample.location}: sample id {sample.id!r} repeats the id of {first[sample.id].location}; "
+                f"ids (fields.id: '{task.fields.get('id')}' in {task.path}) must be unique")
+        first[sample.id] = sample
+    return samples
 
 
 def unknown_name_in(where, kind, name, known):
@@ -207,7 +287,11 @@ def task_files() -> dict[str, Path]:
 def get_task(name_or_path: str) -> Task:
     """A task by registered name, or by the path of a task YAML file."""
     p = Path(name_or_path)
-    if p.suffix in {".yaml", ".yml"} and p.exists():
+    if not name_or_path.strip():
+        raise HarnessError("--task: expected a task name or a task YAML path, got an empty name")
+    if p.suffix in {".yaml", ".yml"} or len(p.parts) > 1:
+        if not p.exists():
+            raise HarnessError(f"{p}: task file not found")
         return parse_task_file(p)
     files = task_files()
     if name_or_path not in files:

@@ -8,7 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
-from harness.config import Mapping, read_yaml_mapping
+from harness.config import Mapping, check_name, path_inside, read_yaml_mapping, where_of
 from harness.errors import HarnessError
 from harness.tasks.sources import file_sha256
 
@@ -21,15 +21,18 @@ def read_config(path) -> Mapping:
 
 
 def output_dir_for(name: str) -> Path:
+    """``$HARNESS_HOME/checkpoints/<name>``, the only folder ``--overwrite`` may replace."""
     from harness.checkpoints.registry import harness_home
 
-    return harness_home() / "checkpoints" / name
+    check_name(name, "--output")
+    return path_inside(harness_home() / "checkpoints", name)
 
 
 def check_output_name(name: str, overwrite: bool):
     from harness.checkpoints.registry import load_registry
 
-    if not name or "/" in name or ":" in name or "+" in name:
+    check_name(name, "--output")
+    if ":" in name or "+" in name:
         raise HarnessError(f"--output '{name}': a checkpoint name has no '/', ':' or '+' (e.g. exp_19)")
     existing = load_registry().get(name)
     if existing and "planned" not in existing and not overwrite:
@@ -44,12 +47,15 @@ def check_method(method: str):
     get_registry().registration("trainers", method)
 
 
-def train_checkpoint(method, parent_name, data, name, config, overwrite=False, resume=True, description=None) -> dict:
+def train_checkpoint(method, parent_name, data, name, config, overwrite=False, resume=True, description=None,
+                     trust_remote_code=False, allow_unsafe_weights=False) -> dict:
     """Train with the trainer registered as ``method``, then register ``name`` with its lineage.
 
     The parent is resolved to its registry entry here and passed on in the
-    request; which parents can be trained is the trainer's decision.
-    Returns the new registry entry.
+    request; which parents can be trained is the trainer's decision.  Everything
+    is checked (name, data, the trainer's own checks of config and parent files)
+    before ``--overwrite`` removes the old ``$HARNESS_HOME/checkpoints/<name>``,
+    so a refused run deletes nothing.  Returns the new registry entry.
     """
     from harness.checkpoints.loading import resolve
     from harness.checkpoints.registry import register_checkpoint
@@ -66,10 +72,13 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
     parent = resolve(parent_name)
     trainer = get_registry().create("trainers", method)
     out = output_dir_for(name)
+    request = TrainRequest(method, parent_name, data, out, config, resume=resume, parent_entry=parent,
+                           trust_remote_code=trust_remote_code, allow_unsafe_weights=allow_unsafe_weights)
+    trainer.check(request)
     if overwrite and out.exists():
         shutil.rmtree(out)
     started = time.time()
-    result = trainer.train(TrainRequest(method, parent_name, data, out, config, resume=resume, parent_entry=parent))
+    result = trainer.train(request)
     entry = {
         "description": description or f"{method} on {parent_name} with {data.name}",
         "spec": result.spec,
@@ -100,7 +109,8 @@ def train_config(config_file, method) -> tuple[str, dict]:
     config = read_config(config_file) if config_file else {}
     section = copy.copy(config.get("train", config))
     if not isinstance(section, dict):
-        raise HarnessError(f"{config.where('train')}: 'train' must be a mapping of training settings")
+        raise HarnessError(f"{where_of(config, 'train', str(config_file))}: field 'train' must be a mapping of "
+                           f"training settings (method, epochs, ...), got {config['train']!r}")
     method = method or section.get("method")
     section.pop("method", None)
     if not method:
