@@ -33,6 +33,7 @@ def build_cli():
         evaluate,
         judge,
         models,
+        overlap,
         plugins,
         report,
         runs,
@@ -43,7 +44,7 @@ def build_cli():
 
     for command in (evaluate.eval_command, score.score, tasks.tasks, plugins.plugins, models.models, runs.runs,
                     judge.judge, report.leaderboard, report.compare, report.report, train.pairs, train.train,
-                    train.pipeline):
+                    train.pipeline, overlap.overlap):
         cli.add_command(command)
     get_registry().add_commands(cli)
     return cli
