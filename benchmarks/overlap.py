@@ -31,7 +31,7 @@ TRAIN_TASKS = ("guardreasoner_test_5k",)
 
 
 def harness(*args) -> str:
-    out = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run([sys.executable, "-m", "harness", *args], capture_output=True, text=True, cwd=REPO, check=False)
     if out.returncode:
         sys.exit(f"harness {' '.join(args)} failed:\n{out.stderr}")
     return out.stdout
@@ -79,8 +79,8 @@ def render(results, reverse, tasks, threshold, ngram, data_dir) -> str:
             else:
                 clean.setdefault(short, []).append(r["eval"])
     lines.append("")
-    for short, tasks in clean.items():
-        lines.append(f"No overlap between {short} and: {', '.join(tasks)}.")
+    for short, names in clean.items():
+        lines.append(f"No overlap between {short} and: {', '.join(names)}.")
     lines += ["", "Against issue 15's figures (exact, same rule):", ""] + [f"- {line}" for line in issue_check(results, reverse)]
     return "\n".join(lines) + "\n"
 

@@ -337,9 +337,7 @@ def write_pairs(reports: list[OverlapReport], path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
-        for r in reports:
-            for row in r.pair_rows():
-                fh.write(json.dumps(row) + "\n")
+        fh.writelines(json.dumps(row) + "\n" for r in reports for row in r.pair_rows())
     return path
 
 

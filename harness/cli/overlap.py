@@ -41,7 +41,13 @@ def overlap(train_spec, eval_names, threshold, ngram, num_perm, exact_only, text
       harness overlap --train guardreasoner_test_5k --eval beavertails,toxicchat --threshold 0.7 --out overlap.jsonl
       harness eval --model exp_18 --task beavertails --exclude-ids overlap.jsonl
     """
-    from harness.analysis.overlap import OverlapSettings, check_overlap, task_texts, train_texts, write_pairs
+    from harness.analysis.overlap import (
+        OverlapSettings,
+        check_overlap,
+        task_texts,
+        train_texts,
+        write_pairs,
+    )
 
     settings = OverlapSettings(threshold=threshold, ngram=ngram, num_perm=num_perm, near=not exact_only)
     train = train_texts(train_spec, data_dir, text_field)
