@@ -137,7 +137,7 @@ def test_pairs_stops_before_sampling_naming_the_ids(cli, tmp_path):
     assert len((tmp_path / "p.overlap.jsonl").read_text().splitlines()) == 2
     assert not (tmp_path / "runs").exists()  # stopped before any sampling run
     code, out, err = cli(*args, "--overlap-threshold", 0.9)  # e2 (0.857) no longer counts: 1 overlap
-    assert code == 1 and "1 eval items overlap" in err and "planted_eval:e2" not in err
+    assert code == 1 and "1 eval item overlaps" in err and "planted_eval:e2" not in err
     code, out, err = cli(*args, "--max-overlap", 2)
     assert code == 0, err
     assert (tmp_path / "runs").exists()

@@ -300,7 +300,7 @@ def gate(train: TextSet, evals: list[TextSet], *, max_overlap: int = 0, settings
         parts = ", ".join(f"{r.eval} {r.exact} exact + {r.near} near" for r in reports if r.overlaps)
         more = f" and {len(ids) - SHOWN_IDS} more" if len(ids) > SHOWN_IDS else ""
         raise HarnessError(
-            f"{len(ids)} eval items overlap the training prompts of {train.name} ({parts}; near = Jaccard >= "
+            f"{len(ids)} eval item{'s overlap' if len(ids) != 1 else ' overlaps'} the training prompts of {train.name} ({parts}; near = Jaccard >= "
             f"{s.threshold} on word {s.ngram}-grams), above the allowed {max_overlap}: "
             f"{', '.join(ids[:SHOWN_IDS])}{more}. Full list: {report_path}. Evaluate on other tasks, drop them with "
             f"`harness eval --exclude-ids {report_path}`, or raise the allowed overlap.")
