@@ -21,13 +21,15 @@ def test_pipeline_end_to_end_and_resume(cli, tmp_path):
         "train": {"method": "dpo", "max_steps": 2, "batch_size": 2, "bf16": False, "learning_rate": 1e-3,
                   "save_steps": 1000, "lora": {"r": 4, "alpha": 8}},
         "eval": {"tasks": ["combined_test"], "limit": 4, "max_new_tokens": 8},
+        "overlap": {"max": 4},  # pairs and eval draw the same 4 prompts: allowed here, stopped by default
     }
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(yaml.safe_dump(config))
     code, out, err = cli("pipeline", cfg, "--quiet")
     assert code == 0, err[-3000:]
     state = json.loads((tmp_path / "pipelines" / "tiny_child" / "pipeline.json").read_text())["steps"]
-    assert [state[s]["status"] for s in ("eval_parent", "pairs", "train", "eval_child", "compare")] == ["done"] * 5
+    assert [state[s]["status"] for s in ("overlap", "eval_parent", "pairs", "train", "eval_child", "compare")] == ["done"] * 6
+    assert len((tmp_path / "pipelines" / "tiny_child" / "overlap.jsonl").read_text().splitlines()) == 4
     assert state["pairs"]["pairs"] >= 1
     child = load_registry()["tiny_child"]
     assert child["parent"] == "tiny_parent" and child["lineage"]["metrics"]["global_step"] == 2

@@ -34,6 +34,7 @@ def build_cli():
         human_eval,
         judge,
         models,
+        overlap,
         plugins,
         report,
         runs,
@@ -44,7 +45,7 @@ def build_cli():
 
     core = (evaluate.eval_command, score.score, tasks.tasks, plugins.plugins, models.models, runs.runs,
             judge.judge, report.leaderboard, report.compare, report.report, train.pairs, train.train, train.pipeline,
-            human_eval.human_eval)
+            human_eval.human_eval, overlap.overlap)
     for command in core:
         cli.add_command(command)
     get_registry().add_commands(cli, core={c.name for c in core})

@@ -56,13 +56,15 @@ BATCH_SIZE = BatchSize()
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Data-parallel processes sharing one run (one per GPU or endpoint).")
 @click.option("--devices", default=None, help="Comma-separated CUDA device per worker, e.g. 0,1.")
+@click.option("--exclude-ids", type=click.Path(dir_okay=False), default=None,
+              help="Leave these sample ids out: one id a line, or `harness overlap --out` JSONL (recorded in the manifest).")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @data_dir_option
 @runs_dir_option
 def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, top_p, seed, batch_size, policy,
                  dtype, quantization, trust_remote_code, allow_unsafe_weights, model_options, judges, judge_options, rerun, resume,
-                 workers, devices, no_cache, as_json, quiet, data_dir, runs_dir):
+                 workers, devices, no_cache, exclude_ids, as_json, quiet, data_dir, runs_dir):
     """Run a model over one or more tasks, parse its verdicts, score and record the run.
 
     Running the same command again resumes an interrupted run (one record per
@@ -77,6 +79,7 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
       harness eval --model exp_18 --task wildguard --policy exclude     # re-scores a finished run
       harness eval --model exp_18 --task combined_test --limit 100 --samples 4 --judge heuristic
       harness eval --model exp_18 --task wildguard --workers 2 --devices 0,1
+      harness eval --model exp_18 --task beavertails --exclude-ids overlap.jsonl
       accelerate launch --num_processes 2 -m harness eval --model exp_18 --task wildguard
     """
     from harness.evaluate.sharding import Topology, launch_workers
@@ -95,6 +98,11 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
     from harness.tasks.task import get_task
 
     options = parse_key_values(model_options, "--model-option")
+    exclude = None
+    if exclude_ids:
+        from harness.analysis.overlap import read_exclude_ids
+
+        exclude = read_exclude_ids(exclude_ids)
     if dtype:
         options["dtype"] = dtype
     if quantization:
@@ -117,7 +125,7 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
     request = EvalRequest(model_name, [get_task(name) for name in names],
                           settings, policy=policy, limit=limit, options=options, judges=judge_specs,
                           judge_options=judge_opts, rerun=rerun or not resume, use_cache=not no_cache,
-                          progress=not quiet, data_dir=data_dir, runs_dir=runs_dir)
+                          progress=not quiet, data_dir=data_dir, runs_dir=runs_dir, exclude=exclude)
     results = {r.task: {"run_id": r.run.id, "dir": str(r.run.dir), **r.metrics}
                for r in evaluate(request, topology, log=lambda msg: click.echo(msg, err=True))}
     if topology.rank == 0:

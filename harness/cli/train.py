@@ -40,16 +40,23 @@ from harness.errors import HarnessError
               help="Build from the seed's hard_samples_*.json instead of sampling (hard-samples strategy).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Pairs JSONL (default pairs/MODEL-TASK-STRATEGY.jsonl); stats go beside it.")
+@click.option("--eval-tasks", default=None,
+              help="Tasks the trained model will be evaluated on: stop if their prompts overlap --task's (see harness overlap).")
+@click.option("--max-overlap", type=int, default=0, show_default=True,
+              help="With --eval-tasks: eval items allowed to overlap (exactly or nearly) before stopping.")
+@click.option("--overlap-threshold", type=float, default=0.8, show_default=True,
+              help="With --eval-tasks: Jaccard similarity from which a prompt is a near-duplicate.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, seed, batch_size, gamma,
-          pair_seed, min_margin, any_verdict, from_hard_samples, output, data_dir, runs_dir, quiet):
+          pair_seed, min_margin, any_verdict, from_hard_samples, output, eval_tasks, max_overlap, overlap_threshold,
+          data_dir, runs_dir, quiet):
     """Sample k completions per prompt, judge them and write TRL preference pairs.
 
     \b
     Examples:
-      harness pairs --model exp_18 --task guardreasoner_test_5k --limit 1000 --samples 4 --judge heuristic --strategy hard-samples
+      harness pairs --model exp_18 --task guardreasoner_test_5k --limit 1000 --samples 4 --judge heuristic --strategy hard-samples --eval-tasks wildguard
       harness pairs --model exp_18 --task combined_test --samples 4 --judge heuristic --strategy reasoning-quality --min-margin 0.2
       harness pairs --from-hard-samples ../shared/data/wizard101/exp18/hard_samples_exp18.json -o pairs/exp18.jsonl
     """
@@ -75,9 +82,15 @@ def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, s
         raise HarnessError("harness pairs needs --model and --task (or --from-hard-samples FILE)")
     if k < 2:
         raise HarnessError("--samples must be at least 2 to form pairs")
+    out = Path(output or f"pairs/{model.replace('/', '_').replace(':', '_')}-{task}-{strategy}.jsonl")
+    if eval_tasks:
+        from harness.analysis.overlap import OverlapSettings, gate_tasks
+
+        gate_tasks(task, [t.strip() for t in eval_tasks.split(",") if t.strip()], max_overlap=max_overlap,
+                   settings=OverlapSettings(threshold=overlap_threshold), report_path=out.with_suffix(".overlap.jsonl"),
+                   train_limit=limit, train_seed=seed, data_dir=data_dir, progress=not quiet)
     run = eval_run(model, task, samples=k, limit=limit, temperature=temperature, max_new_tokens=max_new_tokens,
                    seed=seed, judge=judge, batch_size=batch_size, data_dir=data_dir, runs_dir=runs_dir, quiet=quiet)
-    out = Path(output or f"pairs/{model.replace('/', '_').replace(':', '_')}-{task}-{strategy}.jsonl")
     stats = build_pairs_from_run(run, strategy, judge, options, out)
     click.echo(pair_stats_text(stats, out))
 

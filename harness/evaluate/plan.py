@@ -44,6 +44,7 @@ class RunPlan:
     task_sha256: str
     data_sha256: str
     data_dir: str | None = None
+    excluded: dict | None = None  # --exclude-ids: {"file", "sha256", "n_excluded", "ids"}
 
     @cached_property
     def key(self) -> str:
@@ -58,23 +59,34 @@ class RunPlan:
             "parser": self.parser,
             "settings": self.settings.to_dict(),
         }
+        if self.excluded:
+            ident["excluded"] = self.excluded["ids"]
         return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
 
 
-def plan_run(model_name, task, settings, *, policy=None, limit=None, data_dir=None, options=None) -> RunPlan:
+def plan_run(model_name, task, settings, *, policy=None, limit=None, data_dir=None, options=None,
+             exclude=None) -> RunPlan:
     from harness.checkpoints.loading import model_template_parser, resolve
     from harness.tasks.task import stratified_subset
 
     entry = resolve(model_name)
     entry["options"] = {**entry.get("options", {}), **(options or {})}
     samples = stratified_subset(check_limit(task.load(data_dir), limit, task), limit, seed=settings.seed)
+    excluded = None
+    if exclude is not None:  # an ExcludeList: dropped after the subset, so a run is a subset of the unexcluded one
+        drop = exclude.ids_for(task.name)
+        ids = sorted(s.id for s in samples if s.id in drop)
+        samples = [s for s in samples if s.id not in drop]
+        excluded = {"file": exclude.path, "sha256": exclude.sha256, "n_excluded": len(ids), "ids": ids} if ids else None
+        if not samples:
+            raise HarnessError(f"--exclude-ids {exclude.path} leaves no sample of task '{task.name}' to evaluate")
     model_template, model_parser = model_template_parser(entry)  # registry entry > model loader > task
     template = model_template or task.template
     parser = model_parser or task.parser
     templates.resolve_template(template)
     get_registry().get("parsers", parser)
     return RunPlan(model_name, entry, task, samples, settings, template, parser, policy or task.policy, limit,
-                   task.file_hash(), task.data_fingerprint(data_dir), data_dir)
+                   task.file_hash(), task.data_fingerprint(data_dir), data_dir, excluded)
 
 
 def check_limit(samples: list, limit: int | None, task) -> list:
@@ -106,6 +118,7 @@ def manifest_for(plan: RunPlan, model_info: dict | None = None) -> dict:
             "limit": plan.limit,
         },
         "n_total": len(plan.samples),
+        **({"exclude_ids": plan.excluded} if plan.excluded else {}),
         "template": plan.template,
         "parser": plan.parser,
         "policy": plan.policy,

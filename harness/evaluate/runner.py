@@ -41,6 +41,7 @@ class EvalRequest:
     progress: bool = True
     data_dir: str | None = None
     runs_dir: str | None = None
+    exclude: object = None  # harness.analysis.overlap.ExcludeList from --exclude-ids
 
 
 @dataclass
@@ -59,7 +60,8 @@ def evaluate(request: EvalRequest, topology: Topology | None = None, log=None) -
     log = log or (lambda msg: print(msg, file=sys.stderr))
     store = RunStore(request.runs_dir)
     plans = [plan_run(request.model_name, task, request.settings, policy=request.policy, limit=request.limit,
-                      data_dir=request.data_dir, options=request.options) for task in request.tasks]
+                      data_dir=request.data_dir, options=request.options, exclude=request.exclude)
+             for task in request.tasks]
     if request.judges:
         from harness.judge.runner import check_judge_specs
 

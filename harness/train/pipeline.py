@@ -18,7 +18,7 @@ from harness.config import check_keys
 from harness.errors import HarnessError
 from harness.train.checkpoint import read_config, train_checkpoint
 
-PIPELINE_KEYS = {"name", "parent", "description", "pairs", "train", "eval", "workdir"}
+PIPELINE_KEYS = {"name", "parent", "description", "pairs", "train", "eval", "workdir", "overlap"}
 PAIRS_KEYS = {"task", "limit", "samples", "temperature", "max_new_tokens", "seed", "judge", "strategy", "options",
               "batch_size"}
 EVAL_KEYS = {"tasks", "limit", "samples", "temperature", "max_new_tokens", "seed", "judge", "batch_size"}
@@ -132,6 +132,14 @@ def run_pipeline(config_file, *, overwrite=False, data_dir=None, runs_dir=None, 
     eval_kwargs = dict(samples=ec.get("samples", 1), limit=ec.get("limit"), temperature=ec.get("temperature", 0.7),
                        max_new_tokens=ec.get("max_new_tokens", 512), seed=ec.get("seed", 0), judge=ec.get("judge"),
                        batch_size=ec.get("batch_size", "auto"), data_dir=data_dir, runs_dir=runs_dir, quiet=quiet)
+
+    from harness.analysis.overlap import gate_settings, gate_tasks
+
+    max_overlap, overlap_settings = gate_settings(cfg.get("overlap"), str(config_file))
+    gate_tasks(pc["task"], eval_tasks, report_path=workdir / "overlap.jsonl", max_overlap=max_overlap,
+               settings=overlap_settings, train_limit=pc.get("limit"), train_seed=pc.get("seed", 0),
+               eval_limit=ec.get("limit"), eval_seed=ec.get("seed", 0), data_dir=data_dir, progress=not quiet)
+    state.record("overlap", "done", file=str(workdir / "overlap.jsonl"), max=max_overlap)
 
     parent_runs = {t: eval_run(parent, t, **eval_kwargs).id for t in eval_tasks}
     state.record("eval_parent", "done", runs=parent_runs)
