@@ -8,7 +8,8 @@ where there is one, the failing server resting for an exponential backoff; a
 request that still fails after ``retries`` is recorded as a failed
 :class:`Generation` and the run goes on.  Every failed attempt, with its server
 and reason, is kept in the completion's ``warnings``, and the counts per server
-are printed at the end and stored in the manifest's ``model_info``.  401/403
+of each ``generate`` call are printed at the end (with several servers, or
+when anything was retried) and stored in the manifest's ``model_info``.  401/403
 stop the run at once: every other request would fail the same way.
 
 Options: endpoints (a list of base URLs, added to those after ``@``), base_url
@@ -113,7 +114,8 @@ class OpenAIEndpoint(Model):
         self.key_env = opts["api_key_env"]
         try:
             self.concurrency = int(opts["concurrency"])
-            self.timeout, self.retries, self.backoff = float(opts["timeout"]), int(opts["retries"]), float(opts["backoff"])
+            self.timeout, self.backoff = float(opts["timeout"]), float(opts["backoff"])
+            self.retries = int(opts["retries"])
         except (TypeError, ValueError) as error:
             raise HarnessError(f"openai: concurrency, timeout, retries and backoff must be numbers ({error})") from None
         if self.concurrency < 1 or self.timeout <= 0 or self.retries < 0 or self.backoff < 0:
@@ -167,7 +169,9 @@ class OpenAIEndpoint(Model):
                 server.consecutive_failures += 1
                 server.counts["failed"] += 1
                 server.counts["timeouts"] += str(failure).startswith("timeout")
-                rest = failure.wait if failure.wait is not None else self.backoff * 2 ** (server.consecutive_failures - 1)
+                rest = failure.wait
+                if rest is None:
+                    rest = self.backoff * 2 ** (server.consecutive_failures - 1)
                 server.resting_until = max(server.resting_until, time.monotonic() + min(60.0, rest))
             self._lock.notify_all()
 
@@ -250,6 +254,8 @@ class OpenAIEndpoint(Model):
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self._stop.clear()
+        for server in self.servers:  # describe() reports this call's requests (one task's run)
+            server.counts = Server(server.url).counts
         slots = self.concurrency * len(self.servers)
         limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
         n_retried = n_failed = 0
@@ -271,6 +277,9 @@ class OpenAIEndpoint(Model):
                 self._summary(len(futures), n_retried, n_failed)
 
     def _summary(self, n_requests, n_retried, n_failed):
+        """To stderr when there is something to tell: several servers, or a retry or failure."""
+        if len(self.servers) == 1 and not (n_retried or n_failed):
+            return
         lines = [f"openai: {n_requests} requests, {n_retried} retried, {n_failed} failed"]
         for s in self.servers:
             c = s.counts

@@ -48,7 +48,8 @@ def serve(log: str, delay: float, fail: int | None, die_after: int | None):
             text = answer_for(body)
             chat = self.path.endswith("/chat/completions")
             choice = {"message": {"role": "assistant", "content": text}} if chat else {"text": text}
-            self.reply(200, json.dumps({"choices": [choice], "usage": {"prompt_tokens": 3, "completion_tokens": 2}}).encode())
+            usage = {"prompt_tokens": 3, "completion_tokens": 2}
+            self.reply(200, json.dumps({"choices": [choice], "usage": usage}).encode())
 
         def reply(self, status, payload):
             self.send_response(status)

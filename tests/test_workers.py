@@ -53,9 +53,10 @@ def test_devices_this_host_lacks_are_an_error_before_any_run_exists(cli, tmp_pat
 def test_two_cpu_workers_without_devices_still_work(tmp_path):
     task, data = write_task(tmp_path, 10)
     env = {**os.environ, "HARNESS_RUNS_DIR": str(tmp_path / "runs")}
-    done = subprocess.run([sys.executable, "-m", "harness", "eval", "--model", "keyword-baseline", "--task", str(task),
-                           "--data-dir", str(data), "--workers", "2", "--quiet", "--json"],
-                          env=env, capture_output=True, text=True, timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    args = [sys.executable, "-m", "harness", "eval", "--model", "keyword-baseline", "--task", str(task),
+            "--data-dir", str(data), "--workers", "2", "--quiet", "--json"]
+    done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parent.parent)
     assert done.returncode == 0, done.stderr
     run_dir = Path(json.loads(done.stdout)["runs"]["t"]["dir"])
     assert len((run_dir / "samples.jsonl").read_text().splitlines()) == 10

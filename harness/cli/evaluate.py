@@ -9,7 +9,6 @@ import click
 
 from harness.cli.options import data_dir_option, runs_dir_option
 from harness.config import parse_key_values
-from harness.errors import HarnessError
 from harness.render.text import table
 
 METRIC_COLUMNS = ["task", "n", "accuracy", "precision", "recall", "f1", "parse_failure_rate"]
