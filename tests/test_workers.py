@@ -78,6 +78,25 @@ def test_markers_of_another_launch_are_neither_waited_on_nor_kept(tmp_path, monk
     assert not list(tmp_path.glob("rank*.done"))
 
 
+def test_launch_ids_under_torchrun(monkeypatch):
+    import os as os_module
+    import platform
+
+    from harness.evaluate.sharding import launch_id
+
+    for name in ("HARNESS_LAUNCH_ID", "LOCAL_WORLD_SIZE", "TORCHELASTIC_RUN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "none")  # torchrun's default: the same for every launch
+    assert launch_id(2) is None
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # one host: the launcher is every rank's parent
+    assert launch_id(2) == f"{platform.node()}:{os_module.getppid()}"
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "8")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "job-17")  # several hosts: an explicit rendezvous id
+    assert launch_id(16) == "job-17"
+    monkeypatch.setenv("HARNESS_LAUNCH_ID", "abc")
+    assert launch_id(16) == "abc"
+
+
 # -- kills ------------------------------------------------------------------------------------------------
 
 def children(pid):

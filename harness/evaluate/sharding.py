@@ -39,8 +39,8 @@ class Topology:
         if world <= 1:
             return cls()
         launcher = os.environ.get("HARNESS_LAUNCHER", "torchrun/accelerate")
-        launch_id = os.environ.get("HARNESS_LAUNCH_ID") or os.environ.get("TORCHELASTIC_RUN_ID")
-        return cls(rank=int(os.environ.get("RANK", "0")), world_size=world, launcher=launcher, launch_id=launch_id)
+        return cls(rank=int(os.environ.get("RANK", "0")), world_size=world, launcher=launcher,
+                   launch_id=launch_id(world))
 
     @property
     def distributed(self) -> bool:
@@ -52,6 +52,22 @@ class Topology:
     def rank_info(self) -> dict:
         return {**asdict(self), "host": platform.node(), "pid": os.getpid(),
                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+def launch_id(world_size: int) -> str | None:
+    """What every rank of one launch shares and no other launch does (None when nothing is known).
+
+    ``--workers`` sets HARNESS_LAUNCH_ID; under torchrun or accelerate on one
+    host, every rank's parent is the launcher, so its pid; across hosts,
+    torchrun's run id unless it is its default "none".
+    """
+    if os.environ.get("HARNESS_LAUNCH_ID"):
+        return os.environ["HARNESS_LAUNCH_ID"]
+    if os.environ.get("LOCAL_WORLD_SIZE") == str(world_size):
+        return f"{platform.node()}:{os.getppid()}"
+    if os.environ.get("TORCHELASTIC_RUN_ID", "none") != "none":
+        return os.environ["TORCHELASTIC_RUN_ID"]
+    return None
 
 
 def shard_file(run_dir, rank: int):
