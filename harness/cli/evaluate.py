@@ -66,8 +66,8 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
     from harness.evaluate.sharding import Topology, assign_devices, die_with_parent, launch_workers, visible_gpus
 
     topology = Topology.from_env()
-    if os.environ.get("HARNESS_PARENT_PID"):
-        die_with_parent(int(os.environ["HARNESS_PARENT_PID"]))
+    if os.environ.get("HARNESS_PARENT_PID"):  # a --workers worker; popped so its own children do not inherit it
+        die_with_parent(int(os.environ.pop("HARNESS_PARENT_PID")))
     if (workers > 1 or devices) and not topology.distributed:
         device_list = [d.strip() for d in devices.split(",")] if devices else None
         device_list = assign_devices(device_list, workers, visible_gpus() if devices else [])
