@@ -1,36 +1,51 @@
-"""``openai:MODEL`` or ``openai:MODEL@BASE_URL``: any OpenAI-compatible completions endpoint.
+"""``openai:MODEL@URL[,URL...]``: one or several OpenAI-compatible servers (vLLM, SGLang, TGI, hosted).
 
-This is how a run scales past one GPU: vLLM, SGLang or TGI servers (one or many
-behind a load balancer) or a hosted API.  Requests go out concurrently (bounded),
-429 and 5xx answers, timeouts, dropped connections and unreadable bodies are
-retried with exponential backoff; a request that still fails is recorded as a
-failed :class:`Generation` and the run goes on.  401/403 stop the run at once:
-every other request would fail the same way.
+This is how a run scales past one GPU without the harness owning the GPUs:
+start several servers and list them; requests are spread over them with at
+most ``concurrency`` in flight per server.  A request that fails (429, 5xx,
+timeout, dropped connection, unreadable body) is retried on another server
+where there is one, the failing server resting for an exponential backoff; a
+request that still fails after ``retries`` is recorded as a failed
+:class:`Generation` and the run goes on.  Every failed attempt, with its server
+and reason, is kept in the completion's ``warnings``, and the counts per server
+of each ``generate`` call are printed at the end (with several servers, or
+when anything was retried) and stored in the manifest's ``model_info``.  401/403
+stop the run at once: every other request would fail the same way.
 
-Options: base_url (default $OPENAI_BASE_URL or https://api.openai.com/v1),
-api ("completions": the rendered prompt as is, the default, right for served
-guard checkpoints; "chat": the prompt as one user message), api_key_env (name of
-the environment variable holding the key, default OPENAI_API_KEY; no key, no
-Authorization header), concurrency (8), timeout (seconds, 120), retries (4),
-backoff (seconds before the first retry, 1.0; doubles each time).
+Options: endpoints (a list of base URLs, added to those after ``@``), base_url
+(default $OPENAI_BASE_URL or https://api.openai.com/v1, when no URL is given),
+api ("completions": the task's rendered prompt as is, the default, right for
+served guard checkpoints; "chat": messages, the server applying its own chat
+template), messages (chat only: "turns", the default: the task template's
+ChatML turns as messages, its open assistant turn dropped, or the whole
+rendered prompt as one user message when the template has no ChatML markup;
+"content": one user message holding only the sample's content, for guards
+whose server-side chat template carries the instruction), api_key_env (the
+variable holding the key, default OPENAI_API_KEY; no key, no Authorization
+header), concurrency (per server, 8), timeout (seconds per attempt, 300),
+retries (4), backoff (seconds a failing server rests, 1.0; doubles with each
+consecutive failure, at most 60).
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import random
+import re
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 
 from harness import Generation, HarnessError, Model, check_model_options, hookimpl
 
-DEFAULTS = {"base_url": None, "api": "completions", "api_key_env": "OPENAI_API_KEY", "concurrency": 8,
-            "timeout": 120.0, "retries": 4, "backoff": 1.0}
+DEFAULTS = {"base_url": None, "endpoints": None, "api": "completions", "messages": "turns",
+            "api_key_env": "OPENAI_API_KEY", "concurrency": 8, "timeout": 300.0, "retries": 4, "backoff": 1.0}
 # Options the CLI passes to every model loader that mean nothing for an endpoint.
 LOCAL_ONLY = {"dtype", "quantization", "merge_adapter", "trust_remote_code", "allow_unsafe_weights",
               "chat_template", "engine", "device", "max_batch_size", "cuda_graphs"}
+TURN = re.compile(r"<\|im_start\|>(\w+)\n(.*?)(<\|im_end\|>|\Z)", re.S)
 
 
 class Retryable(Exception):
@@ -41,34 +56,120 @@ class Retryable(Exception):
         self.wait = wait
 
 
+@dataclass
+class Server:
+    """One base URL, its load and what happened there (for the summary and the manifest)."""
+
+    url: str
+    in_flight: int = 0
+    resting_until: float = 0.0
+    consecutive_failures: int = 0
+    counts: dict = field(default_factory=lambda: {"sent": 0, "answered": 0, "timeouts": 0, "failed": 0})
+
+
+def parse_urls(value) -> list[str]:
+    """A list, or ``a,b`` / ``[a,b]`` text (what ``-o endpoints=[...]`` gives), into URLs."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else str(value).strip().strip("[]").split(",")
+    return [str(u).strip().strip("'\"").rstrip("/") for u in items if str(u).strip()]
+
+
+def chat_messages(prompt: str, content: str, mode: str) -> list[dict]:
+    """The messages chat mode sends: the template's turns without its markup, or the bare content."""
+    if mode == "content":
+        return [{"role": "user", "content": content}]
+    turns = [(role, text) for role, text, end in TURN.findall(prompt) if end]  # closed turns only
+    if not turns:
+        return [{"role": "user", "content": prompt}]
+    return [{"role": role, "content": text} for role, text in turns]
+
+
 class OpenAIEndpoint(Model):
     def __init__(self, arg: str, options: dict):
         if not arg:
-            raise HarnessError("openai: expected a model name, e.g. openai:my-guard or openai:my-guard@http://host:8000/v1")
+            raise HarnessError("openai: expected a model name, e.g. openai:my-guard or "
+                               "openai:my-guard@http://host1:8000/v1,http://host2:8000/v1")
         check_model_options("openai", options, set(DEFAULTS) | LOCAL_ONLY)
         opts = {**DEFAULTS, **{k: v for k, v in options.items() if k in DEFAULTS and v is not None}}
-        self.model_name, _, url = arg.partition("@")
-        self.base_url = (url or opts["base_url"] or os.environ.get("OPENAI_BASE_URL")
-                         or "https://api.openai.com/v1").rstrip("/")
-        if not self.base_url.startswith(("http://", "https://")):
-            raise HarnessError(f"openai: base URL '{self.base_url}' must start with http:// or https://")
-        if opts["api"] not in ("completions", "chat"):
-            raise HarnessError(f"openai: api '{opts['api']}' is not one of completions, chat")
-        self.api = opts["api"]
+        self.model_name, _, urls = arg.partition("@")
+        found = parse_urls(urls) + parse_urls(opts["endpoints"])
+        if not found:
+            found = [(opts["base_url"] or os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1").rstrip("/")]
+        for url in found:
+            if not url.startswith(("http://", "https://")):
+                raise HarnessError(f"openai: base URL '{url}' must start with http:// or https://")
+        if len(set(found)) != len(found):
+            raise HarnessError(f"openai: an endpoint is listed twice in {', '.join(found)}")
+        self.servers = [Server(url) for url in found]
+        self.base_url = found[0]
+        for key, choices in (("api", ("completions", "chat")), ("messages", ("turns", "content"))):
+            if opts[key] not in choices:
+                raise HarnessError(f"openai: {key} '{opts[key]}' is not one of {', '.join(choices)}")
+        self.api, self.messages = opts["api"], opts["messages"]
         self.key_env = opts["api_key_env"]
-        self.concurrency = max(1, int(opts["concurrency"]))
-        self.timeout, self.retries, self.backoff = float(opts["timeout"]), int(opts["retries"]), float(opts["backoff"])
+        try:
+            self.concurrency = int(opts["concurrency"])
+            self.timeout, self.backoff = float(opts["timeout"]), float(opts["backoff"])
+            self.retries = int(opts["retries"])
+        except (TypeError, ValueError) as error:
+            raise HarnessError(f"openai: concurrency, timeout, retries and backoff must be numbers ({error})") from None
+        if self.concurrency < 1 or self.timeout <= 0 or self.retries < 0 or self.backoff < 0:
+            raise HarnessError("openai: expected concurrency >= 1, timeout > 0, retries >= 0 and backoff >= 0")
         self.spec = f"openai:{arg}"
         self._stop = threading.Event()
+        self._lock = threading.Condition()
 
     def fingerprint(self):
-        ident = f"{self.base_url}|{self.model_name}|{self.api}"
+        mode = f"chat/{self.messages}" if self.api == "chat" else "completions"
+        ident = f"{'|'.join(sorted(s.url for s in self.servers))}|{self.model_name}|{mode}"
         return "openai:" + hashlib.sha256(ident.encode()).hexdigest()[:24]
 
     def describe(self):
-        return {"spec": self.spec, "kind": "openai", "base_url": self.base_url, "model": self.model_name,
-                "api": self.api, "concurrency": self.concurrency, "retries": self.retries,
-                "timeout": self.timeout, "api_key_env": self.key_env}
+        info = {"spec": self.spec, "kind": "openai", "endpoints": [s.url for s in self.servers],
+                "model": self.model_name, "api": self.api, "concurrency_per_endpoint": self.concurrency,
+                "retries": self.retries, "timeout": self.timeout, "backoff": self.backoff,
+                "api_key_env": self.key_env, "requests": {s.url: dict(s.counts) for s in self.servers}}
+        if self.api == "chat":
+            info["messages"] = self.messages
+        return info
+
+    # -- which server ---------------------------------------------------------------
+    def _acquire(self, avoid: set) -> Server:
+        """The least-loaded server with a free slot that is not resting, preferring one not in ``avoid``."""
+        with self._lock:
+            while True:
+                if self._stop.is_set():
+                    raise Retryable("run stopped")
+                now = time.monotonic()
+                free = [s for s in self.servers if s.in_flight < self.concurrency and s.resting_until <= now]
+                untried = [s for s in self.servers if s.url not in avoid]
+                # another server if one is up (busy or not); back to a tried one only when all others rest
+                pool = [s for s in free if s.url not in avoid] if any(s.resting_until <= now for s in untried) else free
+                if pool:
+                    server = min(pool, key=lambda s: s.in_flight)
+                    server.in_flight += 1
+                    server.counts["sent"] += 1
+                    return server
+                # wait for a slot or the end of a rest; avoided servers become acceptable once all were tried
+                wake = min([s.resting_until - now for s in self.servers if s.resting_until > now] + [0.5])
+                self._lock.wait(timeout=max(0.01, wake))
+
+    def _release(self, server: Server, failure: Retryable | None):
+        with self._lock:
+            server.in_flight -= 1
+            if failure is None:
+                server.consecutive_failures = 0
+                server.counts["answered"] += 1
+            else:
+                server.consecutive_failures += 1
+                server.counts["failed"] += 1
+                server.counts["timeouts"] += str(failure).startswith("timeout")
+                rest = failure.wait
+                if rest is None:
+                    rest = self.backoff * 2 ** (server.consecutive_failures - 1)
+                server.resting_until = max(server.resting_until, time.monotonic() + min(60.0, rest))
+            self._lock.notify_all()
 
     # -- one request ---------------------------------------------------------------
     def _body(self, request, settings):
@@ -77,21 +178,21 @@ class OpenAIEndpoint(Model):
         if settings.ignore_eos:
             body["ignore_eos"] = True  # vLLM / SGLang extension
         if self.api == "chat":
-            body["messages"] = [{"role": "user", "content": request.prompt}]
+            body["messages"] = chat_messages(request.prompt, request.content or request.prompt, self.messages)
         else:
             body["prompt"] = request.prompt
         return body
 
-    def _attempt(self, client, request, settings):
+    def _attempt(self, client, url, request, settings):
         import httpx
 
-        url = f"{self.base_url}/{'chat/completions' if self.api == 'chat' else 'completions'}"
+        url = f"{url}/{'chat/completions' if self.api == 'chat' else 'completions'}"
         try:
             response = client.post(url, json=self._body(request, settings))
         except httpx.TimeoutException:
-            raise Retryable(f"no answer within {self.timeout:g} s") from None
+            raise Retryable(f"timeout: no answer within {self.timeout:g} s") from None
         except httpx.TransportError as error:
-            raise Retryable(f"connection failed: {error}") from None
+            raise Retryable(f"connection failed: {type(error).__name__}: {error}") from None
         if response.status_code in (401, 403):
             raise HarnessError(f"openai: {url} refused the request ({response.status_code}); check the key in "
                                f"${self.key_env}: {response.text[:200]}")
@@ -114,28 +215,32 @@ class OpenAIEndpoint(Model):
 
     def _one(self, client, request, settings):
         start = time.perf_counter()
-        error = None
-        for attempt in range(self.retries + 1):
-            if self._stop.is_set():
-                error = "run stopped"
-                break
+        warnings, tried, error = [], set(), None
+        for attempt in range(1, self.retries + 2):
             try:
-                text, n_prompt, n_new = self._attempt(client, request, settings)
-            except Retryable as failure:
-                error = str(failure)
-                if attempt < self.retries:
-                    wait = failure.wait if failure.wait is not None else self.backoff * 2 ** attempt
-                    time.sleep(min(60.0, wait) * (1 + 0.1 * random.random()))
-                continue
-            except ValueError as failure:  # a 4xx other than 401/403/429: retrying will not help
-                error = str(failure)
+                server = self._acquire(tried)
+            except Retryable as stopped:
+                error = str(stopped)
                 break
+            failure = None
+            try:
+                text, n_prompt, n_new = self._attempt(client, server.url, request, settings)
+            except Retryable as caught:
+                failure, error = caught, str(caught)
+                warnings.append(f"attempt {attempt} at {server.url} failed: {error}")
+                tried.add(server.url)
+                continue
+            except ValueError as caught:  # a 4xx other than 401/403/429: retrying will not help
+                error = f"{server.url}: {caught}"
+                break
+            finally:
+                self._release(server, failure)
             return Generation(request.sample_id, request.sample_index, text, seed=request.seed,
                               n_prompt_tokens=n_prompt, n_new_tokens=n_new,
-                              seconds=round(time.perf_counter() - start, 4))
+                              seconds=round(time.perf_counter() - start, 4), warnings=warnings)
         return Generation(request.sample_id, request.sample_index, None, seed=request.seed,
-                          seconds=round(time.perf_counter() - start, 4),
-                          error=f"openai: failed after {attempt + 1} attempt(s): {error}")
+                          seconds=round(time.perf_counter() - start, 4), warnings=warnings,
+                          error=f"openai: failed after {attempt} attempt(s): {error}")
 
     def generate(self, requests, settings):
         import httpx
@@ -145,21 +250,42 @@ class OpenAIEndpoint(Model):
         if key:
             headers["Authorization"] = f"Bearer {key}"
         self._stop.clear()
-        limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+        for server in self.servers:  # describe() reports this call's requests (one task's run)
+            server.counts = Server(server.url).counts
+        slots = self.concurrency * len(self.servers)
+        limits = httpx.Limits(max_connections=slots, max_keepalive_connections=slots)
+        n_retried = n_failed = 0
         with httpx.Client(headers=headers, timeout=self.timeout, limits=limits) as client, \
-                ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+                ThreadPoolExecutor(max_workers=slots) as pool:
             futures = [pool.submit(self._one, client, r, settings) for r in requests]
             try:
                 for future in as_completed(futures):
-                    yield future.result()
+                    generation = future.result()
+                    n_retried += bool(generation.warnings)
+                    n_failed += generation.error is not None
+                    yield generation
             finally:  # an auth error or a consumer that stops early: cancel what has not started
                 self._stop.set()
+                with self._lock:
+                    self._lock.notify_all()
                 for future in futures:
                     future.cancel()
+                self._summary(len(futures), n_retried, n_failed)
+
+    def _summary(self, n_requests, n_retried, n_failed):
+        """To stderr when there is something to tell: several servers, or a retry or failure."""
+        if len(self.servers) == 1 and not (n_retried or n_failed):
+            return
+        lines = [f"openai: {n_requests} requests, {n_retried} retried, {n_failed} failed"]
+        for s in self.servers:
+            c = s.counts
+            lines.append(f"  {s.url}: {c['sent']} sent, {c['answered']} answered, {c['failed']} failed "
+                         f"({c['timeouts']} timeouts)")
+        print("\n".join(lines), file=sys.stderr)
 
 
 @hookimpl
 def register_models(register):
     register("openai", lambda arg, options: OpenAIEndpoint(arg, options or {}),
-             description="OpenAI-compatible completions/chat endpoint (vLLM, SGLang, TGI, hosted): "
-                         "openai:MODEL or openai:MODEL@BASE_URL")
+             description="OpenAI-compatible completions/chat servers (vLLM, SGLang, TGI, hosted): "
+                         "openai:MODEL or openai:MODEL@URL1,URL2")

@@ -55,7 +55,8 @@ BATCH_SIZE = BatchSize()
 @click.option("--no-cache", is_flag=True, help="Do not read or write the generation cache.")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Data-parallel processes sharing one run (one per GPU or endpoint).")
-@click.option("--devices", default=None, help="Comma-separated CUDA device per worker, e.g. 0,1.")
+@click.option("--devices", default=None,
+              help="Comma-separated CUDA device per worker, e.g. 0,1; a device this host lacks is an error.")
 @click.option("--exclude-ids", type=click.Path(dir_okay=False), default=None,
               help="Leave these sample ids out: one id a line, or `harness overlap --out` JSONL (recorded in the manifest).")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
@@ -82,15 +83,24 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
       harness eval --model exp_18 --task beavertails --exclude-ids overlap.jsonl
       accelerate launch --num_processes 2 -m harness eval --model exp_18 --task wildguard
     """
-    from harness.evaluate.sharding import Topology, launch_workers
+    import os
+
+    from harness.evaluate.sharding import (
+        Topology,
+        assign_devices,
+        die_with_parent,
+        launch_workers,
+        visible_gpus,
+    )
 
     topology = Topology.from_env()
-    if workers > 1 and not topology.distributed:
-        device_list = devices.split(",") if devices else None
-        if device_list and len(device_list) != workers:
-            raise HarnessError(f"--devices lists {len(device_list)} devices for {workers} workers")
+    if os.environ.get("HARNESS_PARENT_PID"):  # a --workers worker; popped so its own children do not inherit it
+        die_with_parent(int(os.environ.pop("HARNESS_PARENT_PID")))
+    if (workers > 1 or devices) and not topology.distributed:
+        device_list = [d.strip() for d in devices.split(",")] if devices else None
+        device_list = assign_devices(device_list, workers, visible_gpus() if devices else [])
         argv = strip_options(click.get_current_context().find_root().obj["argv"], {"--workers": True, "--devices": True})
-        sys.exit(launch_workers(argv, workers, device_list))
+        sys.exit(launch_workers(argv, workers, device_list, log=lambda msg: click.echo(msg, err=True)))
 
     from harness.evaluate.runner import EvalRequest, evaluate
     from harness.interfaces.model import GenerationSettings

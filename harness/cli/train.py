@@ -114,28 +114,37 @@ def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, s
 @click.option("--no-resume", is_flag=True, help="Start over instead of resuming from the last checkpoint.")
 @click.option("--trust-remote-code", is_flag=True, help="RISK: runs Python code shipped with the parent checkpoint.")
 @click.option("--allow-unsafe-weights", is_flag=True, help="RISK: loads pickle (.bin) parent weights, which can execute code.")
+@click.option("--gpus", type=int, default=None,
+              help="GPUs to train on (one process each, DDP via accelerate); default: every visible GPU.")
 def train(method, parent, data, name, overwrite, config_file, overrides, no_resume, trust_remote_code,
-          allow_unsafe_weights):
+          allow_unsafe_weights, gpus):
     """Train with a registered trainer (built in: LoRA on TRL) and register the result as a named checkpoint.
 
     Interrupted training resumes from its last checkpoint when the same command
-    runs again.  Multi-GPU: prefix with `accelerate launch --num_processes N -m`.
+    runs again.  On a host with several visible GPUs it re-executes itself under
+    `accelerate launch --multi_gpu --num_processes N` (N = --gpus, default all);
+    `--gpus 1` pins it to one GPU.  Several hosts: run `accelerate launch` yourself.
 
     \b
     Examples:
       harness train --method dpo --parent exp_18 --data pairs/exp18.jsonl --output exp_19 --config configs/exp_19.yaml
       harness train --method sft --parent hf:unsloth/Llama-3.2-3B-Instruct --data sft.jsonl --output my_rsft --config configs/rsft.yaml
       harness train --method hs-dpo --parent exp_18 --data pairs.jsonl --output exp_19b --set beta=0.2 --set epochs=2
+      harness train --method sft --parent exp_18 --data sft.jsonl --output my_rsft --gpus 2
       accelerate launch --num_processes 2 -m harness train --method dpo --parent exp_18 --data pairs.jsonl --output exp_19
     """
+    from harness.cli.evaluate import strip_options
     from harness.config import parse_key_values
     from harness.train.checkpoint import train_checkpoint, train_config
+    from harness.train.launch import relaunch_if_needed
 
     method, config = train_config(config_file, method)
     overridden = parse_key_values(overrides, "--set")
     config.update(overridden)
     for key in overridden:  # errors about an overridden key must not point at the file's line
         getattr(config, "key_lines", {}).pop(key, None)
+    relaunch_if_needed(gpus, strip_options(click.get_current_context().find_root().obj["argv"], {"--gpus": True}),
+                       echo=lambda msg: click.echo(msg, err=True))
     entry = train_checkpoint(method, parent, data, name, config, overwrite=overwrite, resume=not no_resume,
                              trust_remote_code=trust_remote_code, allow_unsafe_weights=allow_unsafe_weights)
     if int(os.environ.get("RANK", "0")) != 0:

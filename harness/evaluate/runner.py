@@ -232,6 +232,8 @@ def execute(plan: RunPlan, run: Run, done: list[SampleRecord], model, *, progres
         raise
     finally:
         bar.close()
+    if lead:  # what generating did (an endpoint's retries and timeouts) belongs in the manifest too
+        run.write_manifest({**run.manifest, "model_info": model.describe()})
     if not topology.distributed:
         return finalize(plan, run)
     mark_done(run.dir, topology, len(mine))

@@ -6,6 +6,9 @@ sample id.  When every rank has written its ``rank<R>.done`` marker, rank 0
 merges the shards into ``samples.jsonl`` in task order and scores the run.
 Ranks come from ``--workers N`` (the harness starts the processes) or from the
 ``RANK``/``WORLD_SIZE`` variables that ``accelerate launch`` and ``torchrun`` set.
+Markers name the launch that wrote them, so a marker left by a killed launch is
+never taken for a rank of this one; workers die with the process that started
+them, and that process stops the others when one fails, so no rank waits forever.
 """
 
 from __future__ import annotations
@@ -13,10 +16,14 @@ from __future__ import annotations
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import asdict, dataclass
+
+from harness.errors import HarnessError
 
 
 @dataclass
@@ -24,6 +31,7 @@ class Topology:
     rank: int = 0
     world_size: int = 1
     launcher: str = "single"
+    launch_id: str | None = None
 
     @classmethod
     def from_env(cls) -> "Topology":
@@ -31,7 +39,8 @@ class Topology:
         if world <= 1:
             return cls()
         launcher = os.environ.get("HARNESS_LAUNCHER", "torchrun/accelerate")
-        return cls(rank=int(os.environ.get("RANK", "0")), world_size=world, launcher=launcher)
+        return cls(rank=int(os.environ.get("RANK", "0")), world_size=world, launcher=launcher,
+                   launch_id=launch_id(world))
 
     @property
     def distributed(self) -> bool:
@@ -43,6 +52,22 @@ class Topology:
     def rank_info(self) -> dict:
         return {**asdict(self), "host": platform.node(), "pid": os.getpid(),
                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+def launch_id(world_size: int) -> str | None:
+    """What every rank of one launch shares and no other launch does (None when nothing is known).
+
+    ``--workers`` sets HARNESS_LAUNCH_ID; under torchrun or accelerate on one
+    host, every rank's parent is the launcher, so its pid; across hosts,
+    torchrun's run id unless it is its default "none".
+    """
+    if os.environ.get("HARNESS_LAUNCH_ID"):
+        return os.environ["HARNESS_LAUNCH_ID"]
+    if os.environ.get("LOCAL_WORLD_SIZE") == str(world_size):
+        return f"{platform.node()}:{os.getppid()}"
+    if os.environ.get("TORCHELASTIC_RUN_ID", "none") != "none":
+        return os.environ["TORCHELASTIC_RUN_ID"]
+    return None
 
 
 def shard_file(run_dir, rank: int):
@@ -60,35 +85,143 @@ def mark_done(run_dir, topology: Topology, n_records: int):
     tmp.replace(done_marker(run_dir, topology.rank))
 
 
+def read_marker(path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def current_launch() -> str | None:
+    return Topology.from_env().launch_id
+
+
 def wait_for_ranks(run_dir, world_size: int, timeout: float = 24 * 3600, poll: float = 0.2) -> list[dict]:
-    """Block until every rank has finished; returns their rank info."""
+    """Block until every rank of this launch has finished; returns their rank info and removes the markers."""
     deadline = time.time() + timeout
+    launch = current_launch()
     while True:
         markers = [done_marker(run_dir, r) for r in range(world_size)]
-        if all(m.exists() for m in markers):
-            return [json.loads(m.read_text()) for m in markers]
+        infos = [read_marker(m) for m in markers]
+        fresh = [i is not None and (launch is None or i.get("launch_id") == launch) for i in infos]
+        if all(fresh):
+            for marker in markers:
+                marker.unlink(missing_ok=True)
+            return infos
         if time.time() > deadline:
-            from harness.errors import HarnessError
-
-            missing = [r for r, m in enumerate(markers) if not m.exists()]
+            missing = [r for r, ok in enumerate(fresh) if not ok]
             raise HarnessError(f"{run_dir}: ranks {missing} did not finish; re-run the same command to resume")
         time.sleep(poll)
 
 
 def clear_markers(run_dir):
+    """Remove markers of earlier launches (a killed run's); this launch's ranks may already have written theirs."""
+    launch = current_launch()
     for path in run_dir.glob("rank*.done"):
-        path.unlink()
+        info = read_marker(path)
+        if launch is None or info is None or info.get("launch_id") != launch:
+            path.unlink(missing_ok=True)
 
 
-def launch_workers(argv: list[str], workers: int, devices: list[str] | None) -> int:
-    """Run ``harness <argv>`` in ``workers`` processes (one per device) and wait for all of them."""
+def visible_gpus() -> list[str]:
+    """The CUDA devices this process may use, as CUDA_VISIBLE_DEVICES would name them for a child."""
+    try:
+        import torch
+    except ImportError:
+        return []
+    count = torch.cuda.device_count()
+    listed = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
+    if "CUDA_VISIBLE_DEVICES" in os.environ:
+        return listed[:count]
+    return [str(i) for i in range(count)]
+
+
+def assign_devices(devices: list[str] | None, workers: int, visible: list[str]) -> list[str] | None:
+    """The CUDA_VISIBLE_DEVICES of each worker, checked before anything loads.
+
+    ``devices`` are indices into this process's visible GPUs (``visible``); a
+    device that does not exist is an error rather than a worker that quietly
+    falls back to the CPU.
+    """
+    if devices is None:
+        return None
+    if len(devices) != workers:
+        raise HarnessError(f"--devices lists {len(devices)} device(s) for {workers} worker(s); give one per worker")
+    out = []
+    for device in devices:
+        if not device.isdigit() or int(device) >= len(visible):
+            have = (f"{len(visible)} visible CUDA device(s), indices 0..{len(visible) - 1}" if visible
+                    else "no visible CUDA device")
+            raise HarnessError(f"--devices {','.join(devices)}: device '{device}' does not exist; this host has "
+                               f"{have}. Leave --devices out for a model that needs no GPU.")
+        out.append(visible[int(device)])
+    return out
+
+
+def die_with_parent(parent_pid: int):
+    """End this worker when the process that launched it dies (a kill -9 of it included)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent_pid:  # it died before the line above
+            os._exit(1)
+        return
+    import threading
+
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watchdog").start()
+
+
+def launch_workers(argv: list[str], workers: int, devices: list[str] | None, poll: float = 0.2,
+                   log=None) -> int:
+    """Run ``harness <argv>`` in ``workers`` processes (one per device) and wait for all of them.
+
+    When a worker fails or is killed the others are stopped at once (rank 0
+    would otherwise wait for its marker forever); re-running the command resumes.
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    launch = uuid.uuid4().hex[:12]
     procs = []
-    for rank in range(workers):
-        env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(workers), "LOCAL_RANK": str(rank),
-               "HARNESS_LAUNCHER": "harness --workers"}
-        if devices:
-            env["CUDA_VISIBLE_DEVICES"] = devices[rank]
-        stdout = None if rank == 0 else subprocess.DEVNULL
-        procs.append(subprocess.Popen([sys.executable, "-m", "harness", *argv], env=env, stdout=stdout))
-    codes = [p.wait() for p in procs]
-    return next((c for c in codes if c), 0)
+    try:
+        for rank in range(workers):
+            env = {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(workers), "LOCAL_RANK": str(rank),
+                   "HARNESS_LAUNCHER": "harness --workers", "HARNESS_LAUNCH_ID": launch,
+                   "HARNESS_PARENT_PID": str(os.getpid())}
+            if devices:
+                env["CUDA_VISIBLE_DEVICES"] = devices[rank]
+            stdout = None if rank == 0 else subprocess.DEVNULL
+            procs.append(subprocess.Popen([sys.executable, "-m", "harness", *argv], env=env, stdout=stdout))
+        while True:
+            codes = [p.poll() for p in procs]
+            failed = next(((r, c) for r, c in enumerate(codes) if c not in (None, 0)), None)
+            if failed:
+                rank, code = failed
+                reason = f"was killed by signal {-code}" if code < 0 else f"exited with code {code}"
+                log(f"Error: worker rank {rank} {reason}; stopped the other workers. "
+                    "Records written so far are kept: run the same command again to resume.")
+                return 1
+            if all(c == 0 for c in codes):
+                return 0
+            time.sleep(poll)
+    finally:
+        stop_all(procs)
+
+
+def stop_all(procs, grace: float = 5.0):
+    """SIGTERM every worker still running, SIGKILL those that have not gone after ``grace`` seconds."""
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.time() + grace
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.0, deadline - time.time()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
