@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.judge.runner import judge_run, mean_with_ci, read_judgments
-from harness.store.runs import read_jsonl_records
-from harness.interfaces.judge import Judge, Judgment
+from harness.interfaces.judge import Judge, JudgeOption, Judgment
+from harness.judge.runner import judge_run, mean_with_ci
 from harness.plugins import Registration, get_registry
-from harness.store.runs import RunStore
+from harness.store.judgments import read_judgments
+from harness.store.runs import RunStore, read_jsonl_records
 
 N, K = 12, 2
 
@@ -40,7 +40,7 @@ def counting(monkeypatch):
     CountingJudge.fail_id = None
     reg = get_registry()
     monkeypatch.setitem(reg.items["judges"], "counting",
-                        Registration("judges", "counting", lambda arg, opts: CountingJudge(), "tests"))
+                        Registration("judges", "counting", CountingJudge, "tests"))
     return CountingJudge
 
 
@@ -75,7 +75,7 @@ def test_judge_run_writes_records_metrics_and_index(run):
         assert conn.execute("SELECT COUNT(*) FROM judgments WHERE run_id=?", (run.id,)).fetchone()[0] == N * K
         stored = json.loads(conn.execute("SELECT metrics_json FROM runs WHERE run_id=?", (run.id,)).fetchone()[0])
     assert "heuristic" in stored["judges"]
-    scores = read_judgments(run, "heuristic")
+    scores = read_judgments(run, "heuristic").scores
     assert len(scores) == N * K and all("reward" in s for s in scores.values())
 
 
@@ -119,7 +119,7 @@ def test_a_failing_sample_is_recorded_and_the_rest_scored(run, counting):
     assert sorted(counting.calls) == sorted((r["id"], r["sample_index"]) for r in failed)
     assert metrics["judges"]["counting"]["n_failed"] == 0
     assert metrics["judges"]["counting"]["criteria"]["length"]["n"] == N
-    assert len(read_judgments(run, "counting")) == N * K
+    assert len(read_judgments(run, "counting").scores) == N * K
 
 
 def test_older_or_broken_runs_are_clear_errors(run):
