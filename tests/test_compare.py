@@ -97,8 +97,10 @@ def test_criteria_pass_fail_and_not_evaluated(cli, pair, isolated_home):
     assert "NOT EVALUATED  reasoning quality +10%: heuristic.reward is missing" in out
     assert "run harness judge first" in out
     code, out, _ = cli("compare", a["run_id"], b["run_id"], "--criteria", "toy_dpo", "--no-reasoning")
-    diff = json.loads(cli("compare", a["run_id"], b["run_id"], "--json", "--no-reasoning")[1])["differences"]
-    expect_fail = abs(diff["accuracy"]["diff"]) > 0.02
+    right_before = sum(r["correct"] for r in read_records(a["dir"]) if r["id"] in flip)  # each flip turns wrong
+    accuracy_diff = (len(flip) - 2 * right_before) / 200  # (wrong->right - right->wrong) / n, by hand
+    expect_fail = abs(accuracy_diff) > 0.02
+    assert f"difference {accuracy_diff:+.4f}" in out
     assert ("FAIL" in out) == expect_fail and code == (3 if expect_fail else 0)
 
 

@@ -230,7 +230,8 @@ class ScaledJudge(Judge):
 @pytest.fixture
 def scaled(monkeypatch):
     ScaledJudge.calls = []
-    monkeypatch.setitem(get_registry().items["judges"], "scaled", Registration("judges", "scaled", ScaledJudge, "tests"))
+    monkeypatch.setitem(get_registry().items["judges"], "scaled",
+                        Registration("judges", "scaled", ScaledJudge, "tests"))
     return ScaledJudge
 
 

@@ -88,7 +88,8 @@ def test_groups_from_run_records_use_completion_verdicts_and_judge_scores():
     (g,) = groups_from_run_records([rec], judg, composite="reward")
     assert g.prompt == "<rendered>"
     # the judge's declared composite is the reward; a judgment without it has none
-    assert [(c.index, c.correct, c.reward) for c in g.candidates] == [(0, True, 0.8), (2, False, None), (3, False, None)]
+    assert [(c.index, c.correct, c.reward) for c in g.candidates] == [
+        (0, True, 0.8), (2, False, None), (3, False, None)]
     # a judge may name any criterion its composite, even where another is called "reward" (it was hard-coded)
     (g,) = groups_from_run_records([rec], judg, composite="steps")
     assert [c.reward for c in g.candidates] == [0.2, None, None]
