@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 from harness.errors import HarnessError  # noqa: E402
 from harness.hookspecs import hookimpl  # noqa: E402
-from harness.interfaces.judge import Judge, JudgeInput, Judgment  # noqa: E402
+from harness.interfaces.judge import Judge, JudgeInput, JudgeOption, Judgment  # noqa: E402
 from harness.interfaces.model import (  # noqa: E402
     Generation,
     GenerationRequest,
@@ -35,6 +35,7 @@ __all__ = [
     "Judge",
     "Judgment",
     "JudgeInput",
+    "JudgeOption",
     "Trainer",
     "TrainRequest",
     "TrainResult",

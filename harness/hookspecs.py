@@ -53,9 +53,11 @@ def register_models(register):
 def register_judges(register):
     """Register reasoning-quality judges.
 
-    Call ``register(name, factory, description=...)``; ``factory(arg, options)``
-    must return a :class:`harness.Judge`.  ``arg`` is the text after
-    ``name:`` in a judge spec such as ``llm-judge:exp_18``.
+    Call ``register(name, JudgeClass, description=...)`` with a subclass of
+    :class:`harness.Judge`.  Its declared ``arg`` and ``options``
+    are checked before any work; then ``JudgeClass.create(arg, options)`` makes
+    the judge.  ``arg`` is the text after ``name:`` in a judge spec such as
+    ``llm-judge:exp_18``.
     """
 
 

@@ -112,3 +112,73 @@ class SampleRecord:
                        seconds=data.get("seconds", 0.0))
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise HarnessError(f"{where}: not a harness sample record ({type(exc).__name__}: {exc})") from None
+
+
+@dataclass(frozen=True)
+class JudgeIdentity:
+    """What makes two judgments comparable: the judge, its version and a hash of its argument and options.
+
+    Judgments of different identities are never served for one another (resume,
+    cache) nor set side by side (compare, leaderboard, report).
+    """
+
+    judge: str
+    version: str
+    args_hash: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.judge}@{self.version}#{self.args_hash}"
+
+    def __str__(self) -> str:
+        return self.key
+
+    @staticmethod
+    def hash_args(arg: str, options: dict) -> str:
+        """A short stable hash of a judge's argument and (defaults-filled) options."""
+        import hashlib
+        import json
+
+        text = json.dumps({"arg": arg, "options": options}, sort_keys=True, ensure_ascii=False, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+@dataclass
+class JudgmentRecord:
+    """One line of ``judgments.jsonl``: one judge's scores for one completion (sample id, k)."""
+
+    id: str
+    sample_index: int
+    identity: JudgeIdentity
+    scores: dict
+    explanation: str = ""
+    error: str | None = None
+    input_hash: str = ""
+
+    @property
+    def key(self) -> tuple:
+        """(identity key, sample id, k): a later record with the same key replaces an earlier one."""
+        return (self.identity.key, self.id, self.sample_index)
+
+    def to_dict(self) -> dict:
+        return {"id": self.id, "sample_index": self.sample_index, "judge": self.identity.judge,
+                "version": self.identity.version, "args_hash": self.identity.args_hash,
+                "identity": self.identity.key, "scores": self.scores, "explanation": self.explanation,
+                "error": self.error, "input_hash": self.input_hash}
+
+    @classmethod
+    def from_dict(cls, data: dict, where: str = "record") -> "JudgmentRecord":
+        from harness.errors import HarnessError
+
+        try:
+            identity = JudgeIdentity(str(data["judge"]), str(data["version"]), str(data["args_hash"]))
+            scores = data["scores"] or {}
+            if not isinstance(scores, dict):
+                raise TypeError(f"scores is a {type(scores).__name__}, not a mapping")
+            return cls(id=str(data["id"]), sample_index=int(data["sample_index"]), identity=identity,
+                       scores=scores, explanation=data.get("explanation") or "", error=data.get("error"),
+                       input_hash=data.get("input_hash", ""))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise HarnessError(f"{where}: not a harness judgment record ({type(exc).__name__}: {exc}); "
+                               "records without 'args_hash' were written by an older harness: "
+                               "delete judgments.jsonl and judge the run again") from None

@@ -20,7 +20,7 @@ stuffing harm keywords cannot raise it; repetition and keyword lists lower
 coherence.  Written by hand rather than with an NLP library because it must
 score hundreds of traces a second on two CPU cores (benchmarks/judges.py).
 
-Options (``--judge-option KEY=VALUE`` or the factory's ``options``):
+Options (``--judge-option heuristic.KEY=VALUE``, declared in ``HeuristicJudge.options``):
 ``embeddings`` (default: on when the encoder is installed), ``weights``
 (a YAML file like plugins/judge_weights.yaml), ``target``
 (prompt|response|refusal: which GuardReasoner section to check),
@@ -38,7 +38,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.hookspecs import hookimpl
-from harness.interfaces.judge import Judge, Judgment
+from harness.interfaces.judge import Judge, JudgeOption, Judgment
 
 WEIGHTS_FILE = Path(__file__).with_name("judge_weights.yaml")
 CRITERIA = ("coherence", "relevance", "specificity", "consistency", "label", "reward")
@@ -330,17 +330,6 @@ def load_weights(path: str | Path | None = None) -> dict:
     return out
 
 
-def as_bool(value, name) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise HarnessError(f"heuristic judge option '{name}': expected true or false, got {value!r}")
-
-
 # -- the judge -----------------------------------------------------------------------
 
 CANONICAL = {"harmful": "harmful", "unsafe": "harmful", "safe": "safe", "unharmful": "safe", "harmless": "safe",
@@ -354,6 +343,33 @@ def clip01(x: float) -> float:
 class HeuristicJudge(Judge):
     name = "heuristic"
     criteria = CRITERIA
+    composite = "reward"
+    arg = "lexical (no MiniLM embeddings) or embeddings"
+    options = {
+        "embeddings": JudgeOption((bool,), None, "MiniLM cosine in relevance (default: on when installed)"),
+        "weights": JudgeOption((str,), None, "a YAML weights file like plugins/judge_weights.yaml"),
+        "target": JudgeOption((str,), None, "GuardReasoner section to check: prompt, response or refusal"),
+        "embedding_max_tokens": JudgeOption((int,), 32, "tokens of each text the encoder reads"),
+        "quantize": JudgeOption((bool,), True, "int8 encoder"),
+    }
+    VARIANTS = ("lexical", "embeddings")
+
+    @classmethod
+    def check(cls, arg: str, options: dict):
+        if arg and arg not in cls.VARIANTS:
+            raise HarnessError(f"heuristic judge: unknown variant 'heuristic:{arg}'; use heuristic, "
+                               "heuristic:lexical or heuristic:embeddings")
+        if options.get("target") not in (None, "prompt", "response", "refusal"):
+            raise HarnessError("heuristic judge option 'target': expected prompt, response or refusal, "
+                               f"got {options['target']!r}")
+
+    @classmethod
+    def create(cls, arg: str, options: dict) -> "HeuristicJudge":
+        cls.check(arg, options)
+        options = dict(options)
+        if arg:
+            options["embeddings"] = arg == "embeddings"
+        return cls(**options)
 
     def __init__(self, embeddings: bool | None = None, weights: str | None = None, target: str | None = None,
                  embedding_max_tokens: int = 32, quantize: bool = True):
@@ -504,29 +520,8 @@ class HeuristicJudge(Judge):
         return Judgment(scores, "; ".join(why))
 
 
-def make_heuristic(arg: str, options: dict) -> HeuristicJudge:
-    options = dict(options or {})
-    known = {"embeddings", "weights", "target", "embedding_max_tokens", "quantize"}
-    unknown = set(options) - known
-    if unknown:
-        raise HarnessError(f"heuristic judge: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
-    if arg not in ("", "lexical", "embeddings"):
-        raise HarnessError(f"heuristic judge: unknown variant 'heuristic:{arg}'; use heuristic, "
-                           "heuristic:lexical or heuristic:embeddings")
-    embeddings = options.get("embeddings")
-    if arg:
-        embeddings = arg == "embeddings"
-    return HeuristicJudge(
-        embeddings=None if embeddings is None else as_bool(embeddings, "embeddings"),
-        weights=options.get("weights"),
-        target=options.get("target"),
-        embedding_max_tokens=int(options.get("embedding_max_tokens", 32)),
-        quantize=as_bool(options.get("quantize", True), "quantize"),
-    )
-
-
 @hookimpl
 def register_judges(register):
-    register("heuristic", make_heuristic,
+    register("heuristic", HeuristicJudge,
              description="fast rule-based coherence/relevance/specificity/consistency/label + weighted reward "
                          "(heuristic:lexical skips the MiniLM embeddings)")

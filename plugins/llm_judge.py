@@ -30,7 +30,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.hookspecs import hookimpl
-from harness.interfaces.judge import Judge, Judgment
+from harness.interfaces.judge import Judge, JudgeOption, Judgment
 
 RUBRIC = Path(__file__).with_name("rubric_reasoning_v1.txt")
 PAIRWISE_RUBRIC = Path(__file__).with_name("rubric_pairwise_v1.txt")
@@ -115,6 +115,30 @@ class LLMJudge(Judge):
     """Grades with a loaded :class:`harness.interfaces.model.Model`."""
 
     criteria = CRITERIA
+    composite = "overall"
+    arg = "a model: any name from `harness models` or a model spec, e.g. exp_18"
+    arg_required = True
+    options = {
+        "max_new_tokens": JudgeOption((int,), 400, "longest answer the judge model may write"),
+        "rubric": JudgeOption((str,), None, "a rubric file of your own (placeholders {nonce} and {reasoning})"),
+    }
+    other_options = "the model loader (e.g. chat_template=true), which checks them when it loads the model"
+
+    @classmethod
+    def check(cls, arg: str, options: dict):
+        from harness.checkpoints.loading import resolve
+
+        resolve(arg)  # an unknown model name fails here, before any sample is generated
+        if options.get("rubric") and not Path(options["rubric"]).exists():
+            raise HarnessError(f"llm-judge rubric file {options['rubric']} does not exist")
+
+    @classmethod
+    def create(cls, arg: str, options: dict) -> "LLMJudge":
+        from harness.checkpoints.loading import load_model
+
+        options = dict(options)
+        rubric, max_new_tokens = options.pop("rubric"), options.pop("max_new_tokens")
+        return cls(load_model(arg, options), arg, rubric=rubric, max_new_tokens=max_new_tokens)
 
     def __init__(self, model, model_name: str, rubric: str | Path | None = None, max_new_tokens: int = 400):
         self.model = model
@@ -201,20 +225,7 @@ class LLMJudge(Judge):
         return results
 
 
-def make_llm_judge(arg: str, options: dict) -> LLMJudge:
-    if not arg:
-        raise HarnessError("llm-judge needs a model: use llm-judge:MODEL, e.g. llm-judge:exp_18 "
-                           "(any name from `harness models` or a model spec)")
-    from harness.checkpoints.loading import load_model
-
-    options = dict(options or {})
-    rubric = options.pop("rubric", None)
-    max_new_tokens = options.pop("max_new_tokens", 400)
-    model = load_model(arg, options)
-    return LLMJudge(model, arg, rubric=rubric, max_new_tokens=max_new_tokens)
-
-
 @hookimpl
 def register_judges(register):
-    register("llm-judge", make_llm_judge,
+    register("llm-judge", LLMJudge,
              description="llm-judge:MODEL grades reasoning 1-5 per criterion with a versioned rubric (JSON answer)")

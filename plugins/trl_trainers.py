@@ -378,7 +378,8 @@ def judge_reward(judge, parser, target: str = "prompt"):
                 gold=gold[i] if gold else None, sample_index=i,
             ))
         judgments = judge.judge_batch(items)
-        return [composite_reward(j.scores) if not j.error and j.scores else 0.0 for j in judgments]
+        return [composite_reward(j.scores, getattr(judge, "composite", None)) if not j.error and j.scores else 0.0
+                for j in judgments]
 
     reward.__name__ = f"judge_{getattr(judge, 'name', 'reward')}"
     return reward

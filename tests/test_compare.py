@@ -97,20 +97,43 @@ def test_criteria_pass_fail_and_not_evaluated(cli, pair, isolated_home):
     assert "NOT EVALUATED  reasoning quality +10%: heuristic.reward is missing" in out
     assert "run harness judge first" in out
     code, out, _ = cli("compare", a["run_id"], b["run_id"], "--criteria", "toy_dpo", "--no-reasoning")
-    diff = json.loads(cli("compare", a["run_id"], b["run_id"], "--json", "--no-reasoning")[1])["differences"]
-    expect_fail = abs(diff["accuracy"]["diff"]) > 0.02
+    right_before = sum(r["correct"] for r in read_records(a["dir"]) if r["id"] in flip)  # each flip turns wrong
+    accuracy_diff = (len(flip) - 2 * right_before) / 200  # (wrong->right - right->wrong) / n, by hand
+    expect_fail = abs(accuracy_diff) > 0.02
+    assert f"difference {accuracy_diff:+.4f}" in out
     assert ("FAIL" in out) == expect_fail and code == (3 if expect_fail else 0)
+
+
+def write_judgments(run_dir, judge, version, args_hash, scores: dict):
+    """Judgments of one judge identity written by hand: judgments.jsonl and metrics.json's judges section."""
+    identity = f"{judge}@{version}#{args_hash}"
+    with open(f"{run_dir}/judgments.jsonl", "a") as fh:
+        for sid, value in scores.items():
+            fh.write(json.dumps({"id": sid, "sample_index": 0, "judge": judge, "version": version,
+                                 "args_hash": args_hash, "identity": identity, "scores": {"reward": value}}) + "\n")
+    path = f"{run_dir}/metrics.json"
+    metrics = json.loads(open(path).read())
+    mean = float(np.mean(list(scores.values())))
+    metrics["judges"] = {judge: {"identity": identity, "judge": judge, "version": version, "args_hash": args_hash,
+                                 "arg": "", "options": {}, "criteria": {"reward": {"mean": mean, "n": len(scores)}}}}
+    open(path, "w").write(json.dumps(metrics))
+
+
+def hand_judge_rewards(run_dir) -> dict:
+    """{sample id: reward} read straight from judgments.jsonl (k = 1, one identity)."""
+    return {r["id"]: r["scores"]["reward"] for r in map(json.loads, open(f"{run_dir}/judgments.jsonl"))}
 
 
 def test_criteria_on_per_sample_judge_scores(cli, pair, isolated_home):
     """Per-sample judgments give a paired interval, and relative criteria use (B - A) / A."""
     a, b, _ = pair
     rng = np.random.default_rng(0)
+    values = {}
     for run, mean in ((a, 0.5), (b, 0.6)):
-        with open(f"{run['dir']}/judgments.jsonl", "w") as fh:
-            for i in range(200):
-                fh.write(json.dumps({"id": str(i), "sample_index": 0, "judge": "heuristic", "version": "1",
-                                     "scores": {"reward": float(np.clip(mean + rng.normal(0, 0.05), 0, 1))}}) + "\n")
+        values[run["run_id"]] = np.clip(mean + rng.normal(0, 0.05, 200), 0, 1)
+        write_judgments(run["dir"], "heuristic", "1", "abc", {str(i): float(v)
+                                                             for i, v in enumerate(values[run["run_id"]])})
+    va, vb = values[a["run_id"]], values[b["run_id"]]
     crit = isolated_home / "c.yaml"
     crit.write_text("name: mine\ncriteria:\n"
                     "  - {name: reward up 10%, metric: heuristic.reward, measure: relative, min: 0.1,\n"
@@ -119,10 +142,17 @@ def test_criteria_on_per_sample_judge_scores(cli, pair, isolated_home):
     code, out, _ = cli("compare", a["run_id"], b["run_id"], "--criteria", crit, "--json", "--no-reasoning")
     res = json.loads(out)
     d = res["differences"]["heuristic.reward"]
-    assert d["ci_low"] > 0
+    assert d["a"] == pytest.approx(va.mean()) and d["b"] == pytest.approx(vb.mean())
+    assert d["diff"] == pytest.approx(vb.mean() - va.mean())
+    # the percentile bootstrap interval of a mean of 200 paired differences is close to the normal one
+    half = 1.96 * np.std(vb - va, ddof=1) / np.sqrt(200)
+    assert d["ci_low"] == pytest.approx(vb.mean() - va.mean() - half, abs=0.003) and d["ci_low"] > 0
+    assert d["ci_high"] == pytest.approx(vb.mean() - va.mean() + half, abs=0.003)
+    assert res["judges"] == {"heuristic": "heuristic@1#abc"}
     verdicts = {v["name"]: v for v in res["criteria"]["verdicts"]}
+    assert (vb.mean() - va.mean()) / va.mean() > 0.1 and vb.mean() > 0.55  # so both criteria's outcomes are known
     assert verdicts["reward up 10%"]["status"] == "pass"
-    assert verdicts["reward up 10%"]["value"] == pytest.approx(d["diff"] / d["a"])
+    assert verdicts["reward up 10%"]["value"] == pytest.approx((vb.mean() - va.mean()) / va.mean())
     assert verdicts["reward at most 0.55"]["status"] == "fail"
     assert code == 3
 
@@ -137,14 +167,44 @@ def test_judged_runs_evaluate_reasoning_quality(cli, pair):
     assert code in (0, 3), err
     res = json.loads(out)
     d = res["differences"]["heuristic.reward"]
-    ma = json.loads(open(f"{a['dir']}/metrics.json").read())["judges"]["heuristic"]["criteria"]["reward"]["mean"]
-    mb = json.loads(open(f"{b['dir']}/metrics.json").read())["judges"]["heuristic"]["criteria"]["reward"]["mean"]
-    assert d["a"] == pytest.approx(ma) and d["b"] == pytest.approx(mb)
-    assert d["ci_low"] <= d["diff"] <= d["ci_high"]
+    ra, rb = hand_judge_rewards(a["dir"]), hand_judge_rewards(b["dir"])
+    assert len(ra) == len(rb) == 200
+    ma, mb = np.mean([ra[i] for i in ra]), np.mean([rb[i] for i in ra])
+    assert d["a"] == pytest.approx(ma) and d["b"] == pytest.approx(mb) and d["diff"] == pytest.approx(mb - ma)
+    paired = np.array([rb[i] - ra[i] for i in ra])
+    half = 1.96 * paired.std(ddof=1) / np.sqrt(len(paired))
+    assert d["ci_low"] == pytest.approx(mb - ma - half, abs=0.01) and d["ci_high"] == pytest.approx(mb - ma + half,
+                                                                                                    abs=0.01)
     quality = next(v for v in res["criteria"]["verdicts"] if v["metric"] == "heuristic.reward")
-    assert quality["status"] in ("pass", "fail")
     assert quality["value"] == pytest.approx((mb - ma) / ma)
     assert quality["status"] == ("pass" if (mb - ma) / ma >= 0.10 else "fail")
+
+
+def test_judgments_of_different_identities_are_not_compared(cli, pair, isolated_home):
+    """Bug: two identical runs judged with other options showed a 'significant' difference."""
+    a, _, _ = pair
+    path = flipped_replay(a["dir"], isolated_home / "same.jsonl", set())
+    b = eval_run(cli, f"replay:{path}", "combined_test")
+    weights = isolated_home / "w.yaml"
+    weights.write_text("reward:\n  coherence: 1.0\n")
+    judge = lambda run, *extra: cli("judge", run["run_id"], "--judge", "heuristic:lexical", "--quiet", *extra)  # noqa: E731
+    assert judge(a)[0] == 0 and judge(b, "--judge-option", f"heuristic.weights={weights}")[0] == 0
+    ida = json.loads(open(f"{a['dir']}/metrics.json").read())["judges"]["heuristic"]["identity"]
+    idb = json.loads(open(f"{b['dir']}/metrics.json").read())["judges"]["heuristic"]["identity"]
+    assert ida != idb
+    code, _, err = cli("compare", a["run_id"], b["run_id"])
+    assert code == 1 and ida in err and idb in err and "not comparable" in err and "Traceback" not in err
+    code, _, err = cli("report", a["run_id"], b["run_id"], "-o", "r.html")
+    assert code == 1 and ida in err and idb in err
+    # judged alike, the identical runs are identical; and when B's latest judging differs again, the one
+    # identity both runs hold is used (the rule in harness.store.judgments.shared_summaries)
+    for extra in ((), ("--judge-option", f"heuristic.weights={weights}")):
+        assert judge(b, *extra)[0] == 0
+        code, out, err = cli("compare", a["run_id"], b["run_id"], "--json", "--no-reasoning")
+        assert code == 0, err
+        res = json.loads(out)
+        assert res["judges"] == {"heuristic": ida}
+        assert res["differences"]["heuristic.reward"]["diff"] == 0
 
 
 def test_bad_criteria_file(cli, pair, isolated_home):

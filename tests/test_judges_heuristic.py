@@ -9,7 +9,8 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.interfaces.judge import JudgeInput
-from harness_plugins.heuristic_judge import HeuristicJudge, make_heuristic
+from harness.judge.runner import load_judge
+from harness_plugins.heuristic_judge import HeuristicJudge
 from harness_plugins.parsers import GuardReasonerParser, LabelLineParser
 
 DATA = Path(os.environ["HARNESS_DATA_DIR"])
@@ -132,10 +133,10 @@ def test_off_topic_reasoning_is_less_relevant_and_specific(judge):
 def test_weights_file_overrides_defaults(tmp_path):
     path = tmp_path / "w.yaml"
     path.write_text("reward:\n  coherence: 1.0\n  label: 0\n", encoding="utf-8")
-    s = make_heuristic("lexical", {"weights": str(path)}).judge(item(GOOD, verdict="safe")).scores
+    s = load_judge("heuristic:lexical", {"weights": str(path)}).judge(item(GOOD, verdict="safe")).scores
     assert s["reward"] == pytest.approx(s["coherence"], abs=1e-4)
     default = HeuristicJudge(embeddings=False)
-    assert make_heuristic("lexical", {"weights": str(path)}).version != default.version
+    assert load_judge("heuristic:lexical", {"weights": str(path)}).version != default.version
 
 
 @pytest.mark.parametrize("text, message", [
@@ -148,16 +149,18 @@ def test_bad_weights_file_is_a_clear_error(tmp_path, text, message):
     path = tmp_path / "w.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(HarnessError, match=message.replace("[", r"\[")):
-        make_heuristic("", {"weights": str(path), "embeddings": False})
+        load_judge("heuristic", {"weights": str(path), "embeddings": False})
 
 
 def test_bad_options_are_clear_errors():
-    with pytest.raises(HarnessError, match="unknown option"):
-        make_heuristic("", {"embedings": False})
-    with pytest.raises(HarnessError, match="true or false"):
-        make_heuristic("", {"embeddings": "maybe"})
+    with pytest.raises(HarnessError, match="judge 'heuristic' has no option 'embedings'"):
+        load_judge("heuristic", {"embedings": False})
+    with pytest.raises(HarnessError, match="option 'embeddings' must be bool, got str"):
+        load_judge("heuristic", {"embeddings": "maybe"})
     with pytest.raises(HarnessError, match="heuristic:lexical"):
-        make_heuristic("fast", {})
+        load_judge("heuristic:fast")
+    with pytest.raises(HarnessError, match="expected prompt, response or refusal"):
+        load_judge("heuristic:lexical", {"target": "answer"})
 
 
 # -- real traces ---------------------------------------------------------------

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.judge.runner import judge_run, mean_with_ci, read_judgments
-from harness.store.runs import read_jsonl_records
-from harness.interfaces.judge import Judge, Judgment
+from harness.interfaces.judge import Judge, JudgeOption, Judgment
+from harness.judge.runner import judge_run, mean_with_ci
 from harness.plugins import Registration, get_registry
-from harness.store.runs import RunStore
+from harness.store.judgments import read_judgments
+from harness.store.runs import RunStore, read_jsonl_records
 
 N, K = 12, 2
 
@@ -40,7 +40,7 @@ def counting(monkeypatch):
     CountingJudge.fail_id = None
     reg = get_registry()
     monkeypatch.setitem(reg.items["judges"], "counting",
-                        Registration("judges", "counting", lambda arg, opts: CountingJudge(), "tests"))
+                        Registration("judges", "counting", CountingJudge, "tests"))
     return CountingJudge
 
 
@@ -75,7 +75,7 @@ def test_judge_run_writes_records_metrics_and_index(run):
         assert conn.execute("SELECT COUNT(*) FROM judgments WHERE run_id=?", (run.id,)).fetchone()[0] == N * K
         stored = json.loads(conn.execute("SELECT metrics_json FROM runs WHERE run_id=?", (run.id,)).fetchone()[0])
     assert "heuristic" in stored["judges"]
-    scores = read_judgments(run, "heuristic")
+    scores = read_judgments(run, "heuristic").scores
     assert len(scores) == N * K and all("reward" in s for s in scores.values())
 
 
@@ -119,7 +119,7 @@ def test_a_failing_sample_is_recorded_and_the_rest_scored(run, counting):
     assert sorted(counting.calls) == sorted((r["id"], r["sample_index"]) for r in failed)
     assert metrics["judges"]["counting"]["n_failed"] == 0
     assert metrics["judges"]["counting"]["criteria"]["length"]["n"] == N
-    assert len(read_judgments(run, "counting")) == N * K
+    assert len(read_judgments(run, "counting").scores) == N * K
 
 
 def test_older_or_broken_runs_are_clear_errors(run):
@@ -205,3 +205,101 @@ def test_llm_judge_with_a_real_hf_model_records_unparseable_answers(run, tmp_pat
     records = read_jsonl_records(run.dir / "judgments.jsonl")
     assert len(records) == N * K and all("not a JSON object" in r["error"] for r in records)
     assert section["criteria"] == {}
+
+
+# -- judge identity: argument and options are part of what a judgment is -----------------
+
+
+class ScaledJudge(Judge):
+    """Scores reasoning length times ``scale``; counts what it was asked."""
+
+    name = "scaled"
+    version = "1"
+    criteria = ("length",)
+    options = {"scale": JudgeOption((float,), 1.0, "multiplies the score")}
+    calls: list = []
+
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def judge_batch(self, items):
+        ScaledJudge.calls.extend((i.sample_id, i.sample_index) for i in items)
+        return [Judgment({"length": min(1.0, self.scale * len(i.reasoning) / 4000)}, "") for i in items]
+
+
+@pytest.fixture
+def scaled(monkeypatch):
+    ScaledJudge.calls = []
+    monkeypatch.setitem(get_registry().items["judges"], "scaled",
+                        Registration("judges", "scaled", ScaledJudge, "tests"))
+    return ScaledJudge
+
+
+def hand_mean(run, scale):
+    """The run's mean by hand: per sample, the mean over its completions of min(1, scale * len / 4000)."""
+    per_sample = [sum(min(1.0, scale * len(c.reasoning) / 4000) for c in rec.completions) / len(rec.completions)
+                  for rec in run.read_samples()]
+    return sum(per_sample) / len(per_sample)
+
+
+@pytest.mark.parametrize("cache", [True, False])
+def test_judging_again_with_other_options_judges_again(run, scaled, cache):
+    """Bug: resume and cache were keyed by (judge, version), so the second options got the first's scores."""
+    first = judge_run(run, ["scaled"], progress=False, cache=cache, options={"scaled": {"scale": 1.0}})
+    assert first["judges"]["scaled"]["criteria"]["length"]["mean"] == pytest.approx(hand_mean(run, 1.0))
+    scaled.calls = []
+    second = judge_run(run, ["scaled"], progress=False, cache=cache, options={"scaled": {"scale": 3}})
+    assert len(scaled.calls) == N * K  # nothing served from the first options' judgments
+    section = second["judges"]["scaled"]
+    assert section["criteria"]["length"]["mean"] == pytest.approx(hand_mean(run, 3.0))
+    assert hand_mean(run, 3.0) != pytest.approx(hand_mean(run, 1.0))
+    assert section["options"] == {"scale": 3} and section["arg"] == ""
+    assert section["identity"] != first["judges"]["scaled"]["identity"]
+    assert section["identity"].startswith("scaled@1#")
+    # every record carries its identity; both judgings are kept, the first is not overwritten
+    records = read_jsonl_records(run.dir / "judgments.jsonl")
+    assert {r["identity"] for r in records} == {first["judges"]["scaled"]["identity"], section["identity"]}
+    assert all(r["judge"] == "scaled" and r["version"] == "1" and r["identity"].endswith(r["args_hash"])
+               for r in records)
+    # the same options again (the default filled in counts as given) resume: nothing is judged twice
+    scaled.calls = []
+    judge_run(run, ["scaled"], progress=False, cache=cache)
+    assert scaled.calls == []
+    with sqlite3.connect(run.store.db_path) as conn:
+        identities = {r[0] for r in conn.execute("SELECT DISTINCT identity FROM judge_metrics WHERE run_id=?",
+                                                 (run.id,))}
+    assert identities == {first["judges"]["scaled"]["identity"], section["identity"]}
+
+
+def test_judge_arguments_and_options_are_checked_before_any_work(run, cli, scaled):
+    code, _, err = cli("judge", run.id, "--judge", "scaled:big")
+    assert code == 1 and "judge 'scaled' takes no argument" in err and "'big'" in err and "Traceback" not in err
+    code, _, err = cli("judge", run.id, "--judge", "scaled", "--judge-option", "scaled.scael=2")
+    assert code == 1 and "judge 'scaled' has no option 'scael'" in err and "scale" in err
+    assert "Traceback" not in err
+    code, _, err = cli("judge", run.id, "--judge", "scaled", "--judge-option", "scaled.scale=big")
+    assert code == 1 and "option 'scale' must be float, got str" in err and "Traceback" not in err
+    code, _, err = cli("judge", run.id, "--judge", "heuristic:fast")
+    assert code == 1 and "heuristic:lexical" in err
+    code, _, err = cli("judge", run.id, "--judge", "llm-judge")
+    assert code == 1 and "needs an argument" in err
+    assert scaled.calls == [] and not (run.dir / "judgments.jsonl").exists()
+
+
+@pytest.mark.parametrize("judge, option, message", [
+    ("heuristic", "heuristic.embedings=false", "judge 'heuristic' has no option 'embedings'"),
+    ("heuristic", "heuristic.quantize=3", "option 'quantize' must be bool, got int"),
+    ("llm-judge:no-such-model", "llm-judge.max_new_tokens=5", "Unknown model 'no-such-model'"),
+])
+def test_eval_refuses_bad_judge_options_before_generating(cli, judge, option, message):
+    code, _, err = cli("eval", "--model", "keyword-baseline", "--task", "combined_test", "--limit", 4, "--quiet",
+                       "--judge", judge, "--judge-option", option)
+    assert code == 1 and message in err and "Traceback" not in err
+    assert RunStore().list_runs() == []  # nothing was generated
+
+
+def test_old_judgment_records_are_a_clear_error(run):
+    (run.dir / "judgments.jsonl").write_text(json.dumps({"id": "1", "sample_index": 0, "judge": "heuristic",
+                                                         "version": "1", "scores": {"reward": 0.5}}) + "\n")
+    with pytest.raises(HarnessError, match=r"judgments.jsonl:1: not a harness judgment record.*judge the run again"):
+        judge_run(run, ["heuristic:lexical"], progress=False)

@@ -83,20 +83,24 @@ def test_text_markdown_csv_html(cli, two_models):
     assert "<table class='leaderboard'>" in html and "<script" not in html
 
 
-def test_judge_means_from_sqlite_table_or_metrics_json(cli, two_models, isolated_home):
-    """Judge scores are read when present (table first, then metrics.json) and can rank the board."""
-    db = isolated_home / "runs" / "harness.db"
+def set_judges(db, run_id, judges: dict):
+    """Give a run's indexed metrics a judges section written by hand: {name: (args_hash, {criterion: mean}, lower)}."""
     with sqlite3.connect(db) as conn:
-        conn.execute("CREATE TABLE judge_metrics (run_id TEXT, judge TEXT, criterion TEXT, mean REAL, "
-                     "ci_low REAL, ci_high REAL, n INTEGER)")
-        conn.execute("INSERT INTO judge_metrics VALUES (?, 'heuristic', 'reward', 0.41, 0.39, 0.43, 200)",
-                     (two_models["kw_ct"]["run_id"],))
-        row = conn.execute("SELECT metrics_json FROM metrics WHERE run_id = ? AND policy = 'strict'",
-                           (two_models["g2"]["run_id"],)).fetchone()
-        metrics = json.loads(row[0])
-        metrics["judges"] = {"heuristic": {"reward": {"mean": 0.62, "ci_low": 0.6, "ci_high": 0.64, "n": 200}}}
+        row = conn.execute("SELECT metrics_json FROM metrics WHERE run_id = ? AND policy = 'strict'", (run_id,))
+        metrics = json.loads(row.fetchone()[0])
+        metrics["judges"] = {
+            name: {"identity": f"{name}@1#{h}", "judge": name, "version": "1", "args_hash": h, "lower_is_better": lower,
+                   "criteria": {c: {"mean": m, "ci_low": m, "ci_high": m, "n": 200} for c, m in crit.items()}}
+            for name, (h, crit, lower) in judges.items()}
         conn.execute("UPDATE metrics SET metrics_json = ? WHERE run_id = ? AND policy = 'strict'",
-                     (json.dumps(metrics), two_models["g2"]["run_id"]))
+                     (json.dumps(metrics), run_id))
+
+
+def test_judge_means_rank_the_board(cli, two_models, isolated_home):
+    """Judge scores are read from each run's judges section and can rank the board."""
+    db = isolated_home / "runs" / "harness.db"
+    set_judges(db, two_models["kw_ct"]["run_id"], {"heuristic": ("aaa", {"reward": 0.41}, [])})
+    set_judges(db, two_models["g2"]["run_id"], {"heuristic": ("aaa", {"reward": 0.62}, [])})
     code, out, err = cli("leaderboard", "--task", "combined_test", "--metric", "heuristic.reward", "--format", "json")
     assert code == 0, err
     rows = json.loads(out)["rows"]
@@ -107,6 +111,31 @@ def test_judge_means_from_sqlite_table_or_metrics_json(cli, two_models, isolated
     code, _, err = cli("leaderboard", "--metric", "heuristic.coherence")
     assert code == 1 and "Unknown metric 'heuristic.coherence'" in err and "heuristic.reward" in err
 
+
+def test_a_judge_declares_which_criteria_are_lower_is_better(cli, two_models, isolated_home):
+    """Bug: only a hard-coded list of metrics could be lower-is-better; a judge's error rate ranked highest first."""
+    db = isolated_home / "runs" / "harness.db"
+    set_judges(db, two_models["kw_ct"]["run_id"], {"errs": ("e", {"rate": 0.40}, ["rate"])})
+    set_judges(db, two_models["g2"]["run_id"], {"errs": ("e", {"rate": 0.10}, ["rate"])})
+    code, out, err = cli("leaderboard", "--task", "combined_test", "--metric", "errs.rate", "--format", "json")
+    assert code == 0, err
+    assert [r["average"]["errs.rate"] for r in json.loads(out)["rows"]] == [0.10, 0.40]
+    code, out, _ = cli("leaderboard", "--task", "combined_test", "--metric", "errs.rate")
+    assert "lower is better" in out
+
+
+def test_judgments_of_different_identities_are_not_set_side_by_side(cli, two_models, isolated_home):
+    db = isolated_home / "runs" / "harness.db"
+    kw, g2 = two_models["kw_ct"]["run_id"], two_models["g2"]["run_id"]
+    set_judges(db, kw, {"heuristic": ("aaa", {"reward": 0.41}, [])})
+    set_judges(db, g2, {"heuristic": ("bbb", {"reward": 0.62}, [])})
+    code, _, err = cli("leaderboard", "--task", "combined_test", "--metric", "heuristic.reward")
+    assert code == 1 and "heuristic@1#aaa" in err and "heuristic@1#bbb" in err and "Traceback" not in err
+    code, out, err = cli("leaderboard", "--task", "combined_test", "--format", "json")
+    assert code == 0, err
+    board = json.loads(out)
+    assert all("heuristic.reward" not in cell for r in board["rows"] for cell in r["tasks"].values())
+    assert any("heuristic@1#aaa" in n and "heuristic@1#bbb" in n for n in board["notes"])
 
 def test_leaderboard_per_policy_on_one_scale(cli):
     """A run re-scored under the paper policy shows that policy's F1 on the same 0-1 scale (the paper's 98.99 %)."""

@@ -84,11 +84,18 @@ def test_groups_from_run_records_use_completion_verdicts_and_judge_scores():
         Completion(2, "B\nLabel: safe", "safe", "ok"),
         Completion(3, "C", None, "fail"),
     ])
-    judg = {("s1", 0): {"reward": 0.8, "label": 1.0}, ("s1", 2): {"a": 0.2, "b": 0.4}}
-    (g,) = groups_from_run_records([rec], judg)
+    judg = {("s1", 0): {"reward": 0.8, "steps": 0.2}, ("s1", 2): {"a": 0.2, "b": 0.4}}
+    (g,) = groups_from_run_records([rec], judg, composite="reward")
     assert g.prompt == "<rendered>"
+    # the judge's declared composite is the reward; a judgment without it has none
     assert [(c.index, c.correct, c.reward) for c in g.candidates] == [
-        (0, True, 0.8), (2, False, pytest.approx(0.3)), (3, False, None)]
+        (0, True, 0.8), (2, False, None), (3, False, None)]
+    # a judge may name any criterion its composite, even where another is called "reward" (it was hard-coded)
+    (g,) = groups_from_run_records([rec], judg, composite="steps")
+    assert [c.reward for c in g.candidates] == [0.2, None, None]
+    # a judge that declares none: the mean of its scores
+    (g,) = groups_from_run_records([rec], judg)
+    assert [c.reward for c in g.candidates] == [pytest.approx(0.5), pytest.approx(0.3), None]
 
 
 def test_write_and_read_pairs_roundtrip(tmp_path):

@@ -328,5 +328,5 @@ def test_import_harness_gives_the_public_api_without_heavy_modules():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[0] == str(sorted(["hookimpl", "Model", "Generation", "GenerationRequest", "GenerationSettings", "Parser",
                                  "ParseResult", "Judge", "Judgment", "JudgeInput", "Trainer", "TrainRequest",
-                                 "TrainResult", "HarnessError", "check_model_options"]))
+                                 "TrainResult", "HarnessError", "check_model_options", "JudgeOption"]))
     assert out[1] == "[]"

@@ -95,39 +95,34 @@ def strict_prediction(record, positive, negative):
     return negative if record.gold == positive else positive
 
 
-def sample_judge_scores(run: Run, records: list) -> dict:
-    """{sample_id: {"judge.criterion": score}} from the run's ``judgments.jsonl`` (written by ``harness judge``).
+def judge_differences(a: Side, b: Side, ra: list, rb: list, seed: int) -> tuple[dict, dict, dict]:
+    """Paired differences of every judge criterion both runs were scored on, by one identity per judge.
 
-    A sample's score is the mean over its completions, as :func:`harness.judge.runner.summarise`
-    computes the run's means; for each judge the latest written version wins, failed judgments are left out.
+    Which identity: see :func:`harness.store.judgments.shared_summaries` (the one
+    both runs count, else the one both hold, else a refusal naming both).  A
+    sample's score is the mean over its completions, as the run's means are.
+    Returns (differences by "judge.criterion", identity key by judge, run-level
+    means {"a": ..., "b": ...} where both runs count that identity).
     """
-    from harness.judge.runner import JUDGMENTS_FILE
-    from harness.store.runs import read_jsonl_records
+    from harness.store import judgments as store
 
-    wanted = {r.id for r in records}
-    rows = read_jsonl_records(run.dir / JUDGMENTS_FILE)
-    latest = {}
-    for row in rows:
-        latest[row["judge"]] = row.get("version")
-    values: dict[tuple, list] = {}
-    for row in rows:
-        sid = str(row["id"])
-        if row.get("error") or sid not in wanted or row.get("version") != latest[row["judge"]]:
-            continue
-        for crit, value in (row.get("scores") or {}).items():
-            if isinstance(value, (int, float)):
-                values.setdefault((sid, f"{row['judge']}.{crit}"), []).append(float(value))
-    out: dict[str, dict] = {}
-    for (sid, key), vals in values.items():
-        out.setdefault(sid, {})[key] = sum(vals) / len(vals)
-    return out
-
-
-def run_judge_means(run: Run) -> dict:
-    """{"judge.criterion": mean} from the run's metrics.json 'judges' section (no per-sample values)."""
-    from harness.analysis.leaderboard import judge_criteria
-
-    return {f"{j}.{c}": s["mean"] for j, c, s in judge_criteria(run.read_metrics() or {})}
+    differences, used, means = {}, {}, {"a": {}, "b": {}}
+    for name, (sa, sb, identity) in store.shared_summaries(a.run, b.run).items():
+        used[name] = identity.key
+        if sa.identity == identity == sb.identity:
+            for side, summary in (("a", sa), ("b", sb)):
+                means[side].update({f"{name}.{c}": s["mean"] for c, s in summary.criteria.items()
+                                    if s.get("mean") is not None})
+        judged_a = store.sample_scores(a.run, identity, [r.id for r in ra])
+        judged_b = store.sample_scores(b.run, identity, [r.id for r in rb])
+        criteria = sorted({c for s in judged_a.values() for c in s} & {c for s in judged_b.values() for c in s})
+        for criterion in criteria:
+            pairs = [(judged_a[x.id][criterion], judged_b[y.id][criterion]) for x, y in zip(ra, rb)
+                     if criterion in judged_a.get(x.id, {}) and criterion in judged_b.get(y.id, {})]
+            if pairs:
+                differences[f"{name}.{criterion}"] = mean_difference([p[0] for p in pairs], [p[1] for p in pairs],
+                                                                     seed=seed).to_dict()
+    return differences, used, means
 
 
 def flips(ra, rb, a_right: bool) -> list[dict]:
@@ -159,20 +154,16 @@ def compare_runs(store: RunStore, ref_a: str, ref_b: str, *, partial=False, seed
         "f1": f1_difference(golds, [strict_prediction(r, positive, negative) for r in ra],
                             [strict_prediction(r, positive, negative) for r in rb], positive, seed=seed).to_dict(),
     }
-    judged_a, judged_b = sample_judge_scores(a.run, ra), sample_judge_scores(b.run, rb)
-    keys = sorted({k for s in judged_a.values() for k in s} & {k for s in judged_b.values() for k in s})
-    for key in keys:
-        pairs = [(judged_a[x.id][key], judged_b[y.id][key]) for x, y in zip(ra, rb)
-                 if key in judged_a.get(x.id, {}) and key in judged_b.get(y.id, {})]
-        if pairs:
-            differences[key] = mean_difference([p[0] for p in pairs], [p[1] for p in pairs], seed=seed).to_dict()
+    judged, judges, judge_means = judge_differences(a, b, ra, rb, seed)
+    differences.update(judged)
     result = {
         "task": task["name"], "positive": positive,
         "a": side_summary(a), "b": side_summary(b),
         "n_shared": len(ra), "n_a_only": len(a.records) - len(ra), "n_b_only": len(b.records) - len(rb),
         "partial": not (a.complete and b.complete),
         "differences": differences,
-        "run_judge_means": {"a": run_judge_means(a.run), "b": run_judge_means(b.run)},
+        "judges": judges,
+        "run_judge_means": judge_means,
         "mcnemar": mcnemar_exact(correct_a, correct_b).to_dict(),
         "flips": {"a_right_b_wrong": flips(ra, rb, True), "b_right_a_wrong": flips(ra, rb, False)},
     }
@@ -213,6 +204,7 @@ def render_text(result: dict, flips_shown: int = 5, width: int = 60) -> str:
              "", "differences (paired bootstrap, * = interval excludes 0; judge scores: "
                  "per-sample mean over its completions):"]
     lines += ["  " + format_difference(k, d) for k, d in result["differences"].items()]
+    lines += [f"  judge {name}: both runs by {key}" for name, key in result.get("judges", {}).items()]
     m = result["mcnemar"]
     lines += ["", f"McNemar exact: right only in A {m['a_only']}, right only in B {m['b_only']}, "
                   f"both right {m['both_right']}, both wrong {m['both_wrong']}; p = {m['pvalue']:.4g}"]

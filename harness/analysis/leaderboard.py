@@ -5,9 +5,12 @@ or the best by the chosen metric.  Metrics come from the index's per-policy
 ``metrics`` table: under one ``policy`` for every run, or by default under the
 policy each run was evaluated with.  Every metric is a fraction in [0, 1], as
 stored; tables show percent.
-Judge means come from the ``judge_metrics`` table, else from the ``judges``
-section of the run's metrics; they are optional.  The average column is
-weighted by the samples each task scored, over the tasks a model has.
+Judge means come from the ``judges`` section of each run's metrics (read
+through :mod:`harness.store.judgments`); they are optional.  A judge's
+criteria are set side by side only when every run shown was judged with the
+same judge identity; otherwise they are left out (and ranking by one is an
+error naming both identities).  The average column is weighted by the samples
+each task scored, over the tasks a model has.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from dataclasses import dataclass, field
 
 from harness.errors import HarnessError
 from harness.render.text import table
+from harness.store import judgments as judgment_store
 from harness.store.runs import RunStore
 
 BASE_METRICS = ("accuracy", "f1", "precision", "recall", "parse_failure_rate")
-LOWER_IS_BETTER = {"parse_failure_rate", "abstention_rate"}
+#: base metrics where lower is better; a judge declares its own (Judge.lower_is_better)
+LOWER_IS_BETTER = frozenset({"parse_failure_rate", "abstention_rate"})
 SELECTIONS = ("latest", "best")
 
 
@@ -38,6 +43,7 @@ class Entry:
     policy: str | None
     metrics: dict = field(default_factory=dict)  # metric name -> value; judge scores as "judge.criterion"
     weights: dict = field(default_factory=dict)  # metric name -> samples behind it
+    judges: dict = field(default_factory=dict)  # judge name -> JudgeSummary of the judging that counts
 
     def get(self, metric):
         return self.metrics.get(metric)
@@ -45,35 +51,6 @@ class Entry:
 
 def base_metrics(metrics: dict) -> dict:
     return {k: metrics.get(k) for k in BASE_METRICS}
-
-
-def judge_criteria(metrics: dict):
-    """(judge, criterion, {mean, ci_low, ci_high, n}) from metrics.json's 'judges' section.
-
-    Accepts harness.judge.runner' layout ``{judge: {"version", "criteria": {criterion: stats}}}``
-    and the flat ``{judge: {criterion: stats}}``.
-    """
-    for judge, section in (metrics.get("judges") or {}).items():
-        if not isinstance(section, dict):
-            continue
-        criteria = section.get("criteria") if isinstance(section.get("criteria"), dict) else section
-        for criterion, stats in criteria.items():
-            if isinstance(stats, dict) and stats.get("mean") is not None:
-                yield judge, criterion, stats
-
-
-def judge_means(conn, run_id: str, metrics: dict) -> dict:
-    """{"judge.criterion": (mean, n)} from judge_metrics, else metrics.json's 'judges'."""
-    found = {}
-    has_table = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='judge_metrics'").fetchone()
-    if has_table:
-        for row in conn.execute("SELECT judge, criterion, mean, n FROM judge_metrics WHERE run_id = ?", (run_id,)):
-            found[f"{row['judge']}.{row['criterion']}"] = (row["mean"], row["n"])
-    if not found:
-        for judge, criterion, stats in judge_criteria(metrics):
-            found[f"{judge}.{criterion}"] = (stats["mean"], stats.get("n"))
-    return found
-
 
 def collect_entries(store: RunStore, tasks=None, models=None, run_ids=None,
                     policy=None) -> tuple[list[Entry], int, int]:
@@ -102,21 +79,53 @@ def collect_entries(store: RunStore, tasks=None, models=None, run_ids=None,
             n = metrics.get("n") or r["n_done"] or 0
             values = base_metrics(metrics)
             weights = {k: n for k in values}
-            for key, (mean, jn) in judge_means(conn, r["run_id"], metrics).items():
-                values[key] = mean
-                weights[key] = jn if jn is not None else n
+            judges = judgment_store.summaries(metrics, f"run {r['run_id']} metrics")
+            for name, summary in judges.items():
+                for criterion, stats in summary.criteria.items():
+                    values[f"{name}.{criterion}"] = stats.get("mean")
+                    weights[f"{name}.{criterion}"] = stats.get("n") if stats.get("n") is not None else n
             entries.append(Entry(r["model"], r["task"], r["run_id"], r["finished_at"] or r["created_at"], n,
-                                 r["scored_policy"], values, weights))
+                                 r["scored_policy"], values, weights, judges))
     return entries, unfinished, unscored
 
 
-def better(metric, a, b) -> bool:
+def lower_is_better(entries) -> frozenset:
+    """The base metrics and judge criteria ("judge.criterion") where lower is better, as the judges declared."""
+    declared = {f"{name}.{c}" for e in entries for name, s in e.judges.items() for c in s.lower_is_better}
+    return LOWER_IS_BETTER | declared
+
+
+def better(metric, a, b, lower=LOWER_IS_BETTER) -> bool:
     """Whether value ``a`` beats ``b`` (None never beats anything)."""
     if a is None:
         return False
     if b is None:
         return True
-    return a < b if metric in LOWER_IS_BETTER else a > b
+    return a < b if metric in lower else a > b
+
+
+def drop_mixed_judges(entries, metric) -> list[str]:
+    """Leave out the criteria of each judge whose identity differs between ``entries``; return why.
+
+    Ranking by such a criterion is refused, naming two of the identities.
+    """
+    notes = []
+    for name in sorted({n for e in entries for n in e.judges}):
+        judged = [e for e in entries if name in e.judges]
+        first = judged[0]
+        other = next((e for e in judged if e.judges[name].identity != first.judges[name].identity), None)
+        if other is None:
+            continue
+        if metric.startswith(f"{name}."):
+            raise judgment_store.mixed_identities("leaderboard", name,
+                                                  (f"run {first.run_id}", first.judges[name].identity),
+                                                  (f"run {other.run_id}", other.judges[name].identity))
+        notes.append(f"{name} left out: run {first.run_id} was judged as {first.judges[name].identity}, "
+                     f"run {other.run_id} as {other.judges[name].identity}")
+        for e in judged:
+            for key in [k for k in e.metrics if k.startswith(f"{name}.")]:
+                del e.metrics[key]
+    return notes
 
 
 @dataclass
@@ -129,6 +138,8 @@ class Leaderboard:
     metrics: list = field(default_factory=list)  # every metric present, base ones first
     policy: str | None = None  # None: each run's own
     unscored: int = 0  # complete runs not scored under ``policy``
+    lower_is_better: frozenset = LOWER_IS_BETTER
+    notes: list = field(default_factory=list)  # judges left out because their identities differ
 
 
 def weighted_mean(entries, metric):
@@ -157,11 +168,18 @@ def build_leaderboard(store: RunStore, tasks=None, metric="accuracy", selection=
         from harness.errors import unknown_name
 
         raise unknown_name("metric", metric, all_metrics)
+    lower = lower_is_better(entries)
+    if selection == "best" and metric not in BASE_METRICS:
+        drop_mixed_judges(entries, metric)  # "best" compares the judge's scores across every candidate run
     chosen: dict[tuple, Entry] = {}
     for e in entries:  # entries are in creation order, so later runs replace earlier ones
         key = (e.model, e.task)
-        if selection == "latest" or key not in chosen or better(metric, e.get(metric), chosen[key].get(metric)):
+        if selection == "latest" or key not in chosen or better(metric, e.get(metric), chosen[key].get(metric),
+                                                                lower):
             chosen[key] = e
+    notes = drop_mixed_judges(list(chosen.values()), metric)
+    shown = {k for e in chosen.values() for k in e.metrics if e.metrics[k] is not None}
+    all_metrics = list(BASE_METRICS) + [m for m in present if m in shown]
     task_order = [t for t in (tasks or []) if any(k[1] == t for k in chosen)] or sorted({k[1] for k in chosen})
     rows = []
     for model in sorted({k[0] for k in chosen}):
@@ -170,8 +188,8 @@ def build_leaderboard(store: RunStore, tasks=None, metric="accuracy", selection=
         rows.append({"model": model, "cells": cells, "average": average,
                      "n": sum(e.n for e in cells.values()), "date": max(e.date for e in cells.values())})
     rows.sort(key=lambda r: (r["average"][metric] is None,
-                             (1 if metric in LOWER_IS_BETTER else -1) * (r["average"][metric] or 0), r["model"]))
-    return Leaderboard(metric, selection, task_order, rows, unfinished, all_metrics, policy, unscored)
+                             (1 if metric in lower else -1) * (r["average"][metric] or 0), r["model"]))
+    return Leaderboard(metric, selection, task_order, rows, unfinished, all_metrics, policy, unscored, lower, notes)
 
 
 # -- rendering --------------------------------------------------------------
@@ -206,7 +224,7 @@ def long_rows(board: Leaderboard) -> list[dict]:
 
 
 def caption(board: Leaderboard) -> str:
-    direction = "lower is better" if board.metric in LOWER_IS_BETTER else "higher is better"
+    direction = "lower is better" if board.metric in board.lower_is_better else "higher is better"
     note = (f"{board.metric} in percent ({direction}), {board.selection} complete run per model and task, "
             "sorted by the sample-weighted average over the tasks each model has")
     note += f", policy {board.policy}" if board.policy else ", each run under the policy it was evaluated with"
@@ -214,6 +232,8 @@ def caption(board: Leaderboard) -> str:
         note += f"; {board.unfinished} unfinished run(s) left out"
     if board.unscored:
         note += f"; {board.unscored} run(s) not scored under {board.policy} left out"
+    for text in board.notes:
+        note += f"; {text}"
     return note
 
 
@@ -243,6 +263,7 @@ def render_csv(board: Leaderboard) -> str:
 def render_json(board: Leaderboard) -> str:
     return json.dumps({"metric": board.metric, "selection": board.selection, "policy": board.policy,
                        "tasks": board.tasks, "unfinished_runs": board.unfinished, "unscored_runs": board.unscored,
+                       "notes": board.notes,
                        "rows": [{"model": r["model"], "average": r["average"], "n": r["n"], "date": r["date"],
                                  "tasks": {t: {**e.metrics, "n": e.n, "date": e.date, "policy": e.policy,
                                                "run_id": e.run_id} for t, e in r["cells"].items()}}

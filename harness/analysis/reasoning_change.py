@@ -48,11 +48,10 @@ def label_agreement(record) -> float | None:
 
 def heuristic_scores(records) -> tuple[list[dict] | None, str | None]:
     """The heuristic judge's specificity/consistency for each record's first completion, or (None, why)."""
-    from harness.judge.runner import judge_inputs
-    from harness.plugins import get_registry
+    from harness.judge.runner import judge_inputs, load_judge
 
     try:
-        judge = get_registry().create("judges", "heuristic", "lexical", {})
+        judge = load_judge("heuristic:lexical")
     except Exception as exc:  # a missing or broken plugin must not stop the comparison
         return None, f"heuristic judge unavailable ({exc})"
     items = [item for r in records for item in judge_inputs(r, first_only=True)]

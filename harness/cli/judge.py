@@ -36,7 +36,9 @@ def judge(run_ref, judges, judge_options, no_cache, runs_dir, as_json, quiet):
     RUN is a run id (see `harness runs`) or a run folder.  Scores go to
     judgments.jsonl beside samples.jsonl and to the run index; the run's
     metrics.json gains a "judges" section (mean score per criterion with a
-    95% bootstrap interval).  Interrupted judging resumes when rerun.
+    95% bootstrap interval) under the judge's identity: name@version#hash of
+    its argument and options.  Interrupted judging resumes when rerun; judging
+    with other options is a new identity, judged afresh.
 
     \b
     Examples:
@@ -50,10 +52,10 @@ def judge(run_ref, judges, judge_options, no_cache, runs_dir, as_json, quiet):
     from harness.render.text import table
 
     specs = [s.strip() for s in judges.split(",") if s.strip()]
-    check_judge_specs(specs)
+    options = parse_judge_options(judge_options)
+    check_judge_specs(specs, options)
     run = open_run_for_judging(run_ref, runs_dir)
-    metrics = judge_run(run, specs, cache=not no_cache, progress=not quiet,
-                        options=parse_judge_options(judge_options))
+    metrics = judge_run(run, specs, cache=not no_cache, progress=not quiet, options=options)
     judged = metrics["judges"]
     if as_json:
         click.echo(json.dumps({"run_id": run.id, "judges": judged}, indent=2))
@@ -61,7 +63,7 @@ def judge(run_ref, judges, judge_options, no_cache, runs_dir, as_json, quiet):
     rows = []
     for name, summary in judged.items():
         for criterion, s in summary["criteria"].items():
-            rows.append({"judge": name, "criterion": criterion, "mean": s["mean"],
+            rows.append({"judge": summary["identity"], "criterion": criterion, "mean": s["mean"],
                          "95% CI": f"[{s['ci_low']:.3f}, {s['ci_high']:.3f}]", "n": s["n"]})
         if summary["n_failed"]:
             click.echo(f"{name}: {summary['n_failed']} of {summary['n_completions']} completions could not "

@@ -65,7 +65,7 @@ def evaluate(request: EvalRequest, topology: Topology | None = None, log=None) -
     if request.judges:
         from harness.judge.runner import check_judge_specs
 
-        check_judge_specs(request.judges)
+        check_judge_specs(request.judges, request.judge_options)
     model = None
     results = []
     try:

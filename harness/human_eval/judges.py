@@ -11,16 +11,6 @@ from __future__ import annotations
 from harness.human_eval.study import Study
 from harness.store.runs import RunStore
 
-SCORE_KEYS = ("reward", "overall")
-
-
-def score_of(scores: dict) -> float | None:
-    for key in SCORE_KEYS:
-        if key in scores:
-            return float(scores[key])
-    return sum(scores.values()) / len(scores) if scores else None
-
-
 def pick(left_score, right_score, item) -> str | None:
     if left_score == right_score:
         return None
@@ -28,35 +18,45 @@ def pick(left_score, right_score, item) -> str | None:
 
 
 def stored_judge_picks(study: Study, runs_dir=None) -> tuple[dict, list[str]]:
-    """``({judge name: {item_no: run id or None}}, notes)`` from the runs' judgments.jsonl."""
-    from harness.judge.runner import JUDGMENTS_FILE, read_judgments
-    from harness.store.runs import read_jsonl_records
+    """``({judge name: {item_no: run id or None}}, notes)`` from the runs' stored judgments.
+
+    A judge counts only when every run of the study was judged with the same
+    identity (name, version, argument and options); its declared composite score
+    decides each pick.
+    """
+    from harness.store import judgments as judgment_store
+    from harness.train.pairs import composite_reward
 
     store = RunStore(runs_dir)
     runs = {ref: store.open_run(ref) for ref in study.runs}
-    names = None
-    for run in runs.values():
-        found = {rec["judge"] for rec in read_jsonl_records(run.dir / JUDGMENTS_FILE)}
-        names = found if names is None else names & found
+    counted = {ref: judgment_store.summaries(run.read_metrics(), f"{run.dir}/metrics.json")
+               for ref, run in runs.items()}
+    names = set.intersection(*(set(c) for c in counted.values())) if counted else set()
     if not names:
         return {}, [("the runs are not all judged by one judge, so judge agreement is skipped "
                      "(run `harness judge RUN --judge heuristic` on each, or pass --judge)")]
-    out = {}
+    out, notes = {}, []
     for name in sorted(names):
-        scores = {ref: read_judgments(run, judge=name) for ref, run in runs.items()}
+        keys = sorted({c[name].identity.key for c in counted.values()})
+        if len(keys) > 1:
+            notes.append(f"judge {name} is skipped: the runs were judged with different identities ({', '.join(keys)})")
+            continue
+        composite = next(iter(counted.values()))[name].composite
+        scores = {ref: judgment_store.read_judgments(run, judge=name).scores for ref, run in runs.items()}
         picks = {}
         for item in study.items:
             left = scores[item.run_left].get((item.sample_id, 0))
             right = scores[item.run_right].get((item.sample_id, 0))
             if left and right:
-                picks[item.item_no] = pick(score_of(left), score_of(right), item)
+                picks[item.item_no] = pick(composite_reward(left, composite), composite_reward(right, composite), item)
         out[name] = picks
-    return out, []
+    return out, notes
 
 
 def live_judge_picks(study: Study, spec: str, options: dict | None = None, runs_dir=None) -> dict:
     """``{item_no: run id or None}`` from judging the study's items now with judge ``spec``."""
     from harness.judge.runner import judge_inputs, load_judge
+    from harness.train.pairs import composite_reward
 
     store = RunStore(runs_dir)
     records = {ref: {r.id: r for r in store.open_run(ref).read_samples()} for ref in study.runs}
@@ -73,7 +73,8 @@ def live_judge_picks(study: Study, spec: str, options: dict | None = None, runs_
         else:
             for item, jl, jr in zip(study.items, judge.judge_batch(lefts), judge.judge_batch(rights)):
                 if not jl.error and not jr.error:
-                    picks[item.item_no] = pick(score_of(jl.scores), score_of(jr.scores), item)
+                    picks[item.item_no] = pick(composite_reward(jl.scores, judge.composite),
+                                               composite_reward(jr.scores, judge.composite), item)
     finally:
         close = getattr(judge, "close", None)
         if close:

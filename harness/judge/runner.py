@@ -1,50 +1,32 @@
 """Judging a recorded run: reasoning-quality scores beside its samples (issue 4).
 
 ``judge_run`` reads ``samples.jsonl``, scores every completion with each
-judge, and appends one record per (sample, k, judge) to ``judgments.jsonl``
-in the run folder, flushed one by one, so a killed judging resumes where it
-stopped: records whose (sample, k, judge, version) is already written are
-skipped (failed ones are retried, and the later record wins).  Judgments are also cached in the run store's SQLite database by
-(judge, version, input hash), so the same completion is never judged twice by
-the same judge version, in this run or another.  Finally it writes the
-``judgments`` and ``judge_metrics`` tables and a ``judges`` section in
-``metrics.json``: per judge and criterion, the mean score with a 95%
-bootstrap interval over samples (scipy.stats.bootstrap).
+judge, and appends one record per (sample, k, judge identity) to
+``judgments.jsonl`` in the run folder, flushed one by one, so a killed judging
+resumes where it stopped.  A judge's identity is its name, version and a hash
+of its argument and options (:class:`harness.records.JudgeIdentity`): resume
+and the SQLite judgment cache are keyed by it, so judging again with other
+options judges again.  Finally it writes the ``judgments`` and
+``judge_metrics`` tables and a ``judges`` section in ``metrics.json``: per
+judge, its identity, argument and options, and per criterion the mean score
+with a 95% bootstrap interval over samples (scipy.stats.bootstrap).  Storage
+belongs to :mod:`harness.store.judgments`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sqlite3
 import sys
 import warnings
-from pathlib import Path
+from dataclasses import dataclass
 
-from harness.errors import HarnessError, unknown_name
+from harness.config import parse_key_values
+from harness.errors import HarnessError
 from harness.interfaces.judge import Judge, JudgeInput, Judgment
-from harness.records import SampleRecord
-from harness.store.runs import FORMAT_VERSION, read_jsonl_records, repair_tail
-
-JUDGMENTS_FILE = "judgments.jsonl"
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS judgments (
-    run_id TEXT NOT NULL, sample_id TEXT NOT NULL, sample_index INTEGER NOT NULL,
-    judge TEXT NOT NULL, version TEXT NOT NULL,
-    scores_json TEXT NOT NULL, explanation TEXT, error TEXT,
-    PRIMARY KEY (run_id, sample_id, sample_index, judge, version)
-);
-CREATE TABLE IF NOT EXISTS judge_metrics (
-    run_id TEXT NOT NULL, judge TEXT NOT NULL, version TEXT NOT NULL, criterion TEXT NOT NULL,
-    mean REAL, ci_low REAL, ci_high REAL, n INTEGER,
-    PRIMARY KEY (run_id, judge, criterion)
-);
-CREATE TABLE IF NOT EXISTS judge_cache (
-    judge TEXT NOT NULL, version TEXT NOT NULL, input_hash TEXT NOT NULL, judgment_json TEXT NOT NULL,
-    PRIMARY KEY (judge, version, input_hash)
-);
-"""
+from harness.records import JudgeIdentity, JudgmentRecord, SampleRecord
+from harness.store import judgments as store
+from harness.store.runs import FORMAT_VERSION
 
 
 # -- judge specs -------------------------------------------------------------
@@ -57,41 +39,102 @@ def split_judge_spec(spec: str) -> tuple[str, str]:
 
 
 def parse_judge_options(pairs) -> dict:
-    """``NAME.KEY=VALUE`` strings -> ``{NAME: {KEY: value}}`` with JSON-typed values where they parse."""
-    from harness.config import parse_key_values
-
+    """``NAME.KEY=VALUE`` strings -> ``{NAME: {KEY: value}}`` (values parsed by :func:`parse_key_values`)."""
+    out: dict[str, dict] = {}
     form = "JUDGE.KEY=VALUE, e.g. heuristic.embeddings=false"
-    out = {}
     for pair in pairs:
         [(key, value)] = parse_key_values([pair], "--judge-option", form).items()
         name, dot, option = key.partition(".")
-        if not dot or not name or not option:
+        if not dot or not name.strip() or not option.strip():
             raise HarnessError(f"--judge-option '{pair}': expected {form}")
-        out.setdefault(name, {})[option] = value
+        out.setdefault(name.strip(), {})[option.strip()] = value
     return out
 
 
-def check_judge_specs(specs: list[str]):
-    """Fail early, before any generation, on a judge name no plugin registered."""
+@dataclass
+class JudgeSpec:
+    """A checked judge spec: the registered class, its argument and its options with defaults filled in."""
+
+    spec: str
+    name: str
+    arg: str
+    cls: type
+    options: dict
+
+    @property
+    def args_hash(self) -> str:
+        return JudgeIdentity.hash_args(self.arg, self.options)
+
+    def create(self) -> Judge:
+        judge = self.cls.create(self.arg, dict(self.options))
+        if not getattr(judge, "name", ""):
+            judge.name = self.spec
+        return judge
+
+
+def judge_class(name: str) -> type:
     from harness.plugins import get_registry
 
+    reg = get_registry().registration("judges", name)  # unknown, or registered by two plugins
+    if not (isinstance(reg.value, type) and issubclass(reg.value, Judge)):
+        raise HarnessError(f"judge '{name}' (plugin {reg.plugin}) registered {reg.value!r}, not a subclass of "
+                           "harness.interfaces.judge.Judge: register the judge class (see docs/plugins.md)")
+    return reg.value
+
+
+def check_options(name: str, cls: type, given: dict) -> dict:
+    """``given`` checked against the judge's declared options, with every default filled in."""
+    declared = cls.options
+    resolved = {key: opt.default for key, opt in declared.items()}
+    for key, value in given.items():
+        opt = declared.get(key)
+        if opt is None:
+            if cls.other_options is not None:
+                resolved[key] = value
+                continue
+            known = ", ".join(sorted(declared)) or "none"
+            raise HarnessError(f"--judge-option {name}.{key}: judge '{name}' has no option '{key}' "
+                               f"(its options: {known})")
+        if not opt.accepts(value):
+            wanted = " or ".join(t.__name__ for t in opt.types)
+            raise HarnessError(f"--judge-option {name}.{key}={json.dumps(value)}: judge '{name}' option '{key}' "
+                               f"must be {wanted}, got {type(value).__name__}")
+        resolved[key] = value
+    return resolved
+
+
+def check_judge_specs(specs: list[str], options: dict | None = None) -> list[JudgeSpec]:
+    """Check judge names, arguments and options before any work; return the checked specs.
+
+    ``options`` maps a judge name to its ``--judge-option`` values.
+    """
+    options = options or {}
+    checked = []
     for spec in specs:
-        name, _ = split_judge_spec(spec)
+        name, arg = split_judge_spec(spec)
         if not name:
             raise HarnessError(f"empty judge name in '{spec}'; e.g. --judge heuristic")
-        get_registry().registration("judges", name)  # unknown, or registered by two plugins
+        cls = judge_class(name)
+        if arg and cls.arg is None:
+            raise HarnessError(f"judge '{name}' takes no argument, but '{spec}' gives '{arg}': "
+                               f"use --judge {name} (options go in --judge-option {name}.KEY=VALUE)")
+        if not arg and cls.arg_required:
+            raise HarnessError(f"judge '{name}' needs an argument: --judge {name}:ARG, where ARG is {cls.arg}")
+        resolved = check_options(name, cls, options.get(name, {}))
+        cls.check(arg, resolved)
+        checked.append(JudgeSpec(spec.strip(), name, arg, cls, resolved))
+    names = {c.name for c in checked}
+    if set(options) - names:
+        raise HarnessError(f"judge options given for {sorted(set(options) - names)}, which is not among the "
+                           f"judges of this command ({', '.join(specs)})")
+    return checked
 
 
 def load_judge(spec: str, options: dict | None = None) -> Judge:
-    """A judge instance from a spec such as ``heuristic`` or ``llm-judge:exp_18``."""
-    from harness.plugins import get_registry
-
-    check_judge_specs([spec])
-    name, arg = split_judge_spec(spec)
-    judge = get_registry().create("judges", name, arg, dict(options or {}))
-    if not getattr(judge, "name", ""):
-        judge.name = spec
-    return judge
+    """A judge instance from a spec such as ``heuristic`` or ``llm-judge:exp_18`` and its options."""
+    name, _ = split_judge_spec(spec)
+    [checked] = check_judge_specs([spec], {name: options} if options else None)
+    return checked.create()
 
 
 # -- inputs from samples.jsonl ----------------------------------------------------
@@ -113,25 +156,6 @@ def judge_inputs(record: SampleRecord, first_only: bool = False) -> list[JudgeIn
 def input_hash(item: JudgeInput) -> str:
     fields = [item.content, item.response, item.completion, item.reasoning, item.verdict, item.gold]
     return hashlib.sha256(json.dumps(fields, ensure_ascii=False).encode()).hexdigest()
-
-
-# -- judgments.jsonl ------------------------------------------------------------------
-
-
-def read_judgments(run, judge: str | None = None) -> dict:
-    """``{(sample_id, sample_index): scores}`` for one judge (default: the first in the file).
-
-    The latest version of the judge wins; failed judgments are left out.
-    This is what preference-pair building (harness.train.pairs) consumes.
-    """
-    records = read_jsonl_records(Path(run.dir) / JUDGMENTS_FILE)
-    if judge is None and records:
-        judge = records[0]["judge"]
-    out = {}
-    for rec in records:
-        if rec["judge"] == judge and not rec.get("error"):
-            out[(str(rec["id"]), int(rec["sample_index"]))] = rec["scores"]
-    return out
 
 
 # -- statistics ----------------------------------------------------------------------
@@ -158,8 +182,8 @@ def mean_with_ci(values, seed: int = 0) -> dict:
     return {"mean": mean, "ci_low": float(low), "ci_high": float(high), "n": int(len(values))}
 
 
-def summarise(records: list[dict]) -> dict:
-    """Per-criterion mean and interval for one judge version.
+def summarise(records: list[JudgmentRecord]) -> dict:
+    """Per-criterion mean and interval for one judge identity.
 
     The k completions of a sample are not independent, so scores are first
     averaged per sample and the bootstrap resamples samples.
@@ -167,11 +191,11 @@ def summarise(records: list[dict]) -> dict:
     per_sample: dict[str, dict[str, list]] = {}
     failed = 0
     for rec in records:
-        if rec.get("error"):
+        if rec.error:
             failed += 1
             continue
-        for criterion, value in rec["scores"].items():
-            per_sample.setdefault(criterion, {}).setdefault(str(rec["id"]), []).append(float(value))
+        for criterion, value in rec.scores.items():
+            per_sample.setdefault(criterion, {}).setdefault(rec.id, []).append(float(value))
     criteria = {}
     for criterion, by_sample in sorted(per_sample.items()):
         criteria[criterion] = mean_with_ci([sum(v) / len(v) for v in by_sample.values()])
@@ -187,59 +211,49 @@ def judge_run(run, judge_specs, *, cache: bool = True, progress: bool = True, op
 
     ``judge_specs``: e.g. ``["heuristic", "llm-judge:exp_18"]``.  ``options``
     maps a judge name to its options (``{"heuristic": {"embeddings": False}}``).
-    Resumable: rerunning skips what ``judgments.jsonl`` already holds.
+    Resumable: rerunning skips what ``judgments.jsonl`` already holds for the same identity.
     """
-    from tqdm import tqdm
-
-
     if isinstance(judge_specs, str):
         judge_specs = [s for s in judge_specs.split(",") if s.strip()]
-    check_judge_specs(judge_specs)
-    run_dir = Path(run.dir)
+    checked = check_judge_specs(judge_specs, options)
     manifest = run.manifest
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise HarnessError(f"{run_dir}: run format version {manifest.get('format_version')!r}; this harness "
+        raise HarnessError(f"{run.dir}: run format version {manifest.get('format_version')!r}; this harness "
                            f"judges version {FORMAT_VERSION} runs; re-run it with `harness eval`")
     records = run.read_samples()
     if not records:
-        raise HarnessError(f"{run_dir}: the run has no recorded samples to judge")
+        raise HarnessError(f"{run.dir}: the run has no recorded samples to judge")
+    store.read_records(run)  # a judgments file this harness cannot read fails before any judging
     items = [item for rec in records for item in judge_inputs(rec)]
-    path = run_dir / JUDGMENTS_FILE
-    repair_tail(path)
-    run_id = getattr(run, "id", run_dir.name)
-    options = options or {}
-    names = {split_judge_spec(s)[0] for s in judge_specs}
-    if set(options) - names:
-        raise HarnessError(f"judge options given for {sorted(set(options) - names)}, which is not among the "
-                           f"judges of this command ({', '.join(judge_specs)})")
-    conn = sqlite3.connect(run.store.db_path, timeout=30)
-    conn.executescript(SCHEMA)
-    summaries = {}
+    run_id = getattr(run, "id", run.dir.name)
+    conn = store.connect(run.store.db_path)
+    summaries = []
     try:
-        with open(path, "a", encoding="utf-8") as out:
-            for spec in judge_specs:
-                name, _ = split_judge_spec(spec)
-                judge = load_judge(spec, options.get(name))
+        with store.JudgmentAppender(run) as out:
+            for spec in checked:
+                judge = spec.create()
+                identity = JudgeIdentity(judge.name, judge.version, spec.args_hash)
                 try:
-                    _judge_items(judge, items, path, out, conn, cache, progress, batch_size, tqdm)
+                    _judge_items(judge, identity, items, run, out, conn, cache, progress, batch_size)
                 finally:
                     close = getattr(judge, "close", None)
                     if close:
                         close()
-                latest = {(str(r["id"]), int(r["sample_index"])): r for r in read_jsonl_records(path)
-                          if r["judge"] == judge.name and r["version"] == judge.version}
-                mine = list(latest.values())  # a retried failure's later record replaces it
-                summaries[judge.name] = {"version": judge.version, **summarise(mine)}
-                _index(conn, run_id, judge, mine, summaries[judge.name])
+                mine = store.latest(store.read_records(run), identity)  # a retried failure's later record wins
+                summary = store.JudgeSummary(judge.name, identity, spec.arg, spec.options,
+                                             frozenset(judge.lower_is_better), judge.composite, **summarise(mine))
+                summaries.append(summary)
+                store.index(conn, run_id, mine, summary)
     finally:
         conn.close()
-    run.write_judges(summaries)
-    return run.read_metrics() or {"judges": summaries}
+    run.write_judges({s.name: s.to_dict() for s in summaries})
+    return run.read_metrics() or {"judges": {s.name: s.to_dict() for s in summaries}}
 
 
-def _judge_items(judge, items, path, out, conn, cache, progress, batch_size, tqdm):
-    done = {(str(r["id"]), int(r["sample_index"])) for r in read_jsonl_records(path)
-            if r["judge"] == judge.name and r["version"] == judge.version and not r.get("error")}
+def _judge_items(judge, identity, items, run, out, conn, cache, progress, batch_size):
+    from tqdm import tqdm
+
+    done = {(r.id, r.sample_index) for r in store.latest(store.read_records(run), identity) if not r.error}
     todo = [i for i in items if (i.sample_id, i.sample_index) not in done]
     if done and todo:
         print(f"{judge.name}: resuming, {len(done)} judgments already recorded", file=sys.stderr)
@@ -250,25 +264,21 @@ def _judge_items(judge, items, path, out, conn, cache, progress, batch_size, tqd
         results: dict[int, Judgment] = {}
         if cache:
             for n, h in enumerate(hashes):
-                row = conn.execute("SELECT judgment_json FROM judge_cache WHERE judge=? AND version=? AND input_hash=?",
-                                   (judge.name, judge.version, h)).fetchone()
-                if row:
-                    results[n] = Judgment(**json.loads(row[0]))
+                hit = store.cached(conn, identity, h)
+                if hit is not None:
+                    results[n] = Judgment(**hit)
         fresh = [n for n in range(len(batch)) if n not in results]
         if fresh:
             for n, judgment in zip(fresh, _safe_judge(judge, [batch[n] for n in fresh])):
                 results[n] = judgment
                 if cache and not judgment.error:
-                    conn.execute("INSERT OR REPLACE INTO judge_cache VALUES (?, ?, ?, ?)",
-                                 (judge.name, judge.version, hashes[n], json.dumps(judgment.to_dict())))
+                    store.cache(conn, identity, hashes[n], judgment.to_dict())
             conn.commit()
         for n, item in enumerate(batch):
             j = results[n]
-            out.write(json.dumps({"id": item.sample_id, "sample_index": item.sample_index, "judge": judge.name,
-                                  "version": judge.version, "scores": j.scores, "explanation": j.explanation,
-                                  "error": j.error, "input_hash": hashes[n]}, ensure_ascii=False) + "\n")
-            out.flush()
-        os.fsync(out.fileno())
+            out.append(JudgmentRecord(item.sample_id, item.sample_index, identity, j.scores, j.explanation, j.error,
+                                      hashes[n]))
+        out.sync()
         bar.update(len(batch))
     bar.close()
 
@@ -292,18 +302,3 @@ def _safe_judge(judge, items) -> list[Judgment]:
             except Exception as exc:
                 out.append(Judgment({}, "", f"judge {judge.name} raised {type(exc).__name__}: {exc}"))
         return out
-
-
-def _index(conn, run_id, judge, records, summary):
-    """Mirror one judge's records and summary into SQLite for queries across runs."""
-    with conn:
-        conn.execute("DELETE FROM judgments WHERE run_id=? AND judge=?", (run_id, judge.name))
-        conn.executemany(
-            "INSERT OR REPLACE INTO judgments VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, str(r["id"]), int(r["sample_index"]), r["judge"], r["version"], json.dumps(r["scores"]),
-              r.get("explanation"), r.get("error")) for r in records])
-        conn.execute("DELETE FROM judge_metrics WHERE run_id=? AND judge=?", (run_id, judge.name))
-        conn.executemany(
-            "INSERT INTO judge_metrics VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, judge.name, judge.version, c, s["mean"], s["ci_low"], s["ci_high"], s["n"])
-             for c, s in summary["criteria"].items()])

@@ -56,17 +56,19 @@ def run_section(run, metrics, records) -> str:
     if lengths:
         charts.append(htmlkit.figure(htmlkit.histogram("Reasoning length", {"samples": lengths}, bins=12, lo=0,
                                                        hi=upper(lengths), xlabel="words (first completion)")))
-    from harness.analysis.compare import sample_judge_scores
+    from harness.store import judgments as judgment_store
 
-    judged = sample_judge_scores(run, records)
-    for key in sorted({k for s in judged.values() for k in s}):
-        values = [s[key] for s in judged.values() if key in s]
-        charts.append(htmlkit.figure(htmlkit.histogram(f"Judge score {key}", {"samples": values}, xlabel="score")))
-    from harness.analysis.leaderboard import judge_criteria
-
-    rows = [[j, c, s.get("mean"), s.get("ci_low"), s.get("ci_high"), s.get("n")] for j, c, s in judge_criteria(metrics)]
+    rows = []
+    for name, summary in judgment_store.summaries(metrics, f"{run.dir}/metrics.json").items():
+        judged = judgment_store.sample_scores(run, summary.identity, [r.id for r in records])
+        for criterion in sorted({c for s in judged.values() for c in s}):
+            values = [s[criterion] for s in judged.values() if criterion in s]
+            charts.append(htmlkit.figure(htmlkit.histogram(f"Judge score {name}.{criterion}", {"samples": values},
+                                                           xlabel="score"), f"judged as {summary.identity}"))
+        rows += [[str(summary.identity), c, s.get("mean"), s.get("ci_low"), s.get("ci_high"), s.get("n")]
+                 for c, s in summary.criteria.items()]
     if rows:
-        parts.append(htmlkit.table(["judge", "criterion", "mean", "95% low", "95% high", "n"], rows,
+        parts.append(htmlkit.table(["judge identity", "criterion", "mean", "95% low", "95% high", "n"], rows,
                                    css_class="judges"))
     parts.append(f"<div class='charts'>{''.join(charts)}</div>")
     return "".join(parts)
@@ -77,7 +79,9 @@ def comparison_section(result: dict, verdicts=None, criteria_title=None) -> str:
     parts = [f"<h3>{esc(a['model'])} (A) vs {esc(b['model'])} (B) on {esc(result['task'])}</h3>",
              f"<p class='note'>A = {esc(a['run_id'])}, B = {esc(b['run_id'])}; {result['n_shared']} shared samples"
              + (" · PARTIAL: a run is unfinished, only its completed samples are compared" if result["partial"] else "")
-             + "; correctness under the strict policy; intervals are paired bootstrap 95%</p>"]
+             + "; correctness under the strict policy; intervals are paired bootstrap 95%"
+             + "".join(f"; judge {esc(n)} compared as {esc(k)}" for n, k in result.get("judges", {}).items())
+             + "</p>"]
     diffs = result["differences"]
     rows = [[k, d["a"], d["b"], d["diff"], d["ci_low"], d["ci_high"], "yes" if d["significant"] else "no"]
             for k, d in diffs.items()]

@@ -122,6 +122,36 @@ def m002_policy_metrics(conn):
     """)
 
 
+@run_index_migration
+def m003_judgments(conn):
+    """Judgments keyed by the judge's full identity (name, version, hash of its argument and options).
+
+    Tables of earlier harnesses were keyed by (judge, version) only, so their rows
+    could stand for other options' scores; they are dropped, and ``harness judge``
+    rebuilds them from each run's judgments.jsonl.
+    """
+    run_statements(conn, """
+    DROP TABLE IF EXISTS judgments;
+    DROP TABLE IF EXISTS judge_metrics;
+    DROP TABLE IF EXISTS judge_cache;
+    CREATE TABLE judgments (
+        run_id TEXT NOT NULL, sample_id TEXT NOT NULL, sample_index INTEGER NOT NULL,
+        identity TEXT NOT NULL, judge TEXT NOT NULL, version TEXT NOT NULL, args_hash TEXT NOT NULL,
+        scores_json TEXT NOT NULL, explanation TEXT, error TEXT,
+        PRIMARY KEY (run_id, sample_id, sample_index, identity)
+    );
+    CREATE TABLE judge_metrics (
+        run_id TEXT NOT NULL, identity TEXT NOT NULL, judge TEXT NOT NULL, version TEXT NOT NULL,
+        args_hash TEXT NOT NULL, criterion TEXT NOT NULL, mean REAL, ci_low REAL, ci_high REAL, n INTEGER,
+        PRIMARY KEY (run_id, identity, criterion)
+    );
+    CREATE TABLE judge_cache (
+        identity TEXT NOT NULL, input_hash TEXT NOT NULL, judgment_json TEXT NOT NULL,
+        PRIMARY KEY (identity, input_hash)
+    )
+    """)
+
+
 def connect_run_index(path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=30)
     conn.row_factory = sqlite3.Row

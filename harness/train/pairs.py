@@ -59,24 +59,21 @@ class PromptGroup:
 # -- reading groups ---------------------------------------------------------
 
 
-#: Score names judges use for their single combined score (heuristic: reward, llm-judge: overall).
-COMPOSITE_KEYS = ("composite", "reward", "overall")
-
-
-def composite_reward(scores: dict) -> float | None:
-    """A judgment's single reward: its combined score (COMPOSITE_KEYS), else the mean of its scores."""
+def composite_reward(scores: dict, composite: str | None = None) -> float | None:
+    """A judgment's single reward: the judge's declared composite score (``Judge.composite``), else the mean."""
     if not scores:
         return None
-    for key in COMPOSITE_KEYS:
-        if key in scores:
-            return float(scores[key])
+    if composite is not None:
+        return float(scores[composite]) if composite in scores else None
     return sum(float(v) for v in scores.values()) / len(scores)
 
 
-def groups_from_run_records(records: list[SampleRecord], judgments: dict | None = None) -> list[PromptGroup]:
+def groups_from_run_records(records: list[SampleRecord], judgments: dict | None = None,
+                            composite: str | None = None) -> list[PromptGroup]:
     """Groups from a run's samples.jsonl records.
 
-    ``judgments`` maps (sample_id, sample_index) to a judge's scores dict.
+    ``judgments`` maps (sample_id, sample_index) to a judge's scores dict;
+    ``composite`` is the judge's declared composite criterion.
     Completions that failed to generate (no text) are left out; a completion
     whose verdict could not be parsed counts as incorrect, as in the seed.
     """
@@ -89,7 +86,7 @@ def groups_from_run_records(records: list[SampleRecord], judgments: dict | None 
                 continue
             scores = judgments.get((rec.id, comp.sample_index), {})
             cands.append(Candidate(comp.sample_index, comp.text, comp.verdict, comp.correct,
-                                   composite_reward(scores), scores))
+                                   composite_reward(scores, composite), scores))
         groups.append(PromptGroup(rec.id, rec.rendered_prompt or rec.prompt, rec.gold, cands))
     return groups
 

@@ -39,16 +39,11 @@ def eval_run(model: str, task: str, *, samples=1, limit=None, temperature=0.7, m
     return result.run
 
 
-def run_judgments(run, judge_spec: str | None) -> dict:
-    from harness.judge.runner import read_judgments, split_judge_spec
+def run_judgments(run, judge_spec: str | None):
+    """The judgments of ``judge_spec`` that count for ``run`` (see :mod:`harness.store.judgments`), or None."""
+    from harness.store.judgments import read_judgments
 
-    if not judge_spec:
-        return {}
-    for name in (judge_spec, split_judge_spec(judge_spec)[0]):
-        found = read_judgments(run, judge=name)
-        if found:
-            return found
-    return read_judgments(run)
+    return read_judgments(run, judge_spec) if judge_spec else None
 
 
 def build_pairs_from_run(run, strategy, judge_spec, options, output: Path) -> dict:
@@ -60,11 +55,12 @@ def build_pairs_from_run(run, strategy, judge_spec, options, output: Path) -> di
     )
 
     judgments = run_judgments(run, judge_spec)
-    if strategy in NEEDS_JUDGE and not judgments:
+    if strategy in NEEDS_JUDGE and judgments is None:
         raise HarnessError(f"strategy '{strategy}' needs judge scores: pass --judge (e.g. --judge heuristic)")
-    groups = groups_from_run_records(run.read_samples(), judgments)
+    groups = groups_from_run_records(run.read_samples(), judgments and judgments.scores,
+                                     composite=judgments and judgments.summary.composite)
     pairs, stats = build_pairs(groups, strategy, options)
-    stats.update(run_id=run.id, judge=judge_spec)
+    stats.update(run_id=run.id, judge=judge_spec, judge_identity=judgments and judgments.identity.key)
     write_pairs(pairs, stats, output)
     return stats
 
