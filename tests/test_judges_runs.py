@@ -303,3 +303,10 @@ def test_old_judgment_records_are_a_clear_error(run):
                                                          "version": "1", "scores": {"reward": 0.5}}) + "\n")
     with pytest.raises(HarnessError, match=r"judgments.jsonl:1: not a harness judgment record.*judge the run again"):
         judge_run(run, ["heuristic:lexical"], progress=False)
+
+
+def test_a_judge_option_without_a_judge_is_refused_before_any_run(cli, isolated_home):
+    code, _, err = cli("eval", "--model", "keyword-baseline", "--task", "combined_test", "--limit", "4",
+                       "--judge-option", "heuristic.embeddings=false")
+    assert code == 1 and "--judge-option heuristic.embeddings=false is given without --judge" in err
+    assert not (isolated_home / "runs").exists() or not list((isolated_home / "runs").glob("*/manifest.json"))

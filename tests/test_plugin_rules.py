@@ -160,7 +160,7 @@ def test_wrong_types_are_errors_naming_the_plugin(install, cli, tmp_path):
     from harness.errors import HarnessError
     from harness.judge.runner import load_judge
 
-    with pytest.raises(HarnessError, match="Plugin 'wrongtypes': judge factory 'dicty' returned dict, not a harness.Judge"):
+    with pytest.raises(HarnessError, match="Plugin 'wrongtypes': judge 'dicty' is registered as a function, not a subclass of harness.Judge"):
         load_judge("dicty")
 
     data = tmp_path / "d.jsonl"
@@ -206,7 +206,7 @@ def test_docs_example_judge_refuses_an_unknown_option_and_trainer_and_command_wo
     from harness.errors import HarnessError
     from harness.judge.runner import load_judge
 
-    with pytest.raises(HarnessError, match=r"judge 'shortness': unknown option\(s\) \['limti'\]; it accepts: limit"):
+    with pytest.raises(HarnessError, match=r"--judge-option shortness.limti: judge 'shortness' has no option 'limti' \(its options: limit\)"):
         load_judge("shortness", {"limti": 3})
     assert load_judge("shortness", {"limit": 3}).limit == 3
     data = tmp_path / "pairs.jsonl"

@@ -125,6 +125,9 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
                                   samples=k, seed=seed, batch_size=str(batch_size))
     judge_specs = [j.strip() for j in judges.split(",")] if judges else []
     judge_opts = {}
+    if judge_options and not judge_specs:
+        raise HarnessError(f"--judge-option {judge_options[0]} is given without --judge: name the judge it is for, "
+                           "e.g. --judge heuristic --judge-option heuristic.embeddings=false")
     if judge_specs:
         from harness.judge.runner import parse_judge_options
 

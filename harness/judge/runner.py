@@ -77,8 +77,8 @@ def judge_class(name: str) -> type:
 
     reg = get_registry().registration("judges", name)  # unknown, or registered by two plugins
     if not (isinstance(reg.value, type) and issubclass(reg.value, Judge)):
-        raise HarnessError(f"judge '{name}' (plugin {reg.plugin}) registered {reg.value!r}, not a subclass of "
-                           "harness.interfaces.judge.Judge: register the judge class (see docs/plugins.md)")
+        raise HarnessError(f"Plugin '{reg.plugin}': judge '{name}' is registered as a {type(reg.value).__name__}, "
+                           "not a subclass of harness.Judge (register the judge class; see docs/plugins.md)")
     return reg.value
 
 
