@@ -70,6 +70,10 @@ def evaluate(request: EvalRequest, topology: Topology | None = None, log=None) -
     results = []
     try:
         for plan in plans:
+            if topology.rank > 0 and model is None:
+                # Load while rank 0 loads: rank 0 creates the run only once its own model is up, so a
+                # worker that waited for the run first would load after it, one load after the other.
+                model = load_model_for(None, plan, store)
             run, done = find_run(store, plan, rerun=request.rerun, topology=topology)
             if run and len(done) == len(plan.samples):
                 if topology.rank > 0:
