@@ -67,10 +67,13 @@ def plan_run(model_name, task, settings, *, policy=None, limit=None, data_dir=No
     entry = resolve(model_name)
     entry["options"] = {**entry.get("options", {}), **(options or {})}
     samples = stratified_subset(task.load(data_dir), limit, seed=settings.seed)
-    template = entry.get("template") or task.template
-    parser = entry.get("parser") or task.parser
-    templates.resolve_template(template)
-    get_registry().get("parsers", parser)
+    if hasattr(task, "plan_generation"):  # a task that owns its prompts, decoding and parsing (lm-eval tasks)
+        template, parser, settings = task.plan_generation(settings)
+    else:
+        template = entry.get("template") or task.template
+        parser = entry.get("parser") or task.parser
+        templates.resolve_template(template)
+        get_registry().get("parsers", parser)
     return RunPlan(model_name, entry, task, samples, settings, template, parser, policy or task.policy, limit,
                    task.file_hash(), task.data_fingerprint(data_dir), data_dir)
 
