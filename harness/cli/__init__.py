@@ -30,7 +30,9 @@ def cli():
 def build_cli():
     """The core commands, then any a third-party plugin adds through ``register_commands``."""
     from harness.cli import (
+        capability,
         evaluate,
+        export,
         judge,
         models,
         plugins,
@@ -43,7 +45,9 @@ def build_cli():
 
     for command in (evaluate.eval_command, score.score, tasks.tasks, plugins.plugins, models.models, runs.runs,
                     judge.judge, report.leaderboard, report.compare, report.report, train.pairs, train.train,
-                    train.pipeline):
+                    train.pipeline,
+                    export.export,
+                    capability.capability):
         cli.add_command(command)
     get_registry().add_commands(cli)
     return cli

@@ -108,6 +108,10 @@ def build_lm_eval_task(spec: str):
                                + " (list them with: lm_eval ls tasks)")
     target = spec if is_path(spec) else name
     config = dict(entry.cfg or {})
+    if entry.yaml_path and "dataset_path" not in config:  # an index entry read from a path has no config yet
+        from lm_eval.tasks._yaml_loader import load_yaml
+
+        config = load_yaml(entry.yaml_path, resolve_func=False)
     if config.get("group") or config.get("task_list") or entry.kind.name in ("GROUP", "TAG"):
         raise HarnessError(f"lm-eval '{name}' is a group or tag; name one of its tasks (lm_eval ls tasks)")
     overrides = {}
