@@ -72,7 +72,9 @@ def data_error(name: str, config: dict, error: Exception) -> HarnessError:
     dataset = config.get("dataset_path") or "(no dataset_path)"
     if config.get("dataset_name"):
         dataset += f" (config '{config['dataset_name']}')"
-    offline = os.environ.get("HF_DATASETS_OFFLINE") == "1" or os.environ.get("HF_HUB_OFFLINE") == "1"
+    import datasets.config
+
+    offline = bool(datasets.config.HF_HUB_OFFLINE)  # read from HF_HUB_OFFLINE / HF_DATASETS_OFFLINE at import
     root = os.environ.get(DATA_ENV)
     local = (Path(root) / (config.get("dataset_path") or "") / (config.get("dataset_name") or "")) if root else None
     hub = "the Hugging Face hub is switched off (HF_DATASETS_OFFLINE/HF_HUB_OFFLINE=1)" if offline else \
