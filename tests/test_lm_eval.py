@@ -287,3 +287,39 @@ def test_lm_eval_task_errors(tmp_path, cli):
     assert code == 1 and "names no parent" in err
     code, _, err = cli("export", "lm-eval", "--task", "combined_test", "--out", tmp_path / "x", "--name", "a b")
     assert code == 1 and "--name 'a b'" in err
+
+
+def write_replay(path, answers):
+    path.write_text("".join(json.dumps({"prompt": f"Question: {q}\nAnswer:\n\n", "predict": a}) + "\n"
+                            for (q, _), a in zip(QA, answers)))
+    return path
+
+
+def test_pipeline_capability_step_writes_the_deltas(tmp_path):
+    from harness.train.pipeline import Pipeline, capability_step
+
+    task_file = write_qa_task(tmp_path / "tasks")
+    parent = write_replay(tmp_path / "parent.jsonl", [a for _, a in QA])  # 5 of 5
+    child = write_replay(tmp_path / "child.jsonl", [a for _, a in QA[:3]] + ["wrong", "wrong"])  # 3 of 5
+    state = Pipeline(tmp_path / "work")
+    shown = []
+    capability_step({"tasks": [str(task_file)], "limit": 5}, f"replay:{child}", f"replay:{parent}", state,
+                    quiet=True, echo=shown.append)
+    report = json.loads((tmp_path / "work" / "capability.json").read_text())
+    [row] = report["deltas"]
+    assert (row["task"], row["metric"], row["parent"], row["child"], row["n"]) == (
+        "lm-eval:tiny_qa", "exact_match,none", 1.0, 0.6, 5)
+    assert row["diff"] == pytest.approx(-0.4)
+    assert state.state["steps"]["capability"]["status"] == "done"
+    assert "exact_match,none" in shown[0]
+
+
+def test_pipeline_config_checks_capability_keys(tmp_path):
+    from harness.errors import HarnessError
+    from harness.train.pipeline import load_pipeline_config
+
+    config = tmp_path / "p.yaml"
+    config.write_text("name: x\nparent: exp_18\npairs: {task: combined_test}\ntrain: {method: dpo}\n"
+                      "capability:\n  tasks: [gsm8k]\n  limt: 10\n")
+    with pytest.raises(HarnessError, match="limt"):
+        load_pipeline_config(config)

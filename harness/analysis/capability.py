@@ -46,6 +46,14 @@ class CapabilityReport:
                 "deltas": [asdict(r) for r in self.rows]}
 
 
+def render_text(report: CapabilityReport) -> str:
+    from harness.render.text import table
+
+    rows = [{**r.__dict__, "significant": "yes" if r.significant else "no"} for r in report.rows]
+    return (f"child {report.child} - parent {report.parent} (paired bootstrap 95 % intervals)\n"
+            + table(rows, ["task", "metric", "parent", "child", "diff", "ci_low", "ci_high", "n", "significant"]))
+
+
 def parent_of(model: str) -> str:
     from harness.checkpoints.loading import resolve
 

@@ -8,7 +8,6 @@ import click
 
 from harness.cli.options import runs_dir_option
 from harness.config import parse_key_values
-from harness.render.text import table
 
 
 @click.command()
@@ -39,7 +38,7 @@ def capability(model_name, parent, tasks, limit, seed, batch_size, model_options
       harness capability --model exp_19 --parent exp_18 --tasks gsm8k --limit 100
       harness capability --model hf:./child --parent hf:./parent --tasks ./my_task.yaml --json
     """
-    from harness.analysis.capability import DEFAULT_SUITE, capability_check
+    from harness.analysis.capability import DEFAULT_SUITE, capability_check, render_text
     from harness.interfaces.model import GenerationSettings
 
     names = [t.strip() for t in tasks.split(",") if t.strip()] if tasks else list(DEFAULT_SUITE)
@@ -50,6 +49,4 @@ def capability(model_name, parent, tasks, limit, seed, batch_size, model_options
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
         return
-    click.echo(f"child {report.child} - parent {report.parent} (paired bootstrap 95 % intervals)")
-    rows = [{**r.__dict__, "significant": "yes" if r.significant else "no"} for r in report.rows]
-    click.echo(table(rows, ["task", "metric", "parent", "child", "diff", "ci_low", "ci_high", "n", "significant"]))
+    click.echo(render_text(report))
