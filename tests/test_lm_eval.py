@@ -14,7 +14,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("lm_eval")
 
-from tests.tiny_models import llama3_tokenizer  # noqa: E402
+from tests.tiny_models import llama3_tokenizer
 
 LIMIT = 8
 MAX_NEW = 8
@@ -99,9 +99,10 @@ def test_exported_task_gives_the_same_verdicts_and_metrics_under_lm_eval(label_m
     assert sorted(theirs) == sorted(ours) and len(ours) == LIMIT
 
     # identical prompts, and identical prompt token ids in lm-eval's hf backend and the harness's engine
-    from harness.interfaces.model import GenerationRequest, GenerationSettings
     from harness_plugins.hf import load
     from lm_eval.models.huggingface import HFLM
+
+    from harness.interfaces.model import GenerationRequest, GenerationSettings
 
     harness_model = load(str(label_model), {"device": "cpu"})
     lm = HFLM(pretrained=str(label_model), dtype="float32", device="cpu", batch_size=1)
@@ -210,15 +211,16 @@ def test_lm_eval_task_scores_replayed_completions_with_its_stop_strings(tmp_path
     """Completions are cut at the task's ``until`` strings before exact match (hand-counted: 3 of 5)."""
     task_file = write_qa_task(tmp_path / "tasks")
     answers = ["Label: harmful\nmore text", "Label: harmful", "Label: safe", "label: harmful", "Paris"]
-    preds = tmp_path / "preds.jsonl"
-    preds.write_text("".join(json.dumps({"prompt": f"Question: {q}\nAnswer:\n\n", "predict": a}) + "\n"
-                             for (q, _), a in zip(QA, answers)))
+    preds = write_replay(tmp_path / "preds.jsonl", answers)
     code, stdout, err = cli("eval", "--model", f"replay:{preds}", "--task", f"lm-eval:{task_file}", "--json")
     assert code == 0, err
     metrics = json.loads(stdout)["runs"]["lm-eval:tiny_qa"]
     assert metrics["lm_eval"] == {"exact_match,none": 0.6}
     records = run_records(tmp_path / "runs" / metrics["run_id"])
     assert records["0"]["verdict"] == "Label: harmful" and records["0"]["correct"]
+    # the run key is stable across processes (functions in the config are named, not addressed)
+    code, _, err = cli("eval", "--model", f"replay:{preds}", "--task", f"lm-eval:{task_file}")
+    assert code == 0 and f"{metrics['run_id']} is already complete" in err
 
 
 def test_capability_reports_paired_deltas(label_model, tmp_path, cli):

@@ -43,7 +43,7 @@ class ExportSpec:
     metrics: list = field(default_factory=list)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ExportSpec":
+    def from_dict(cls, data: dict) -> ExportSpec:
         return cls(**data)
 
 

@@ -132,7 +132,7 @@ def build_lm_eval_task(spec: str):
         if "dataset" in str(error).lower() or "connect" in str(error).lower():
             raise data_error(name, config, error) from None
         raise HarnessError(f"lm-eval could not build task '{name}': {type(error).__name__}: {error}") from None
-    except Exception as error:  # datasets raises its own ConnectionError / DatasetNotFoundError / OSError types
+    except Exception as error:  # noqa: BLE001 -- datasets raises its own ConnectionError, DatasetNotFoundError, ...
         raise data_error(name, config, error) from None
     tasks = list(loaded["tasks"].values())
     if len(tasks) != 1:
@@ -160,7 +160,7 @@ class StopAndFilterParser(Parser):
     name = "lm-eval"
     description = "lm-eval stop strings and filter"
 
-    def __init__(self, source: "LmEvalTask"):
+    def __init__(self, source: LmEvalTask):
         self.source = source
 
     def parse(self, text):
@@ -179,7 +179,7 @@ class LmEvalTask:
     negative = None
     policy = "lm-eval"
     format = "lm-eval"
-    metrics = ["lm-eval"]
+    metrics = ("lm-eval",)
 
     def __init__(self, spec: str):
         self.spec = spec
@@ -224,7 +224,7 @@ class LmEvalTask:
         try:
             for make_filter in filters[0].filters:  # the ensemble's pipeline, as FilterEnsemble.apply runs it
                 resps = list(make_filter().apply(resps, [{}]))
-        except Exception:  # a filter that reads the document
+        except Exception:  # noqa: BLE001 -- a filter that reads the document
             return text.strip()
         value = resps[0]
         return value if isinstance(value, str) else json.dumps(value, default=str)

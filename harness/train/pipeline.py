@@ -170,14 +170,14 @@ def run_pipeline(config_file, *, overwrite=False, data_dir=None, runs_dir=None, 
 def capability_step(section: dict, child: str, parent: str, state: Pipeline, *, runs_dir=None, quiet=False,
                     echo=print):
     """The pipeline's ``capability:`` step: lm-eval deltas of the child against the parent."""
-    from harness.analysis.capability import DEFAULT_LIMIT, DEFAULT_SUITE, capability_check, render_text
+    from harness.analysis import capability
     from harness.interfaces.model import GenerationSettings
 
     settings = GenerationSettings(seed=section.get("seed", 0), batch_size=str(section.get("batch_size", "auto")))
-    report = capability_check(child, parent, section.get("tasks") or DEFAULT_SUITE,
-                              limit=section.get("limit", DEFAULT_LIMIT), settings=settings, runs_dir=runs_dir,
-                              progress=not quiet)
-    echo(render_text(report))
+    report = capability.capability_check(child, parent, section.get("tasks") or capability.DEFAULT_SUITE,
+                                         limit=section.get("limit", capability.DEFAULT_LIMIT), settings=settings,
+                                         runs_dir=runs_dir, progress=not quiet)
+    echo(capability.render_text(report))
     state.workdir.mkdir(parents=True, exist_ok=True)
     (state.workdir / "capability.json").write_text(json.dumps(report.to_dict(), indent=2))
     state.record("capability", "done", file=str(state.workdir / "capability.json"), runs=report.runs)
