@@ -68,37 +68,63 @@ def run_records(run_dir):
     return {row["id"]: row for row in rows}
 
 
-def lm_eval_run(model_dir, include_path, task_name):
-    """``lm_eval --include_path DIR --tasks T --model hf --model_args pretrained=MODEL`` in-process."""
+def lm_eval_run(model_args, include_path, task_name):
+    """``lm_eval --include_path DIR --tasks T --model hf --model_args ARGS`` in-process."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
     return lm_eval.simple_evaluate(
-        model="hf", model_args=f"pretrained={model_dir},dtype=float32", device="cpu", batch_size=1,
+        model="hf", model_args=f"{model_args},dtype=float32", device="cpu", batch_size=1,
         tasks=[task_name], task_manager=TaskManager(include_path=str(include_path), include_defaults=False),
         log_samples=True, bootstrap_iters=0)
 
 
 # -- export: the same numbers both ways ---------------------------------------------------------------------------
 
-def test_exported_task_gives_the_same_verdicts_and_metrics_under_lm_eval(label_model, tmp_path, cli):
+def both_ways(tmp_path, cli, harness_spec, model_args):
+    """combined_test --limit 8, greedy: ``harness eval`` records and metrics, and lm_eval's on the export."""
     out = tmp_path / "lm_eval_tasks"
     code, stdout, err = cli("export", "lm-eval", "--task", "combined_test", "--limit", LIMIT,
                             "--max-new-tokens", MAX_NEW, "--out", out)
     assert code == 0, err
     assert "(8 documents)" in stdout
-    code, stdout, err = cli("eval", "--model", f"hf:{label_model}", "--task", "combined_test", "--limit", LIMIT,
+    code, stdout, err = cli("eval", "--model", harness_spec, "--task", "combined_test", "--limit", LIMIT,
                             "--temperature", 0, "--max-new-tokens", MAX_NEW, "-o", "device=cpu", "--no-cache",
                             "--json", "--quiet")
     assert code == 0, err
     harness_metrics = json.loads(stdout)["runs"]["combined_test"]
     ours = run_records(tmp_path / "runs" / harness_metrics["run_id"])
-
-    result = lm_eval_run(label_model, out, "combined_test")
+    result = lm_eval_run(model_args, out, "combined_test")
     theirs = {s["doc"]["id"]: s for s in result["samples"]["combined_test"]}
     assert sorted(theirs) == sorted(ours) and len(ours) == LIMIT
+    return ours, theirs, harness_metrics, result["results"]["combined_test"]
 
-    # identical prompts, and identical prompt token ids in lm-eval's hf backend and the harness's engine
+
+def assert_same(ours, theirs, harness_metrics, lm_metrics) -> list[str]:
+    """Per-sample completions, verdicts, statuses and correctness, then all five metrics, exactly equal."""
+    rows = []
+    for sid in sorted(ours, key=int):
+        mine, other = ours[sid], theirs[sid]["filtered_resps"][0]
+        assert theirs[sid]["arguments"][0][0] == mine["rendered_prompt"]
+        assert theirs[sid]["arguments"][0][1]["max_gen_toks"] == MAX_NEW
+        assert theirs[sid]["resps"][0][0] == mine["completions"][0]["text"]
+        assert (other["verdict"], other["status"], other["correct"]) == (mine["verdict"], mine["status"],
+                                                                         mine["correct"])
+        rows.append(f"{sid:>4} gold={mine['gold']:<7} harness={mine['verdict']}/{mine['status']:<4} "
+                    f"lm_eval={other['verdict']}/{other['status']:<4} text={mine['completions'][0]['text']!r}")
+    for metric in ("accuracy", "precision", "recall", "f1", "parse_failure_rate"):
+        assert lm_metrics[f"{metric},harness"] == harness_metrics[metric], metric
+        rows.append(f"{metric:<18} harness={harness_metrics[metric]!r:<20} lm_eval={lm_metrics[f'{metric},harness']!r}")
+    return rows
+
+
+def test_exported_task_gives_the_same_verdicts_and_metrics_under_lm_eval(label_model, tmp_path, cli):
+    ours, theirs, harness_metrics, lm_metrics = both_ways(tmp_path, cli, f"hf:{label_model}",
+                                                          f"pretrained={label_model}")
+    rows = assert_same(ours, theirs, harness_metrics, lm_metrics)
+    assert {r["verdict"] for r in ours.values()} == {"harmful", "safe"}, "the tiny model should give both verdicts"
+
+    # identical prompt token ids in lm-eval's hf backend and the harness's engine
     from harness_plugins.hf import load
     from lm_eval.models.huggingface import HFLM
 
@@ -109,26 +135,26 @@ def test_exported_task_gives_the_same_verdicts_and_metrics_under_lm_eval(label_m
     settings = GenerationSettings(max_new_tokens=MAX_NEW, temperature=0.0)
     for sid, sample in theirs.items():
         context = sample["arguments"][0][0]
-        assert context == ours[sid]["rendered_prompt"]
         lm_ids = lm.tok_batch_encode([context])[0][0].tolist()
         assert lm_ids == harness_model.prepare(0, GenerationRequest(sid, context), settings).ids
-        assert sample["arguments"][0][1]["max_gen_toks"] == MAX_NEW
+    print("\n" + "\n".join(rows))
 
-    rows = []
-    for sid in sorted(ours, key=int):
-        mine, other = ours[sid], theirs[sid]["filtered_resps"][0]
-        assert theirs[sid]["resps"][0][0] == mine["completions"][0]["text"]
-        assert (other["verdict"], other["status"], other["correct"]) == (mine["verdict"], mine["status"],
-                                                                         mine["correct"])
-        rows.append(f"{sid:>4} gold={mine['gold']:<7} harness={mine['verdict']}/{mine['status']:<4} "
-                    f"lm_eval={other['verdict']}/{other['status']:<4} text={mine['completions'][0]['text']!r}")
-    verdicts = {r["verdict"] for r in ours.values()}
-    assert verdicts == {"harmful", "safe"}, "the tiny model should give both verdicts"
 
-    lm_metrics = result["results"]["combined_test"]
-    for metric in ("accuracy", "precision", "recall", "f1", "parse_failure_rate"):
-        assert lm_metrics[f"{metric},harness"] == harness_metrics[metric], metric
-        rows.append(f"{metric:<18} harness={harness_metrics[metric]!r:<20} lm_eval={lm_metrics[f'{metric},harness']!r}")
+def test_exported_task_agrees_with_a_peft_adapter(label_model, tmp_path, cli):
+    """``--model_args pretrained=BASE,peft=ADAPTER`` against ``hf:BASE+ADAPTER`` (a random, non-zero LoRA)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(label_model)
+    torch.manual_seed(1)
+    lora = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                           init_lora_weights=False))
+    adapter = tmp_path / "adapter"
+    lora.save_pretrained(adapter)
+    ours, theirs, harness_metrics, lm_metrics = both_ways(tmp_path, cli, f"hf:{label_model}+{adapter}",
+                                                          f"pretrained={label_model},peft={adapter}")
+    rows = assert_same(ours, theirs, harness_metrics, lm_metrics)
     print("\n" + "\n".join(rows))
 
 
