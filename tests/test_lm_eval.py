@@ -220,7 +220,7 @@ def test_local_lm_eval_task_through_harness_eval_matches_lm_eval(label_model, tm
     manifest = json.loads((tmp_path / "runs" / metrics["run_id"] / "manifest.json").read_text())
     assert manifest["generation"]["max_new_tokens"] == 8 and manifest["generation"]["temperature"] == 0.0
 
-    reference = lm_eval_run(label_model, task_file.parent, "tiny_qa")
+    reference = lm_eval_run(f"pretrained={label_model}", task_file.parent, "tiny_qa")
     by_doc = {str(s["doc_id"]): s for s in reference["samples"]["tiny_qa"]}
     for sid, record in records.items():
         assert record["rendered_prompt"] == by_doc[sid]["arguments"][0][0]

@@ -176,10 +176,7 @@ class LmEvalTask:
     parser = "lm-eval"
     target = "lm-eval"
     positive = None
-    negative = None
     policy = "lm-eval"
-    format = "lm-eval"
-    metrics = ("lm-eval",)
 
     def __init__(self, spec: str):
         self.spec = spec
