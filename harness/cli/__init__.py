@@ -30,7 +30,9 @@ def cli():
 def build_cli():
     """The core commands, then any a third-party plugin adds through ``register_commands``."""
     from harness.cli import (
+        capability,
         evaluate,
+        export,
         human_eval,
         judge,
         models,
@@ -45,7 +47,7 @@ def build_cli():
 
     core = (evaluate.eval_command, score.score, tasks.tasks, plugins.plugins, models.models, runs.runs,
             judge.judge, report.leaderboard, report.compare, report.report, train.pairs, train.train, train.pipeline,
-            human_eval.human_eval, overlap.overlap)
+            human_eval.human_eval, overlap.overlap, export.export, capability.capability)
     for command in core:
         cli.add_command(command)
     get_registry().add_commands(cli, core={c.name for c in core})

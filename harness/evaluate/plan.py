@@ -81,10 +81,14 @@ def plan_run(model_name, task, settings, *, policy=None, limit=None, data_dir=No
         if not samples:
             raise HarnessError(f"--exclude-ids {exclude.path} leaves no sample of task '{task.name}' to evaluate")
     model_template, model_parser = model_template_parser(entry)  # registry entry > model loader > task
-    template = model_template or task.template
-    parser = model_parser or task.parser
-    templates.resolve_template(template)
-    get_registry().get("parsers", parser)
+    if hasattr(task, "plan_generation"):  # a task that owns its prompts, decoding and parsing (lm-eval tasks)
+        template, parser, settings = task.plan_generation(settings)
+    else:
+        model_template, model_parser = model_template_parser(entry)  # registry entry > model loader > task
+        template = model_template or task.template
+        parser = model_parser or task.parser
+        templates.resolve_template(template)
+        get_registry().get("parsers", parser)
     return RunPlan(model_name, entry, task, samples, settings, template, parser, policy or task.policy, limit,
                    task.file_hash(), task.data_fingerprint(data_dir), data_dir, excluded)
 

@@ -181,7 +181,7 @@ def execute(plan: RunPlan, run: Run, done: list[SampleRecord], model, *, progres
     """
     topology = topology or Topology()
     store = run.store
-    parser = get_registry().get("parsers", plan.parser)
+    parser = getattr(plan.task, "parser_impl", None) or get_registry().get("parsers", plan.parser)
     template = templates.resolve_template(plan.template)
     done_ids = {r.id for r in done}
     mine = [s for i, s in enumerate(plan.samples) if topology.owns(i)]

@@ -285,7 +285,11 @@ def task_files() -> dict[str, Path]:
 
 
 def get_task(name_or_path: str) -> Task:
-    """A task by registered name, or by the path of a task YAML file."""
+    """A task by registered name, by the path of a task YAML file, or ``lm-eval:NAME`` (an lm-eval task)."""
+    if name_or_path.startswith("lm-eval:"):
+        from harness.tasks.lm_eval_source import get_lm_eval_task
+
+        return get_lm_eval_task(name_or_path[len("lm-eval:"):])
     p = Path(name_or_path)
     if not name_or_path.strip():
         raise HarnessError("--task: expected a task name or a task YAML path, got an empty name")

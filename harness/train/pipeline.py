@@ -18,10 +18,11 @@ from harness.config import check_keys
 from harness.errors import HarnessError
 from harness.train.checkpoint import read_config, train_checkpoint
 
-PIPELINE_KEYS = {"name", "parent", "description", "pairs", "train", "eval", "workdir", "overlap"}
+PIPELINE_KEYS = {"name", "parent", "description", "pairs", "train", "eval", "workdir", "overlap", "capability"}
 PAIRS_KEYS = {"task", "limit", "samples", "temperature", "max_new_tokens", "seed", "judge", "strategy", "options",
               "batch_size"}
 EVAL_KEYS = {"tasks", "limit", "samples", "temperature", "max_new_tokens", "seed", "judge", "batch_size"}
+CAPABILITY_KEYS = {"tasks", "limit", "seed", "batch_size"}
 
 
 def eval_run(model: str, task: str, *, samples=1, limit=None, temperature=0.7, max_new_tokens=512, seed=0,
@@ -94,6 +95,7 @@ def load_pipeline_config(path) -> dict:
     check_keys(f"{config.where('eval')}: eval", config.get("eval") or {}, EVAL_KEYS)
     if not isinstance(config["train"], dict):
         raise HarnessError(f"{config.where('train')}: 'train' must be a mapping of training settings")
+    check_keys(f"{config.where('capability')}: capability", config.get("capability") or {}, CAPABILITY_KEYS)
     if "task" not in config["pairs"]:
         raise HarnessError(f"{config.where('pairs')}: pairs.task is missing (the task whose prompts are sampled)")
     if not config["train"].get("method"):
@@ -176,3 +178,21 @@ def run_pipeline(config_file, *, overwrite=False, data_dir=None, runs_dir=None, 
     for t in eval_tasks:
         echo(render_text(compare_runs(store, parent_runs[t], child_runs[t])))
     state.record("compare", "done", pairs={t: [parent_runs[t], child_runs[t]] for t in eval_tasks})
+    if "capability" in cfg:
+        capability_step(cfg["capability"] or {}, name, parent, state, runs_dir=runs_dir, quiet=quiet, echo=echo)
+
+
+def capability_step(section: dict, child: str, parent: str, state: Pipeline, *, runs_dir=None, quiet=False,
+                    echo=print):
+    """The pipeline's ``capability:`` step: lm-eval deltas of the child against the parent."""
+    from harness.analysis import capability
+    from harness.interfaces.model import GenerationSettings
+
+    settings = GenerationSettings(seed=section.get("seed", 0), batch_size=str(section.get("batch_size", "auto")))
+    report = capability.capability_check(child, parent, section.get("tasks") or capability.DEFAULT_SUITE,
+                                         limit=section.get("limit", capability.DEFAULT_LIMIT), settings=settings,
+                                         runs_dir=runs_dir, progress=not quiet)
+    echo(capability.render_text(report))
+    state.workdir.mkdir(parents=True, exist_ok=True)
+    (state.workdir / "capability.json").write_text(json.dumps(report.to_dict(), indent=2))
+    state.record("capability", "done", file=str(state.workdir / "capability.json"), runs=report.runs)
