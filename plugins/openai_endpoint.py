@@ -132,7 +132,8 @@ def label_probs_from_logprobs(logprobs, text: str, cue) -> dict | None:
     mass = dict.fromkeys(cue.words, 0.0)
     for alternative, logprob in alternatives.items():
         rest = alternative[len(lead):].strip().lower() if alternative.startswith(lead) else ""
-        spelled = [label for label, word in cue.words.items() if rest and (word.startswith(rest) or rest.startswith(word))]
+        spelled = [label for label, word in cue.words.items()
+                   if rest and (word.startswith(rest) or rest.startswith(word))]
         if len(spelled) == 1 and logprob is not None:
             mass[spelled[0]] += math.exp(logprob)
     total = sum(mass.values())
@@ -167,7 +168,8 @@ class OpenAIEndpoint(Model):
             self.timeout, self.backoff = float(opts["timeout"]), float(opts["backoff"])
             self.retries, self.logprobs = int(opts["retries"]), int(opts["logprobs"])
         except (TypeError, ValueError) as error:
-            raise HarnessError(f"openai: concurrency, timeout, retries, backoff and logprobs must be numbers ({error})") from None
+            raise HarnessError(f"openai: concurrency, timeout, retries, backoff and logprobs must be numbers "
+                               f"({error})") from None
         if self.concurrency < 1 or self.timeout <= 0 or self.retries < 0 or self.backoff < 0 or self.logprobs < 0:
             raise HarnessError("openai: expected concurrency >= 1, timeout > 0, retries >= 0, backoff >= 0 "
                                "and logprobs >= 0")
