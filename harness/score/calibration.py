@@ -12,7 +12,7 @@ For each score: AUROC (``roc_auc_score``), AUPRC as average precision
 ``N_BINS`` = 10 equal-width bins of [0, 1] from ``calibration_curve(strategy="uniform")``
 (ECE = sum over non-empty bins of count/n * |fraction positive - mean score|; the
 counts use the same bin edges and rule as scikit-learn: ``searchsorted`` on the
-inner edges, so a score on an edge goes to the upper bin), and, for a target
+inner edges, so a score on an inner edge goes to the lower bin), and, for a target
 false-positive rate (default 5 %), the ROC point (``roc_curve``) with the highest
 true-positive rate whose false-positive rate is at most the target: its threshold
 (flag when score >= threshold) and TPR.  Samples without a score are counted
