@@ -198,7 +198,7 @@ class FastEngine:
 
     @contextlib.contextmanager
     def _active(self):
-        previous = self.base.config._attn_implementation
+        previous = self.previous_attention = self.base.config._attn_implementation
         self.base.set_attn_implementation(ATTENTION_NAME)
         _ACTIVE.append(self)
         try:
@@ -594,7 +594,7 @@ def label_probabilities(model, device, pad_id, queries, max_tokens=16384, max_ba
         chunk.append(i)
     if chunk:
         batches.append(chunk)
-    with torch.inference_mode():
+    with torch.inference_mode(), own_attention(model):
         while batches:
             chunk = batches.pop()
             try:
@@ -614,6 +614,20 @@ def label_probabilities(model, device, pad_id, queries, max_tokens=16384, max_ba
                 out[i] = {label: (float(p) / total if total > 0 else 1.0 / len(labels))
                           for label, p in zip(labels, picked)}
     return out
+
+
+@contextlib.contextmanager
+def own_attention(model):
+    """The model's own attention for a pass made while an engine run is paused at a yield (its cache set)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not _ACTIVE or base.config._attn_implementation != ATTENTION_NAME:
+        yield
+        return
+    base.set_attn_implementation(_ACTIVE[-1].previous_attention)
+    try:
+        yield
+    finally:
+        base.set_attn_implementation(ATTENTION_NAME)
 
 
 def _next_token_probs(model, device, pad_id, contexts):
