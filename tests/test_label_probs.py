@@ -144,6 +144,19 @@ def test_tiny_model_eval_records_probabilities_and_calibration(tiny_dir, isolate
     code, out, err = cli("leaderboard", "--metric", "auprc", "--format", "json")
     assert code == 0, err
     assert json.loads(out)["metric"] == "auprc" and str(cal["probability"]["auprc"])[:8] in out
+    code, _, err = cli("eval", "--model", f"hf:{tiny_dir}", "--task", "demo", "--max-new-tokens", "6",
+                       "--temperature", "1", "--samples", "2", "-o", "device=cpu", "--quiet", "--no-cache",
+                       "--seed", "1")
+    assert code == 0, err[-2000:]
+    (other,) = {p.parent for p in (isolated_home / "runs").glob("*/samples.jsonl")} - {run_dir}
+    other_rows = {r["id"]: r for r in map(json.loads, (other / "samples.jsonl").read_text().splitlines())}
+    code, out, err = cli("compare", run_dir.name, other.name, "--json", "--no-reasoning")
+    assert code == 0, err
+    auroc = json.loads(out)["differences"]["auroc"]
+    other_first = [other_rows[r["id"]]["completions"][0]["label_probs"]["harmful"] for r in rows]
+    assert auroc["a"] == pytest.approx(roc_auc_score(gold, first))
+    assert auroc["b"] == pytest.approx(roc_auc_score(gold, other_first))
+    assert auroc["n"] == 50 and auroc["n_without_probability"] == 0 and auroc["ci_low"] <= auroc["ci_high"]
     code, _, err = cli("report", run_dir.name, "-o", str(isolated_home / "report.html"))
     assert code == 0, err
     html = (isolated_home / "report.html").read_text()
