@@ -91,3 +91,13 @@ def test_auroc_bootstrap_statistic_and_interval():
     d = auroc_difference(labels, noisy, sharp, "harmful", n_resamples=999)
     assert d.a == pytest.approx(roc_auc_score(gold, noisy)) and d.b == pytest.approx(roc_auc_score(gold, sharp))
     assert d.ci_low <= d.diff <= d.ci_high and d.significant and d.n == 80
+
+
+def test_records_written_before_label_probs_load_and_count_as_without():
+    old = {"id": "1", "task": "t", "gold": "harmful", "input": {"prompt": "p"},
+           "completions": [{"sample_index": 0, "text": "Label: harmful", "verdict": "harmful", "status": "ok"}]}
+    rec = SampleRecord.from_dict(old)
+    assert rec.first.label_probs is None
+    cal = calibration_metrics([rec], "harmful")
+    assert cal["probability"]["n"] == 0 and cal["probability"]["n_without_probability"] == 1
+    assert "vote_share" not in cal and cal["probability"]["auroc"] is None

@@ -161,3 +161,39 @@ def test_tiny_model_eval_records_probabilities_and_calibration(tiny_dir, isolate
     assert code == 0, err
     html = (isolated_home / "report.html").read_text()
     assert "<script" not in html and "aria-label='ROC'" in html and "aria-label='Reliability'" in html
+
+
+def test_generation_cache_keeps_label_probabilities(tmp_path):
+    from harness.interfaces.model import Model
+    from harness.store.generation_cache import cached_generate
+
+    class Scored(Model):
+        spec = "scored"
+        calls = 0
+
+        def generate(self, requests, settings):
+            Scored.calls += 1
+            for r in requests:
+                yield Generation(r.sample_id, r.sample_index, "Label: safe", seed=r.seed,
+                                 label_probs={"harmful": 0.25, "safe": 0.75}, label_cue="label-line/label")
+
+    request = GenerationRequest("a", "p", 0, 3, label_cue=LabelLineParser().label_cue("prompt"))
+    first = list(cached_generate(Scored(), [request], GenerationSettings(), tmp_path / "g.db"))
+    again = list(cached_generate(Scored(), [request], GenerationSettings(), tmp_path / "g.db"))
+    assert Scored.calls == 1 and "from generation cache" in again[0].warnings
+    assert again[0].label_probs == first[0].label_probs == {"harmful": 0.25, "safe": 0.75}
+    assert again[0].label_cue == "label-line/label"
+
+
+def test_a_record_keeps_probabilities_only_for_its_own_label_cue():
+    from types import SimpleNamespace
+
+    from harness.evaluate.runner import build_record
+
+    sample = SimpleNamespace(id="s", gold="harmful", prompt="p", response=None, category=None, gold_raw="harmful")
+    task = SimpleNamespace(name="t", target="prompt")
+    probs = {"harmful": 0.8, "safe": 0.2}
+    mine = Generation("s", 0, "Label: harmful", label_probs=probs, label_cue="label-line/label")
+    other = Generation("s", 1, "Label: harmful", label_probs=probs, label_cue="guardreasoner/response")
+    rec = build_record(sample, task, "p", [other, mine], LabelLineParser())
+    assert [c.label_probs for c in rec.completions] == [probs, None]

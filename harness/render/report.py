@@ -1,7 +1,8 @@
 """``harness report``: one self-contained HTML file for a set of runs.
 
-Sections: the leaderboard of the given runs, then per run its metrics,
-the label probabilities as scores (ROC, precision-recall and reliability curves), confusion matrix, per-category accuracy and score distributions, then a paired
+Sections: the leaderboard of the given runs, then per run its metrics, the
+label probabilities as scores (ROC, precision-recall and reliability curves),
+confusion matrix, per-category accuracy and score distributions, then a paired
 comparison for every run that shares a task with an earlier one (the earlier is
 A): differences with intervals, McNemar, per-category bars, reasoning measures
 and the flipped samples side by side.  The file needs no network and runs no
