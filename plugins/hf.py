@@ -33,7 +33,7 @@ DTYPES = ("bfloat16", "float16", "float32")
 QUANTIZATIONS = (None, "8bit", "4bit")
 ENGINES = ("fast", "reference")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
-SCORE_EVERY = 64  # finished completions per label-scoring batch
+SCORE_EVERY = 64  # at most this many finished completions wait for one label-scoring batch
 STOP_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>", "</s>")
 UNSAFE_WEIGHTS = (
     "loading pickle weights (.bin/.pt) can execute arbitrary code from the file; "
@@ -381,7 +381,7 @@ class HFModel(Model):
             finished.append(Generation(req.sample_id, req.sample_index, text, seed=req.seed,
                                        n_prompt_tokens=len(prep.ids), n_new_tokens=done.n_new_tokens,
                                        seconds=round(done.seconds, 4), warnings=list(prep.warnings)))
-            if len(finished) >= SCORE_EVERY:
+            if done.group_end or len(finished) >= SCORE_EVERY:  # yield as the engine does, scored
                 yield from self.score_labels(finished, requests, prepared)
                 finished = []
         yield from self.score_labels(finished, requests, prepared)

@@ -58,6 +58,7 @@ class Finished:
     tokens: list
     n_new_tokens: int
     seconds: float
+    group_end: bool = True  # the last of the requests that finished together (a caller may batch on it)
 
 
 def _attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
@@ -311,14 +312,14 @@ class FastEngine:
                 rows = st.out[index].cpu().tolist()
                 counts = st.nnew[index].cpu().tolist()
                 now = time.perf_counter()
-                for b, row, count in zip(finished, rows, counts):
+                for n, (b, row, count) in enumerate(zip(finished, rows, counts), 1):
                     s = slots[b]
                     slots[b] = None
                     tokens = row[:count]
                     if tokens and tokens[-1] in self.stop_ids and not settings.ignore_eos:
                         tokens = tokens[:-1]
                     pending.remove(s.prepared)
-                    yield Finished(s.prepared.index, tokens, count, now - s.start)
+                    yield Finished(s.prepared.index, tokens, count, now - s.start, group_end=n == len(finished))
 
     def _allocate(self, batch, length, settings):
         import torch
@@ -558,7 +559,7 @@ class ReferenceEngine:
                     if token in self.stop_ids and not settings.ignore_eos:
                         new, count = new[:i], i + 1
                         break
-                yield Finished(p.index, new, count, seconds)
+                yield Finished(p.index, new, count, seconds, group_end=row == len(group) - 1)
 
 
 @dataclass
