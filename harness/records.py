@@ -29,6 +29,9 @@ class Completion:
     seconds: float = 0.0
     error: str | None = None
     warnings: list = field(default_factory=list)
+    #: probability of each canonical label at the label position ({label: p}, summing to 1); None when
+    #: the model gave none (replay, a server without logprobs, records written before this field)
+    label_probs: dict | None = None
 
     @property
     def answered(self) -> bool:

@@ -33,6 +33,7 @@ DTYPES = ("bfloat16", "float16", "float32")
 QUANTIZATIONS = (None, "8bit", "4bit")
 ENGINES = ("fast", "reference")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
+SCORE_EVERY = 64  # at most this many finished completions wait for one label-scoring batch
 STOP_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>", "</s>")
 UNSAFE_WEIGHTS = (
     "loading pickle weights (.bin/.pt) can execute arbitrary code from the file; "
@@ -373,12 +374,71 @@ class HFModel(Model):
         if batch is not None and not (batch.isdigit() and int(batch) > 0):
             raise HarnessError(f"hf: batch size '{settings.batch_size}' should be a positive integer or 'auto'")
         batch = int(batch) if batch else None
+        finished = []
         for done in self.engine().run(prepared, settings, batch_size=batch):
             req, prep = requests[done.index], prepared[done.index]
             text = self.tokenizer.decode(done.tokens, skip_special_tokens=True)
-            yield Generation(req.sample_id, req.sample_index, text, seed=req.seed,
-                             n_prompt_tokens=len(prep.ids), n_new_tokens=done.n_new_tokens,
-                             seconds=round(done.seconds, 4), warnings=list(prep.warnings))
+            finished.append(Generation(req.sample_id, req.sample_index, text, seed=req.seed,
+                                       n_prompt_tokens=len(prep.ids), n_new_tokens=done.n_new_tokens,
+                                       seconds=round(done.seconds, 4), warnings=list(prep.warnings)))
+            if done.group_end or len(finished) >= SCORE_EVERY:  # yield as the engine does, scored
+                yield from self.score_labels(finished, requests, prepared)
+                finished = []
+        yield from self.score_labels(finished, requests, prepared)
+
+    def score_labels(self, generations, requests, prepared):
+        """Set each generation's ``label_probs`` by a scoring pass, then return the generations.
+
+        Always a separate forward pass over prompt + completion up to the label word
+        (the model's own ``Label:`` line, or the parser's cue appended when it wrote
+        none), batched: the same numbers whether the label was sampled, skipped or
+        cut off, and none of the engine's sampling state is involved.  The rule for
+        the probabilities is :func:`harness_plugins.hf_engine.label_probabilities`'.
+        """
+        from harness_plugins.hf_engine import label_probabilities
+
+        by_key = {(r.sample_id, r.sample_index): (r, p) for r, p in zip(requests, prepared)}
+        queries, targets = [], []
+        for generation in generations:
+            request, prep = by_key[(generation.sample_id, generation.sample_index)]
+            if request.label_cue is None:
+                continue
+            query = self.label_query(prep.ids, generation.text, request.label_cue)
+            if query is None:
+                generation.warnings.append(f"no label probabilities: the labels of {request.label_cue.key} "
+                                           "do not differ in a token at the label position")
+                continue
+            queries.append(query)
+            targets.append((generation, request.label_cue.key))
+        if queries:
+            probs = label_probabilities(self.model, self.device, self.tokenizer.pad_token_id, queries)
+            for (generation, key), p in zip(targets, probs):
+                generation.label_probs, generation.label_cue = p, key
+        return generations
+
+    def label_query(self, prompt_ids, text, cue):
+        """The scoring-pass input for one completion: context ids and each label's first distinguishing token.
+
+        Each label's continuation (completion up to the label + the word) is tokenized
+        whole; the context is the prompt and the tokens all continuations share, and a
+        label's token is its first one past them.  None when two labels share it.
+        """
+        from harness_plugins.hf_engine import LabelQuery
+
+        prefix, space, _ = cue.split(text)
+        seqs = {label: self.tokenizer(prefix + space + word, add_special_tokens=False).input_ids
+                for label, word in cue.words.items()}
+        first = next(iter(seqs.values()))
+        shared = 0
+        while all(len(s) > shared and s[shared] == first[shared] for s in seqs.values()):
+            shared += 1
+        if any(len(s) <= shared for s in seqs.values()):
+            return None
+        tokens = {label: s[shared] for label, s in seqs.items()}
+        if len(set(tokens.values())) < len(tokens):
+            return None
+        context = list(prompt_ids) + first[:shared]
+        return LabelQuery(context[-self.max_context:], tokens)
 
     def close(self):
         import gc

@@ -58,6 +58,7 @@ class Finished:
     tokens: list
     n_new_tokens: int
     seconds: float
+    group_end: bool = True  # the last of the requests that finished together (a caller may batch on it)
 
 
 def _attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
@@ -198,7 +199,7 @@ class FastEngine:
 
     @contextlib.contextmanager
     def _active(self):
-        previous = self.base.config._attn_implementation
+        previous = self.previous_attention = self.base.config._attn_implementation
         self.base.set_attn_implementation(ATTENTION_NAME)
         _ACTIVE.append(self)
         try:
@@ -311,14 +312,14 @@ class FastEngine:
                 rows = st.out[index].cpu().tolist()
                 counts = st.nnew[index].cpu().tolist()
                 now = time.perf_counter()
-                for b, row, count in zip(finished, rows, counts):
+                for n, (b, row, count) in enumerate(zip(finished, rows, counts), 1):
                     s = slots[b]
                     slots[b] = None
                     tokens = row[:count]
                     if tokens and tokens[-1] in self.stop_ids and not settings.ignore_eos:
                         tokens = tokens[:-1]
                     pending.remove(s.prepared)
-                    yield Finished(s.prepared.index, tokens, count, now - s.start)
+                    yield Finished(s.prepared.index, tokens, count, now - s.start, group_end=n == len(finished))
 
     def _allocate(self, batch, length, settings):
         import torch
@@ -558,4 +559,90 @@ class ReferenceEngine:
                     if token in self.stop_ids and not settings.ignore_eos:
                         new, count = new[:i], i + 1
                         break
-                yield Finished(p.index, new, count, seconds)
+                yield Finished(p.index, new, count, seconds, group_end=row == len(group) - 1)
+
+
+@dataclass
+class LabelQuery:
+    """One scoring-pass input: the context ids (prompt + completion up to the label) and each label's token."""
+
+    context: list
+    tokens: dict  # canonical label -> id of its first distinguishing token
+
+
+def label_probabilities(model, device, pad_id, queries, max_tokens=16384, max_batch=64):
+    """The probability of each label at the end of each query's context, from one forward pass.
+
+    The rule: the logits of the context's last position, softmax over the full
+    vocabulary at temperature 1 (the model's own distribution, whatever the run
+    sampled with); each label's probability is that of its first distinguishing
+    token, renormalised over the labels so they sum to 1.  Queries run in
+    left-padded batches (sorted by length, at most ``max_tokens`` padded tokens
+    and ``max_batch`` rows each) with transformers' own attention, not the
+    engine's cache; a batch that runs out of GPU memory is split in two.
+    Returns a list of ``{label: p}`` in the order of ``queries``.
+    """
+    import torch
+
+    order = sorted(range(len(queries)), key=lambda i: len(queries[i].context))
+    out = [None] * len(queries)
+    batches, chunk = [], []
+    for i in order:
+        width = len(queries[i].context)
+        if chunk and ((len(chunk) + 1) * width > max_tokens or len(chunk) >= max_batch):
+            batches.append(chunk)
+            chunk = []
+        chunk.append(i)
+    if chunk:
+        batches.append(chunk)
+    with torch.inference_mode(), own_attention(model):
+        while batches:
+            chunk = batches.pop()
+            try:
+                probs = _next_token_probs(model, device, pad_id, [queries[i].context for i in chunk])
+            except Exception as error:  # noqa: BLE001 - only out-of-memory is handled
+                if not is_oom(error) or len(chunk) == 1:
+                    raise
+                if str(device).startswith("cuda"):
+                    torch.cuda.empty_cache()
+                half = len(chunk) // 2
+                batches += [chunk[:half], chunk[half:]]
+                continue
+            for row, i in enumerate(chunk):
+                labels = list(queries[i].tokens)
+                picked = probs[row, [queries[i].tokens[label] for label in labels]].double()
+                total = float(picked.sum())
+                out[i] = {label: (float(p) / total if total > 0 else 1.0 / len(labels))
+                          for label, p in zip(labels, picked)}
+    return out
+
+
+@contextlib.contextmanager
+def own_attention(model):
+    """The model's own attention for a pass made while an engine run is paused at a yield (its cache set)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if not _ACTIVE or base.config._attn_implementation != ATTENTION_NAME:
+        yield
+        return
+    base.set_attn_implementation(_ACTIVE[-1].previous_attention)
+    try:
+        yield
+    finally:
+        base.set_attn_implementation(ATTENTION_NAME)
+
+
+def _next_token_probs(model, device, pad_id, contexts):
+    """Softmax over the vocabulary of the next token after each (left-padded) context."""
+    import torch
+
+    width = max(len(c) for c in contexts)
+    ids = torch.full((len(contexts), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(contexts), width), dtype=torch.long)
+    for row, context in enumerate(contexts):
+        ids[row, width - len(context):] = torch.tensor(context)
+        mask[row, width - len(context):] = 1
+    positions = (mask.cumsum(-1) - 1).clamp_(min=0)
+    ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False,
+                   logits_to_keep=1).logits[:, -1]
+    return torch.softmax(logits.float(), dim=-1)

@@ -24,7 +24,11 @@ whose server-side chat template carries the instruction), api_key_env (the
 variable holding the key, default OPENAI_API_KEY; no key, no Authorization
 header), concurrency (per server, 8), timeout (seconds per attempt, 300),
 retries (4), backoff (seconds a failing server rests, 1.0; doubles with each
-consecutive failure, at most 60).
+consecutive failure, at most 60), logprobs (how many top log-probabilities per
+token to ask for, 5; 0 asks for none): the label probabilities of a completion
+come from the server's log-probabilities at the token where its label word
+starts (see :func:`label_probs_from_logprobs`); a server that returns none gives
+none.
 """
 
 from __future__ import annotations
@@ -41,7 +45,8 @@ from dataclasses import dataclass, field
 from harness import Generation, HarnessError, Model, check_model_options, hookimpl
 
 DEFAULTS = {"base_url": None, "endpoints": None, "api": "completions", "messages": "turns",
-            "api_key_env": "OPENAI_API_KEY", "concurrency": 8, "timeout": 300.0, "retries": 4, "backoff": 1.0}
+            "api_key_env": "OPENAI_API_KEY", "concurrency": 8, "timeout": 300.0, "retries": 4, "backoff": 1.0,
+            "logprobs": 5}
 # Options the CLI passes to every model loader that mean nothing for an endpoint.
 LOCAL_ONLY = {"dtype", "quantization", "merge_adapter", "trust_remote_code", "allow_unsafe_weights",
               "chat_template", "engine", "device", "max_batch_size", "cuda_graphs"}
@@ -85,6 +90,56 @@ def chat_messages(prompt: str, content: str, mode: str) -> list[dict]:
     return [{"role": role, "content": text} for role, text in turns]
 
 
+def token_logprobs(logprobs) -> list[tuple[str, dict]]:
+    """``[(token text, {alternative: logprob})]`` from a completions or chat ``logprobs`` object ([] if unreadable)."""
+    try:
+        if isinstance(logprobs, dict) and isinstance(logprobs.get("content"), list):  # chat
+            return [(e["token"], {**{a["token"]: a["logprob"] for a in e.get("top_logprobs") or []},
+                                  e["token"]: e["logprob"]}) for e in logprobs["content"]]
+        if isinstance(logprobs, dict) and isinstance(logprobs.get("tokens"), list):  # completions
+            tops = logprobs.get("top_logprobs") or [None] * len(logprobs["tokens"])
+            return [(token, {**(top or {}), token: own}) for token, own, top
+                    in zip(logprobs["tokens"], logprobs["token_logprobs"], tops)]
+    except (KeyError, TypeError):
+        pass
+    return []
+
+
+def label_probs_from_logprobs(logprobs, text: str, cue) -> dict | None:
+    """Each label's probability at the token where the completion's label word starts, from the server.
+
+    The rule: at that token, every alternative the server listed (its top
+    log-probabilities and the sampled token itself) whose text, after the
+    whitespace the sampled token had before the word, is a prefix of exactly one
+    label's word (or starts with it) adds its probability to that label; the sums
+    are renormalised over the labels.  A label no listed alternative spells gets 0
+    (it was outside the server's top k).  None when the server returned no
+    log-probabilities, their tokens do not spell the text, the completion wrote no
+    label, or no alternative spells one.
+    """
+    import math
+
+    entries = token_logprobs(logprobs)
+    at = cue.find(text) if entries else None
+    if at is None or "".join(token for token, _ in entries) != text:
+        return None
+    begin = 0
+    for token, alternatives in entries:
+        if begin + len(token) > at:
+            break
+        begin += len(token)
+    lead = text[begin:at]
+    mass = dict.fromkeys(cue.words, 0.0)
+    for alternative, logprob in alternatives.items():
+        rest = alternative[len(lead):].strip().lower() if alternative.startswith(lead) else ""
+        spelled = [label for label, word in cue.words.items()
+                   if rest and (word.startswith(rest) or rest.startswith(word))]
+        if len(spelled) == 1 and logprob is not None:
+            mass[spelled[0]] += math.exp(logprob)
+    total = sum(mass.values())
+    return {label: p / total for label, p in mass.items()} if total > 0 else None
+
+
 class OpenAIEndpoint(Model):
     def __init__(self, arg: str, options: dict):
         if not arg:
@@ -111,11 +166,13 @@ class OpenAIEndpoint(Model):
         try:
             self.concurrency = int(opts["concurrency"])
             self.timeout, self.backoff = float(opts["timeout"]), float(opts["backoff"])
-            self.retries = int(opts["retries"])
+            self.retries, self.logprobs = int(opts["retries"]), int(opts["logprobs"])
         except (TypeError, ValueError) as error:
-            raise HarnessError(f"openai: concurrency, timeout, retries and backoff must be numbers ({error})") from None
-        if self.concurrency < 1 or self.timeout <= 0 or self.retries < 0 or self.backoff < 0:
-            raise HarnessError("openai: expected concurrency >= 1, timeout > 0, retries >= 0 and backoff >= 0")
+            raise HarnessError(f"openai: concurrency, timeout, retries, backoff and logprobs must be numbers "
+                               f"({error})") from None
+        if self.concurrency < 1 or self.timeout <= 0 or self.retries < 0 or self.backoff < 0 or self.logprobs < 0:
+            raise HarnessError("openai: expected concurrency >= 1, timeout > 0, retries >= 0, backoff >= 0 "
+                               "and logprobs >= 0")
         self.spec = f"openai:{arg}"
         self._stop = threading.Event()
         self._lock = threading.Condition()
@@ -181,6 +238,9 @@ class OpenAIEndpoint(Model):
             body["messages"] = chat_messages(request.prompt, request.content or request.prompt, self.messages)
         else:
             body["prompt"] = request.prompt
+        if request.label_cue is not None and self.logprobs:  # for the label probabilities
+            body.update({"logprobs": True, "top_logprobs": self.logprobs} if self.api == "chat"
+                        else {"logprobs": self.logprobs})
         return body
 
     def _attempt(self, client, url, request, settings):
@@ -211,7 +271,7 @@ class OpenAIEndpoint(Model):
         except (ValueError, KeyError, IndexError, TypeError) as error:
             raise Retryable(f"unreadable answer ({type(error).__name__}): {response.text[:200]!r}") from None
         usage = data.get("usage") or {}
-        return text, usage.get("prompt_tokens"), usage.get("completion_tokens")
+        return text, usage.get("prompt_tokens"), usage.get("completion_tokens"), choice.get("logprobs")
 
     def _one(self, client, request, settings):
         start = time.perf_counter()
@@ -224,7 +284,7 @@ class OpenAIEndpoint(Model):
                 break
             failure = None
             try:
-                text, n_prompt, n_new = self._attempt(client, server.url, request, settings)
+                text, n_prompt, n_new, logprobs = self._attempt(client, server.url, request, settings)
             except Retryable as caught:
                 failure, error = caught, str(caught)
                 warnings.append(f"attempt {attempt} at {server.url} failed: {error}")
@@ -235,9 +295,12 @@ class OpenAIEndpoint(Model):
                 break
             finally:
                 self._release(server, failure)
+            cue = request.label_cue
+            probs = label_probs_from_logprobs(logprobs, text, cue) if cue is not None else None
             return Generation(request.sample_id, request.sample_index, text, seed=request.seed,
                               n_prompt_tokens=n_prompt, n_new_tokens=n_new,
-                              seconds=round(time.perf_counter() - start, 4), warnings=warnings)
+                              seconds=round(time.perf_counter() - start, 4), warnings=warnings,
+                              label_probs=probs, label_cue=cue.key if probs is not None else None)
         return Generation(request.sample_id, request.sample_index, None, seed=request.seed,
                           seconds=round(time.perf_counter() - start, 4), warnings=warnings,
                           error=f"openai: failed after {attempt} attempt(s): {error}")

@@ -2,7 +2,8 @@
 
 Correctness follows the ``strict`` policy whatever policy a run was scored
 with (a failed parse is a wrong answer), so A and B are judged alike on every
-shared sample.  Differences are B - A with paired bootstrap 95 % intervals;
+shared sample.  Differences are B - A with paired bootstrap 95 % intervals
+(AUROC too, on the samples where both runs recorded label probabilities);
 McNemar's exact test checks whether the correctness flips are balanced.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.score.stats import f1_difference, mcnemar_exact, mean_difference
+from harness.score.stats import auroc_difference, f1_difference, mcnemar_exact, mean_difference
 from harness.store.runs import Run, RunStore
 
 
@@ -154,6 +155,12 @@ def compare_runs(store: RunStore, ref_a: str, ref_b: str, *, partial=False, seed
         "f1": f1_difference(golds, [strict_prediction(r, positive, negative) for r in ra],
                             [strict_prediction(r, positive, negative) for r in rb], positive, seed=seed).to_dict(),
     }
+    scored = [(x.gold, x.first.label_probs[positive], y.first.label_probs[positive]) for x, y in zip(ra, rb)
+              if positive in (x.first.label_probs or {}) and positive in (y.first.label_probs or {})]
+    if len({g for g, _, _ in scored}) == 2:  # both runs recorded label probabilities: AUROC of them
+        gold, pa, pb = zip(*scored)
+        differences["auroc"] = {**auroc_difference(gold, pa, pb, positive, seed=seed).to_dict(),
+                                "n_without_probability": len(ra) - len(scored)}
     judged, judges, judge_means = judge_differences(a, b, ra, rb, seed)
     differences.update(judged)
     result = {

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 
 from harness.errors import HarnessError
 from harness.render.text import table
+from harness.score.calibration import leaderboard_values
 from harness.store import judgments as judgment_store
 from harness.store.runs import RunStore
 
 BASE_METRICS = ("accuracy", "f1", "precision", "recall", "parse_failure_rate")
 #: base metrics where lower is better; a judge declares its own (Judge.lower_is_better)
-LOWER_IS_BETTER = frozenset({"parse_failure_rate", "abstention_rate"})
+LOWER_IS_BETTER = frozenset({"parse_failure_rate", "abstention_rate", "brier", "ece"})
 SELECTIONS = ("latest", "best")
 
 
@@ -79,6 +80,8 @@ def collect_entries(store: RunStore, tasks=None, models=None, run_ids=None,
             n = metrics.get("n") or r["n_done"] or 0
             values = base_metrics(metrics)
             weights = {k: n for k in values}
+            for name, (value, scored) in leaderboard_values(metrics).items():  # runs with label probabilities
+                values[name], weights[name] = value, scored
             judges = judgment_store.summaries(metrics, f"run {r['run_id']} metrics")
             for name, summary in judges.items():
                 for criterion, stats in summary.criteria.items():

@@ -125,10 +125,13 @@ def load_model_for(run: Run | None, plan: RunPlan, store: RunStore):
 def build_record(sample, task, rendered, generations, parser) -> SampleRecord:
     """One samples.jsonl record: the input, gold, every completion parsed, and correctness."""
     completions = []
+    cue = parser.label_cue(task.target)
     for gen in sorted(generations, key=lambda g: g.sample_index):
         comp = Completion(sample_index=gen.sample_index, seed=gen.seed, text=gen.text, verdict=None, status="fail",
                           n_prompt_tokens=gen.n_prompt_tokens, n_new_tokens=gen.n_new_tokens,
                           seconds=round(gen.seconds, 4), error=gen.error, warnings=gen.warnings)
+        if gen.label_probs is not None and cue is not None and gen.label_cue == cue.key:
+            comp.label_probs = gen.label_probs
         if gen.text is None:
             comp.parse_error = gen.error or "no completion"
         else:
@@ -189,9 +192,10 @@ def execute(plan: RunPlan, run: Run, done: list[SampleRecord], model, *, progres
     rendered = {s.id: templates.render(template, s.prompt, s.response) for s in pending}
     by_id = {s.id: s for s in pending}
     k = plan.settings.samples
+    cue = parser.label_cue(plan.task.target)
     requests = [
         GenerationRequest(s.id, rendered[s.id], i, plan.settings.seed_for(s.id, i),
-                          content=templates.content_of(s.prompt, s.response), response=s.response)
+                          content=templates.content_of(s.prompt, s.response), response=s.response, label_cue=cue)
         for s in pending for i in range(k)
     ]
     lead = topology.rank == 0

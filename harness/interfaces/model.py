@@ -43,6 +43,9 @@ class GenerationRequest:
     seed: int = 0
     content: str = ""
     response: str | None = None
+    #: where the parser reads the verdict (harness.interfaces.parser.LabelCue): a model that can
+    #: score the labels there sets Generation.label_probs
+    label_cue: object = None
 
 
 @dataclass
@@ -58,6 +61,10 @@ class Generation:
     seconds: float = 0.0
     error: str | None = None
     warnings: list = field(default_factory=list)
+    #: probability of each canonical label at the label position ({label: p}, summing to 1), None when
+    #: the model cannot tell; ``label_cue`` is the key of the cue they were computed for
+    label_probs: dict | None = None
+    label_cue: str | None = None
 
 
 class Model:

@@ -8,6 +8,7 @@ or fails; an abstention or failure is never mapped silently to a class.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import Callable
 
 CANONICAL_VERDICTS = ("harmful", "safe", "refusal", "compliance")
 
@@ -30,6 +31,39 @@ class ParseResult:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class LabelCue:
+    """Where in a completion a verdict label is generated, so a model can score the labels there.
+
+    ``words`` are what the model writes for each canonical label (``{"harmful": "harmful", "safe":
+    "unharmful"}``); ``find(text)`` is the character offset where the (last) label word starts in
+    ``text``, or None when the completion wrote none; ``cue`` is appended to a completion without a
+    label (``"\nLabel:"``) to force the label position.  ``key`` names the cue (parser/target).
+    """
+
+    key: str
+    words: dict
+    find: Callable[[str], "int | None"]
+    cue: str
+
+    @property
+    def labels(self) -> tuple:
+        return tuple(self.words)
+
+    def split(self, text: str) -> tuple[str, str, bool]:
+        """(completion text up to the label word, whitespace before the word, whether the model wrote one).
+
+        Trailing spaces go with the label word (``" harmful"``), as a tokenizer would merge them.
+        """
+        text = text or ""
+        at = self.find(text)
+        if at is None:
+            return text.rstrip() + self.cue, " ", False
+        head = text[:at]
+        prefix = head.rstrip(" \t")
+        return prefix, head[len(prefix):], True
+
+
 class Parser:
     """Base class for output parsers."""
 
@@ -38,3 +72,7 @@ class Parser:
 
     def parse(self, text: str) -> ParseResult:
         raise NotImplementedError
+
+    def label_cue(self, target: str) -> LabelCue | None:
+        """Where this format writes the verdict for ``target`` (None: the format has no label position)."""
+        return None

@@ -164,6 +164,35 @@ def histogram(title, series: dict, bins=10, lo=0.0, hi=1.0, width=420, height=18
     return _svg(width, height, "".join(parts), title)
 
 
+def line_chart(title, series: dict, xlabel="", ylabel="", diagonal=False, width=300, height=300) -> str:
+    """Curves on the unit square: ``series`` maps a name to (x, y) points in [0, 1]; ``diagonal`` draws y = x."""
+    left, top, bottom, right = 44, 40, 36, 12
+    plot_w, plot_h = width - left - right, height - top - bottom
+
+    def xy(x, y):
+        return left + plot_w * x, top + plot_h * (1 - y)
+
+    parts = [_text(8, 16, title, size=13, extra="font-weight='bold'"),
+             f"<rect x='{left}' y='{top}' width='{plot_w}' height='{plot_h}' fill='none' stroke='#999'/>"]
+    if diagonal:
+        (x0, y0), (x1, y1) = xy(0, 0), xy(1, 1)
+        parts.append(f"<line x1='{x0:.1f}' y1='{y0:.1f}' x2='{x1:.1f}' y2='{y1:.1f}' stroke='#bbb' "
+                     "stroke-dasharray='4 3'/>")
+    for k, (name, points) in enumerate(series.items()):
+        color = PALETTE[k % len(PALETTE)]
+        parts.append(f"<rect x='{left + k * 130}' y='22' width='10' height='10' fill='{color}'/>")
+        parts.append(_text(left + k * 130 + 14, 31, name[:18]))
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(px, py) for px, py in points))
+        parts.append(f"<polyline points='{path}' fill='none' stroke='{color}' stroke-width='1.8'/>")
+    for v in (0, 0.5, 1):
+        parts.append(_text(left + plot_w * v, top + plot_h + 13, f"{v:g}", anchor="middle", size=10))
+        parts.append(_text(left - 4, top + plot_h * (1 - v) + 4, f"{v:g}", anchor="end", size=10))
+    parts.append(_text(left + plot_w / 2, height - 6, xlabel, anchor="middle", size=10))
+    parts.append(_text(12, top + plot_h / 2, ylabel, anchor="middle", size=10,
+                       extra=f"transform='rotate(-90 12 {top + plot_h / 2:.1f})'"))
+    return _svg(width, height, "".join(parts), title)
+
+
 def forest(title, rows, width=620) -> str:
     """Differences with intervals: ``rows`` are (label, diff, low, high); zero is marked."""
     left, top, row_h = 200, 30, 24

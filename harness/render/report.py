@@ -1,6 +1,7 @@
 """``harness report``: one self-contained HTML file for a set of runs.
 
-Sections: the leaderboard of the given runs, then per run its metrics,
+Sections: the leaderboard of the given runs, then per run its metrics, the
+label probabilities as scores (ROC, precision-recall and reliability curves),
 confusion matrix, per-category accuracy and score distributions, then a paired
 comparison for every run that shares a task with an earlier one (the earlier is
 A): differences with intervals, McNemar, per-category bars, reasoning measures
@@ -41,6 +42,7 @@ def run_section(run, metrics, records) -> str:
             if k in metrics]
     parts.append(htmlkit.table(keys, [[metrics.get(k) for k in keys]], css_class="metrics"))
     charts = []
+    parts += calibration_parts(metrics, records, m["task"].get("positive", "harmful"), charts)
     cm = metrics.get("confusion_matrix") or {}
     if cm.get("matrix"):
         charts.append(htmlkit.figure(htmlkit.heatmap("Confusion matrix", cm["rows"], cm["columns"], cm["matrix"]),
@@ -72,6 +74,35 @@ def run_section(run, metrics, records) -> str:
                                    css_class="judges"))
     parts.append(f"<div class='charts'>{''.join(charts)}</div>")
     return "".join(parts)
+
+
+CALIBRATION_KEYS = ("n", "n_without_probability", "auroc", "auprc", "brier", "ece", "target_fpr", "threshold",
+                    "tpr_at_target_fpr")
+
+
+def calibration_parts(metrics, records, positive, charts) -> list[str]:
+    """The calibration table (per score) and, into ``charts``, ROC, PR and reliability curves of the probability."""
+    from harness.score.calibration import curves
+
+    section = metrics.get("calibration") or {}
+    rows = [[name] + [section[name].get(k) for k in CALIBRATION_KEYS] for name in ("probability", "vote_share")
+            if name in section]
+    if not rows or all(r[1] == 0 for r in rows):
+        return []
+    points = curves(records, positive)
+    if points:
+        charts.append(htmlkit.figure(htmlkit.line_chart("ROC", {"probability": points["roc"]}, "false-positive rate",
+                                                        "true-positive rate", diagonal=True),
+                                     f"score: probability of {positive}"))
+        charts.append(htmlkit.figure(htmlkit.line_chart("Precision-recall", {"probability": points["pr"]}, "recall",
+                                                        "precision")))
+        reliability = [(b["mean_score"], b["fraction_positive"]) for b in points["bins"]]
+        charts.append(htmlkit.figure(htmlkit.line_chart("Reliability", {"probability": reliability},
+                                                        "mean predicted probability", "fraction positive",
+                                                        diagonal=True),
+                                     f"{section['probability']['n_bins']} equal-width bins; empty bins left out"))
+    return [f"<h4>Scores as probabilities of {esc(positive)}</h4>",
+            htmlkit.table(["score", *CALIBRATION_KEYS], rows, css_class="calibration")]
 
 
 def comparison_section(result: dict, verdicts=None, criteria_title=None) -> str:

@@ -12,6 +12,8 @@ Parse-failure policies:
   GuardReasoner's ``Answers:`` block format.
 
 ``strict`` is every task's default.  Every rate is a fraction in [0, 1].
+Whatever the policy, ``calibration`` scores the models' label probabilities
+(:mod:`harness.score.calibration`).
 ``warnings`` lists what makes the numbers unreliable (most samples unparsed);
 the CLI prints them to stderr.
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from harness.records import SampleRecord
+from harness.score.calibration import calibration_metrics
 
 POLICIES = ("strict", "exclude", "guardreasoner-paper")
 NO_VERDICT = "no verdict"
@@ -39,7 +42,8 @@ def score_records(records: list[SampleRecord], task, policy: str = "strict") -> 
         from harness.score.paper_policy import paper_f1
 
         result = paper_f1([r.gold for r in records], [r.first.text or "" for r in records], task.target)
-        metrics = {**result, "policy": policy, "positive": task.positive, **failure_rates(records)}
+        metrics = {**result, "policy": policy, "positive": task.positive, **failure_rates(records),
+                   "calibration": calibration_metrics(records, task.positive)}
         metrics["warnings"] = warnings(metrics)
         return metrics
     golds, preds, cats = [], [], []
@@ -60,6 +64,7 @@ def score_records(records: list[SampleRecord], task, policy: str = "strict") -> 
     metrics["policy"] = policy
     metrics["positive"] = task.positive
     metrics["per_category"] = per_category(golds, preds, cats, task)
+    metrics["calibration"] = calibration_metrics(records, task.positive)
     metrics["warnings"] = warnings(metrics)
     return metrics
 

@@ -125,3 +125,36 @@ def mcnemar_exact(correct_a, correct_b) -> McNemar:
     table = [[int(np.sum(a & b)), int(np.sum(a & ~b))], [int(np.sum(~a & b)), int(np.sum(~a & ~b))]]
     res = mcnemar(table, exact=True)
     return McNemar(table[0][0], table[0][1], table[1][0], table[1][1], float(res.statistic), float(res.pvalue))
+
+
+def auroc_from_arrays(gold, score, axis=-1):
+    """AUROC of boolean ``gold`` against ``score``, vectorized over leading axes (for the bootstrap).
+
+    The Mann-Whitney form: (rank sum of positives - n+(n+ + 1)/2) / (n+ n-), with
+    average ranks for ties (``scipy.stats.rankdata``), equal to scikit-learn's
+    ``roc_auc_score``; NaN where a row has only one class.
+    """
+    from scipy.stats import rankdata
+
+    ranks = rankdata(score, axis=axis)
+    n_pos = np.sum(gold, axis=axis)
+    n_neg = gold.shape[axis] - n_pos
+    rank_sum = np.sum(np.where(gold, ranks, 0.0), axis=axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def auroc_difference(gold, score_a, score_b, positive, **kw) -> Difference:
+    """B - A of AUROC on paired scores (``gold`` labels; ``positive`` is the class the scores are for).
+
+    A resample with only one class has no AUROC; it counts as no difference (0),
+    which matters only for tiny or nearly one-class sets.
+    """
+    g = np.array([x == positive for x in gold])
+    a, b = np.asarray(score_a, dtype=float), np.asarray(score_b, dtype=float)
+
+    def stat(gg, xa, xb, axis=-1):
+        return np.nan_to_num(auroc_from_arrays(gg, xb, axis) - auroc_from_arrays(gg, xa, axis), nan=0.0)
+
+    diff, low, high = paired_bootstrap(stat, (g, a, b), **kw)
+    return Difference(float(auroc_from_arrays(g, a)), float(auroc_from_arrays(g, b)), diff, low, high, len(g))

@@ -1,0 +1,199 @@
+"""Verdict label probabilities: hf scoring pass vs a direct forward, the openai logprobs, and a tiny-model eval."""
+
+import json
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from harness.interfaces.model import Generation, GenerationRequest, GenerationSettings  # noqa: E402
+from harness_plugins.hf import load  # noqa: E402
+from harness_plugins.openai_endpoint import OpenAIEndpoint  # noqa: E402
+from harness_plugins.parsers import GuardReasonerParser, LabelLineParser  # noqa: E402
+from tests.fake_openai import FakeServer  # noqa: E402
+from tests.tiny_models import build_tiny_llama  # noqa: E402
+
+PROMPTS = ["Is this request harmful? How do I bake bread?", "x", "Write a long poem about rivers. " * 5]
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny"), seed=4)
+
+
+@pytest.fixture(scope="module")
+def model(tiny_dir):
+    return load(str(tiny_dir), {"device": "cpu"})
+
+
+def direct(model, context_ids, token_ids):
+    """Softmax of one unbatched forward pass, renormalised over the given tokens."""
+    with torch.no_grad():
+        logits = model.model(input_ids=torch.tensor([context_ids])).logits[0, -1]
+    probs = torch.softmax(logits.double(), -1)[token_ids]
+    return (probs / probs.sum()).tolist()
+
+
+def test_generated_completions_get_the_probabilities_of_a_direct_forward_pass(model, monkeypatch):
+    from harness_plugins import hf
+
+    monkeypatch.setattr(hf, "SCORE_EVERY", 1)  # score while the engine's run is paused, its cache in place
+    tok = model.tokenizer
+    cue = LabelLineParser().label_cue("prompt")
+    requests = [GenerationRequest(str(i), p, 0, 11 + i, label_cue=cue) for i, p in enumerate(PROMPTS)]
+    gens = {g.sample_id: g for g in model.generate(requests, GenerationSettings(max_new_tokens=10, temperature=1))}
+    harmful, safe = tok(" harmful", add_special_tokens=False).input_ids, tok(" safe", add_special_tokens=False).input_ids
+    assert len(harmful) == len(safe) == 1  # each label word is one token in the Llama-3 vocabulary
+    for i, prompt in enumerate(PROMPTS):
+        g = gens[str(i)]
+        assert "Label" not in g.text  # random weights write no label: the scoring pass appends the cue
+        context = tok(prompt).input_ids + tok(g.text.rstrip() + "\nLabel:", add_special_tokens=False).input_ids
+        expected = direct(model, context, harmful + safe)
+        assert g.label_cue == "label-line/label" and list(g.label_probs) == ["harmful", "safe"]
+        assert [g.label_probs["harmful"], g.label_probs["safe"]] == pytest.approx(expected, abs=1e-5)
+        assert sum(g.label_probs.values()) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_a_written_label_is_scored_where_the_model_wrote_it(model):
+    tok = model.tokenizer
+    cue = LabelLineParser().label_cue("prompt")
+    request = GenerationRequest("a", PROMPTS[0], 0, 0, label_cue=cue)
+    prep = model.prepare(0, request, GenerationSettings())
+    text = "Some reasoning.\nLabel: safe\nLabel: harmful\nmore words"  # the last label line is the verdict
+    (g,) = model.score_labels([Generation("a", 0, text)], [request], [prep])
+    context = prep.ids + tok("Some reasoning.\nLabel: safe\nLabel:", add_special_tokens=False).input_ids
+    ids = [tok(" harmful", add_special_tokens=False).input_ids[0], tok(" safe", add_special_tokens=False).input_ids[0]]
+    assert [g.label_probs["harmful"], g.label_probs["safe"]] == pytest.approx(direct(model, context, ids), abs=1e-5)
+
+
+def test_guardreasoner_labels_differ_at_their_first_token(model):
+    tok = model.tokenizer
+    cue = GuardReasonerParser().label_cue("response")
+    text = "reasoning\nAnswers: \nRequest: harmful\nCompletion: compliance\nResponse: unharmful\n"
+    query = model.label_query([1, 2], text, cue)
+    head = tok("reasoning\nAnswers: \nRequest: harmful\nCompletion: compliance\nResponse:",
+               add_special_tokens=False).input_ids
+    assert query.context == [1, 2] + head
+    assert query.tokens == {"harmful": tok(" harmful", add_special_tokens=False).input_ids[0],
+                            "safe": tok(" unharmful", add_special_tokens=False).input_ids[0]}
+    assert query.tokens["harmful"] != query.tokens["safe"]
+
+
+def test_label_cues_find_the_verdict_word():
+    line = LabelLineParser().label_cue("prompt")
+    assert line.split("why\n**Label:** harmful") == ("why\n**Label:**", " ", True)
+    assert line.split("no verdict here  \n") == ("no verdict here\nLabel:", " ", False)
+    gr = GuardReasonerParser().label_cue("prompt")
+    assert gr.split("Request: safe?\nAnswers:\nRequest: unharmful") == ("Request: safe?\nAnswers:\nRequest:", " ", True)
+    assert gr.split("cut off") == ("cut off\nRequest:", " ", False)
+
+
+@pytest.mark.parametrize("api", ["completions", "chat"])
+def test_openai_label_probabilities_from_the_servers_logprobs(tmp_path, api):
+    answer = "The request asks for a weapon.\nLabel: harmful"
+    server = FakeServer(tmp_path, "lp", answer=answer,
+                        alternatives={"harmful": {" harmful": 0.6, " safe": 0.3, " maybe": 0.05}})
+    try:
+        model = OpenAIEndpoint(f"guard@{server.url}", {"api": api})
+        cue = LabelLineParser().label_cue("prompt")
+        with_cue = [GenerationRequest("a", "p", 0, 1, label_cue=cue)]
+        (g,) = list(model.generate(with_cue, GenerationSettings(max_new_tokens=8)))
+        (plain,) = list(model.generate([GenerationRequest("b", "p", 0, 1)], GenerationSettings(max_new_tokens=8)))
+    finally:
+        server.stop()
+    assert g.text == answer and g.label_cue == "label-line/label"
+    assert g.label_probs == pytest.approx({"harmful": 0.6 / 0.9, "safe": 0.3 / 0.9})  # " maybe" spells no label
+    assert plain.label_probs is None
+    first, second = [r["body"] for r in server.requests()]
+    asked = {"logprobs": True, "top_logprobs": 5} if api == "chat" else {"logprobs": 5}
+    assert {k: first[k] for k in asked} == asked and "logprobs" not in second
+
+
+def test_openai_server_without_logprobs_gives_none(tmp_path):
+    server = FakeServer(tmp_path, "plain", answer="Label: safe")
+    try:
+        model = OpenAIEndpoint(f"guard@{server.url}", {})
+        cue = LabelLineParser().label_cue("prompt")
+        (g,) = list(model.generate([GenerationRequest("a", "p", 0, 1, label_cue=cue)], GenerationSettings()))
+    finally:
+        server.stop()
+    assert g.text == "Label: safe" and g.label_probs is None
+
+
+def test_tiny_model_eval_records_probabilities_and_calibration(tiny_dir, isolated_home, cli):
+    from sklearn.metrics import roc_auc_score
+
+    code, _, err = cli("eval", "--model", f"hf:{tiny_dir}", "--task", "demo", "--max-new-tokens", "6",
+                       "--temperature", "1", "--samples", "2", "-o", "device=cpu", "--quiet", "--no-cache")
+    assert code == 0, err[-2000:]
+    (run_dir,) = (isolated_home / "runs").glob("*/samples.jsonl")
+    run_dir = run_dir.parent
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 50
+    for row in rows:
+        for c in row["completions"]:
+            assert set(c["label_probs"]) == {"harmful", "safe"}
+            assert sum(c["label_probs"].values()) == pytest.approx(1.0)
+    cal = json.loads((run_dir / "metrics.json").read_text())["policies"]["strict"]["calibration"]
+    assert cal["positive"] == "harmful" and cal["vote_share"]["n"] == 50
+    assert cal["probability"]["n"] == 50 and cal["probability"]["n_without_probability"] == 0
+    gold = [r["gold"] == "harmful" for r in rows]
+    first = [r["completions"][0]["label_probs"]["harmful"] for r in rows]
+    assert cal["probability"]["auroc"] == pytest.approx(roc_auc_score(gold, first))
+    code, out, err = cli("leaderboard", "--metric", "auprc", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out)["metric"] == "auprc" and str(cal["probability"]["auprc"])[:8] in out
+    code, _, err = cli("eval", "--model", f"hf:{tiny_dir}", "--task", "demo", "--max-new-tokens", "6",
+                       "--temperature", "1", "--samples", "2", "-o", "device=cpu", "--quiet", "--no-cache",
+                       "--seed", "1")
+    assert code == 0, err[-2000:]
+    (other,) = {p.parent for p in (isolated_home / "runs").glob("*/samples.jsonl")} - {run_dir}
+    other_rows = {r["id"]: r for r in map(json.loads, (other / "samples.jsonl").read_text().splitlines())}
+    code, out, err = cli("compare", run_dir.name, other.name, "--json", "--no-reasoning")
+    assert code == 0, err
+    auroc = json.loads(out)["differences"]["auroc"]
+    other_first = [other_rows[r["id"]]["completions"][0]["label_probs"]["harmful"] for r in rows]
+    assert auroc["a"] == pytest.approx(roc_auc_score(gold, first))
+    assert auroc["b"] == pytest.approx(roc_auc_score(gold, other_first))
+    assert auroc["n"] == 50 and auroc["n_without_probability"] == 0 and auroc["ci_low"] <= auroc["ci_high"]
+    code, _, err = cli("report", run_dir.name, "-o", str(isolated_home / "report.html"))
+    assert code == 0, err
+    html = (isolated_home / "report.html").read_text()
+    assert "<script" not in html and "aria-label='ROC'" in html and "aria-label='Reliability'" in html
+
+
+def test_generation_cache_keeps_label_probabilities(tmp_path):
+    from harness.interfaces.model import Model
+    from harness.store.generation_cache import cached_generate
+
+    class Scored(Model):
+        spec = "scored"
+        calls = 0
+
+        def generate(self, requests, settings):
+            Scored.calls += 1
+            for r in requests:
+                yield Generation(r.sample_id, r.sample_index, "Label: safe", seed=r.seed,
+                                 label_probs={"harmful": 0.25, "safe": 0.75}, label_cue="label-line/label")
+
+    request = GenerationRequest("a", "p", 0, 3, label_cue=LabelLineParser().label_cue("prompt"))
+    first = list(cached_generate(Scored(), [request], GenerationSettings(), tmp_path / "g.db"))
+    again = list(cached_generate(Scored(), [request], GenerationSettings(), tmp_path / "g.db"))
+    assert Scored.calls == 1 and "from generation cache" in again[0].warnings
+    assert again[0].label_probs == first[0].label_probs == {"harmful": 0.25, "safe": 0.75}
+    assert again[0].label_cue == "label-line/label"
+
+
+def test_a_record_keeps_probabilities_only_for_its_own_label_cue():
+    from types import SimpleNamespace
+
+    from harness.evaluate.runner import build_record
+
+    sample = SimpleNamespace(id="s", gold="harmful", prompt="p", response=None, category=None, gold_raw="harmful")
+    task = SimpleNamespace(name="t", target="prompt")
+    probs = {"harmful": 0.8, "safe": 0.2}
+    mine = Generation("s", 0, "Label: harmful", label_probs=probs, label_cue="label-line/label")
+    other = Generation("s", 1, "Label: harmful", label_probs=probs, label_cue="guardreasoner/response")
+    rec = build_record(sample, task, "p", [other, mine], LabelLineParser())
+    assert [c.label_probs for c in rec.completions] == [probs, None]
