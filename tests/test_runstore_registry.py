@@ -25,7 +25,10 @@ def test_torn_last_line_is_dropped_and_repaired(tmp_path):
     with run.open_appender() as out:
         out.append(record("2"))
     assert [r.id for r in run.read_samples()] == ["0", "1", "2"]
-    assert store.list_runs()[0]["status"] == "running"
+    with run.owned():  # a live process generating it
+        assert store.list_runs()[0]["status"] == "running"
+    assert store.list_runs()[0]["status"] == "interrupted"  # none holds it now; the row itself still says running
+    assert store.get_row("r1")["status"] == "running"
 
 
 def test_old_format_run_is_refused(tmp_path):

@@ -263,10 +263,11 @@ class RunStore:
         run.write_manifest({**manifest, "format_version": FORMAT_VERSION, "run_id": run_id, "key": key})
         with self.connect() as conn:
             conn.execute(
-                "INSERT INTO runs (run_id, key, model, model_spec, task, status, created_at, n_total, path, policy)"
-                " VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                "INSERT INTO runs (run_id, key, model, model_spec, task, status, created_at, n_total, path, policy,"
+                " task_limit) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
                 (run_id, key, manifest["model"], manifest.get("model_spec"), manifest["task"]["name"],
-                 manifest["created_at"], manifest.get("n_total"), str(run.dir), manifest["policy"]),
+                 manifest["created_at"], manifest.get("n_total"), str(run.dir), manifest["policy"],
+                 manifest["task"].get("limit")),
             )
         return run
 
