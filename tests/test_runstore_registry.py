@@ -93,3 +93,13 @@ def test_models_lists_names_and_specs(cli):
     assert code == 0
     assert "exp_18" in out and "vincentoh/guardreasoner-llama3.2-3b-lora-1epoch" in out
     assert "guardreasoner-8b" in out and "yueliu1999/GuardReasoner-8B" in out
+
+
+def test_a_run_id_already_taken_gets_a_numbered_suffix(tmp_path):
+    """`eval --rerun` within the same second as the run it repeats makes the same id; it used to crash."""
+    store = RunStore(tmp_path / "runs")
+    manifest = {"model": "m", "task": {"name": "t"}, "policy": "strict", "created_at": "now", "n_total": 1}
+    first = store.create_run("r1", "key", manifest)
+    second = store.create_run("r1", "key", manifest)
+    assert (first.id, second.id) == ("r1", "r1-2") and second.manifest["run_id"] == "r1-2"
+    assert [r["run_id"] for r in store.list_runs()] == ["r1", "r1-2"]

@@ -258,6 +258,10 @@ class RunStore:
         from harness.config import check_name, path_inside
 
         path_inside(self.root, check_name(run_id, "run id"))  # a run folder is always inside the store
+        base, n = run_id, 1
+        while (self.root / run_id).exists():  # a --rerun within the same second as the run it repeats
+            n += 1
+            run_id = f"{base}-{n}"
         run = Run(self, run_id)
         run.dir.mkdir(parents=True, exist_ok=False)
         run.write_manifest({**manifest, "format_version": FORMAT_VERSION, "run_id": run_id, "key": key})
