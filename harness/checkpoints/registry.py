@@ -39,7 +39,7 @@ def read_registry_file(path: Path) -> dict:
 
 
 def check_entry(path: Path, name, entry: dict):
-    """Field types of one registry entry; relative ``replay:`` and ``hf:`` paths are made relative to the registry's folder."""
+    """Field types of one registry entry; relative ``replay:`` and ``hf:`` paths become relative to its folder."""
     where = where_of(entry, None, f"{path}: entry '{name}'")
     if not isinstance(name, str) or not name.strip():
         raise HarnessError(f"{where}: an entry name must be text, got {name!r}")
