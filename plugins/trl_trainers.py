@@ -426,6 +426,15 @@ class TRLTrainer(Trainer):
         parent = resolve_parent(request)
         check_base(parent, request.config)
         parent_policy(parent, request.trust_remote_code, request.allow_unsafe_weights)
+        self.read_data(request.data_path)  # a bad data line is reported before any weights load
+
+    def read_data(self, path):
+        """The method's training rows (line-numbered errors for a bad file)."""
+        if self.method == "sft":
+            return sft_rows(path)
+        if self.method in ("dpo", "hs-dpo"):
+            return pair_rows(path, weighted=self.method == "hs-dpo")
+        return grpo_rows(path)
 
     def train(self, request: TrainRequest) -> TrainResult:
         import torch

@@ -89,7 +89,8 @@ def test_old_run_index_upgrades_through_numbered_migrations(tmp_path):
             names = [r[0] for r in conn.execute("SELECT name FROM _migrations ORDER BY name")]
             metrics = {r["run_id"]: dict(r) for r in conn.execute("SELECT * FROM metrics")}
             runs = {r["run_id"]: dict(r) for r in conn.execute("SELECT * FROM runs")}
-        assert names == ["m001_runs", "m002_policy_metrics", "m003_judgments"]
+        assert names == ["m001_runs", "m002_policy_metrics", "m003_judgments", "m004_task_limit"]
+        assert all(r["task_limit"] is None for r in runs.values())  # their folders are gone: no manifest to read
         assert sorted(metrics) == ["a", "b"]
         assert metrics["a"]["policy"] == "guardreasoner-paper" and metrics["a"]["f1"] == pytest.approx(0.8934)
         assert json.loads(metrics["a"]["metrics_json"])["f1"] == pytest.approx(0.8934)

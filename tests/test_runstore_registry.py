@@ -25,7 +25,10 @@ def test_torn_last_line_is_dropped_and_repaired(tmp_path):
     with run.open_appender() as out:
         out.append(record("2"))
     assert [r.id for r in run.read_samples()] == ["0", "1", "2"]
-    assert store.list_runs()[0]["status"] == "running"
+    with run.owned():  # a live process generating it
+        assert store.list_runs()[0]["status"] == "running"
+    assert store.list_runs()[0]["status"] == "interrupted"  # none holds it now; the row itself still says running
+    assert store.get_row("r1")["status"] == "running"
 
 
 def test_old_format_run_is_refused(tmp_path):
@@ -90,3 +93,13 @@ def test_models_lists_names_and_specs(cli):
     assert code == 0
     assert "exp_18" in out and "vincentoh/guardreasoner-llama3.2-3b-lora-1epoch" in out
     assert "guardreasoner-8b" in out and "yueliu1999/GuardReasoner-8B" in out
+
+
+def test_a_run_id_already_taken_gets_a_numbered_suffix(tmp_path):
+    """`eval --rerun` within the same second as the run it repeats makes the same id; it used to crash."""
+    store = RunStore(tmp_path / "runs")
+    manifest = {"model": "m", "task": {"name": "t"}, "policy": "strict", "created_at": "now", "n_total": 1}
+    first = store.create_run("r1", "key", manifest)
+    second = store.create_run("r1", "key", manifest)
+    assert (first.id, second.id) == ("r1", "r1-2") and second.manifest["run_id"] == "r1-2"
+    assert [r["run_id"] for r in store.list_runs()] == ["r1", "r1-2"]

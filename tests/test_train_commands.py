@@ -131,3 +131,23 @@ def test_out_of_gpu_memory_suggests_4bit_or_a_smaller_batch(cli, parent, pairs_f
     from harness.checkpoints.registry import load_registry
 
     assert "big" not in load_registry()
+
+
+@pytest.mark.parametrize("method, bad_line, needle", [
+    ("dpo", {"prompt": "p", "chosen": "c"}, "bad.jsonl:2: missing field 'rejected'"),
+    ("hs-dpo", {"prompt": "p", "chosen": "c", "rejected": "r"}, "bad.jsonl:2: missing field 'weight'"),
+    ("sft", {"question": "q"}, "bad.jsonl:2: expected field(s) prompt+completion or text or messages"),
+])
+def test_a_bad_data_file_is_reported_before_the_parent_loads(cli, parent, tmp_path, monkeypatch, method, bad_line,
+                                                             needle):
+    import harness_plugins.trl_trainers as trl
+
+    def no_load(*args, **kwargs):
+        raise AssertionError("the parent model was loaded before the data file was checked")
+
+    monkeypatch.setattr(trl, "load_policy", no_load)
+    first = {"prompt": "p", "completion": "c"} if method == "sft" else {**PAIRS[0]}
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(first) + "\n" + json.dumps(bad_line) + "\n")
+    code, _, err = cli("train", "--method", method, "--parent", parent, "--data", bad, "--output", "x", *FAST)
+    assert code == 1 and needle in err and "Traceback" not in err and "was loaded" not in err

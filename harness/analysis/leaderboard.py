@@ -1,16 +1,20 @@
 """The leaderboard: checkpoints x tasks from the SQLite run index.
 
-Only complete runs count.  For each (model, task) one run is shown: the latest
-or the best by the chosen metric.  Metrics come from the index's per-policy
-``metrics`` table: under one ``policy`` for every run, or by default under the
-policy each run was evaluated with.  Every metric is a fraction in [0, 1], as
-stored; tables show percent.
+Only complete runs count, and by default only runs of the whole task: a
+``--limit N`` subset run is never mixed into a task's column (the index's
+``runs.task_limit``).  With ``include_subsets`` (``harness leaderboard
+--include-subsets``, and a report's board of the runs it names) each subset
+run gets its own column, ``task[limit=N]``.  For each (model, column) one run
+is shown: the latest or the best by the chosen metric.  Metrics come from the
+index's per-policy ``metrics`` table: under one ``policy`` for every run, or by
+default under the policy each run was evaluated with.  Every metric is a
+fraction in [0, 1], as stored; tables show percent.
 Judge means come from the ``judges`` section of each run's metrics (read
 through :mod:`harness.store.judgments`); they are optional.  A judge's
 criteria are set side by side only when every run shown was judged with the
 same judge identity; otherwise they are left out (and ranking by one is an
 error naming both identities).  The average column is weighted by the samples
-each task scored, over the tasks a model has.
+each task scored, over the full tasks a model has (subset columns are not in it).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ class Entry:
     metrics: dict = field(default_factory=dict)  # metric name -> value; judge scores as "judge.criterion"
     weights: dict = field(default_factory=dict)  # metric name -> samples behind it
     judges: dict = field(default_factory=dict)  # judge name -> JudgeSummary of the judging that counts
+    limit: int | None = None  # a subset run's --limit (its column is task[limit=N]); None for the whole task
 
     def get(self, metric):
         return self.metrics.get(metric)
@@ -53,14 +58,19 @@ class Entry:
 def base_metrics(metrics: dict) -> dict:
     return {k: metrics.get(k) for k in BASE_METRICS}
 
-def collect_entries(store: RunStore, tasks=None, models=None, run_ids=None,
-                    policy=None) -> tuple[list[Entry], int, int]:
-    """Entries for every complete run (filtered) scored under ``policy`` (default: each run's own),
-    and how many runs were left out as unfinished and as not scored under ``policy``."""
+def column_name(task: str, limit: int | None) -> str:
+    """A run's leaderboard column: its task, or ``task[limit=N]`` for a subset run."""
+    return task if limit is None else f"{task}[limit={limit}]"
+
+
+def collect_entries(store: RunStore, tasks=None, models=None, run_ids=None, policy=None,
+                    include_subsets=False) -> tuple[list[Entry], int, int, int]:
+    """Entries for every complete run (filtered) scored under ``policy`` (default: each run's own), and how
+    many runs were left out as unfinished, as not scored under ``policy`` and as subset runs."""
     if not store.list_runs():
         raise HarnessError(f"The run index {store.db_path} holds no runs yet. Start one with: "
                            "harness eval --model keyword-baseline --task combined_test")
-    entries, unfinished, unscored = [], 0, 0
+    entries, unfinished, unscored, subsets = [], 0, 0, 0
     with store.connect() as conn:
         # Insertion order (rowid) breaks ties between runs created in the same second, so "latest" is exact.
         rows = conn.execute("SELECT r.*, m.policy AS scored_policy, m.metrics_json AS scored_json FROM runs r"
@@ -69,6 +79,9 @@ def collect_entries(store: RunStore, tasks=None, models=None, run_ids=None,
         for r in rows:
             if ((tasks and r["task"] not in tasks) or (models and r["model"] not in models)
                     or (run_ids is not None and r["run_id"] not in run_ids)):
+                continue
+            if r["task_limit"] is not None and not include_subsets:
+                subsets += r["status"] == "complete"
                 continue
             if r["status"] != "complete":
                 unfinished += 1
@@ -87,9 +100,10 @@ def collect_entries(store: RunStore, tasks=None, models=None, run_ids=None,
                 for criterion, stats in summary.criteria.items():
                     values[f"{name}.{criterion}"] = stats.get("mean")
                     weights[f"{name}.{criterion}"] = stats.get("n") if stats.get("n") is not None else n
-            entries.append(Entry(r["model"], r["task"], r["run_id"], r["finished_at"] or r["created_at"], n,
-                                 r["scored_policy"], values, weights, judges))
-    return entries, unfinished, unscored
+            entries.append(Entry(r["model"], column_name(r["task"], r["task_limit"]), r["run_id"],
+                                 r["finished_at"] or r["created_at"], n, r["scored_policy"], values, weights, judges,
+                                 r["task_limit"]))
+    return entries, unfinished, unscored, subsets
 
 
 def lower_is_better(entries) -> frozenset:
@@ -143,6 +157,7 @@ class Leaderboard:
     unscored: int = 0  # complete runs not scored under ``policy``
     lower_is_better: frozenset = LOWER_IS_BETTER
     notes: list = field(default_factory=list)  # judges left out because their identities differ
+    subsets: int = 0  # complete subset (--limit) runs left out; include_subsets shows them
 
 
 def weighted_mean(entries, metric):
@@ -152,11 +167,14 @@ def weighted_mean(entries, metric):
 
 
 def build_leaderboard(store: RunStore, tasks=None, metric="accuracy", selection="latest", models=None,
-                      run_ids=None, policy=None) -> Leaderboard:
-    """The board over the index, or over ``run_ids`` only (a report's runs), under ``policy``."""
+                      run_ids=None, policy=None, include_subsets=False) -> Leaderboard:
+    """The board over the index, or over ``run_ids`` only (a report's runs), under ``policy``.
+
+    Subset runs are left out unless ``include_subsets``; then each gets its own ``task[limit=N]`` column.
+    """
     if selection not in SELECTIONS:
         raise HarnessError(f"selection '{selection}': expected one of {', '.join(SELECTIONS)}")
-    entries, unfinished, unscored = collect_entries(store, tasks, models, run_ids, policy)
+    entries, unfinished, unscored, subsets = collect_entries(store, tasks, models, run_ids, policy, include_subsets)
     if not entries:
         what = " and ".join(filter(None, [tasks and f"task(s) {', '.join(tasks)}",
                                           models and f"model(s) {', '.join(models)}"]))
@@ -164,7 +182,9 @@ def build_leaderboard(store: RunStore, tasks=None, metric="accuracy", selection=
                            + (f" ({unfinished} unfinished: finish them with the same `harness eval` command)"
                               if unfinished else "")
                            + (f" ({unscored} not scored under policy {policy}: score them with the same "
-                              f"`harness eval` command plus --policy {policy})" if unscored else ""))
+                              f"`harness eval` command plus --policy {policy})" if unscored else "")
+                           + (f" ({subsets} complete subset run(s) made with --limit: show them with "
+                              "--include-subsets)" if subsets else ""))
     present = sorted({k for e in entries for k in e.metrics if e.metrics[k] is not None} - set(BASE_METRICS))
     all_metrics = list(BASE_METRICS) + present
     if metric not in all_metrics:
@@ -183,16 +203,19 @@ def build_leaderboard(store: RunStore, tasks=None, metric="accuracy", selection=
     notes = drop_mixed_judges(list(chosen.values()), metric)
     shown = {k for e in chosen.values() for k in e.metrics if e.metrics[k] is not None}
     all_metrics = list(BASE_METRICS) + [m for m in present if m in shown]
-    task_order = [t for t in (tasks or []) if any(k[1] == t for k in chosen)] or sorted({k[1] for k in chosen})
+    columns = sorted({k[1] for k in chosen})  # a task's subset columns sort right after it
+    task_order = [c for t in (tasks or []) for c in columns if c == t or c.startswith(f"{t}[")] or columns
     rows = []
     for model in sorted({k[0] for k in chosen}):
         cells = {t: chosen[(model, t)] for t in task_order if (model, t) in chosen}
-        average = {m: weighted_mean(cells.values(), m) for m in all_metrics}
+        full = [e for e in cells.values() if e.limit is None]  # subset columns are shown, never averaged in
+        average = {m: weighted_mean(full, m) for m in all_metrics}
         rows.append({"model": model, "cells": cells, "average": average,
-                     "n": sum(e.n for e in cells.values()), "date": max(e.date for e in cells.values())})
+                     "n": sum(e.n for e in full), "date": max(e.date for e in cells.values())})
     rows.sort(key=lambda r: (r["average"][metric] is None,
                              (1 if metric in lower else -1) * (r["average"][metric] or 0), r["model"]))
-    return Leaderboard(metric, selection, task_order, rows, unfinished, all_metrics, policy, unscored, lower, notes)
+    return Leaderboard(metric, selection, task_order, rows, unfinished, all_metrics, policy, unscored, lower, notes,
+                       subsets)
 
 
 # -- rendering --------------------------------------------------------------
@@ -235,6 +258,8 @@ def caption(board: Leaderboard) -> str:
         note += f"; {board.unfinished} unfinished run(s) left out"
     if board.unscored:
         note += f"; {board.unscored} run(s) not scored under {board.policy} left out"
+    if board.subsets:
+        note += f"; {board.subsets} subset (--limit) run(s) left out (--include-subsets shows them)"
     for text in board.notes:
         note += f"; {text}"
     return note
@@ -266,6 +291,7 @@ def render_csv(board: Leaderboard) -> str:
 def render_json(board: Leaderboard) -> str:
     return json.dumps({"metric": board.metric, "selection": board.selection, "policy": board.policy,
                        "tasks": board.tasks, "unfinished_runs": board.unfinished, "unscored_runs": board.unscored,
+                       "subset_runs_left_out": board.subsets,
                        "notes": board.notes,
                        "rows": [{"model": r["model"], "average": r["average"], "n": r["n"], "date": r["date"],
                                  "tasks": {t: {**e.metrics, "n": e.n, "date": e.date, "policy": e.policy,

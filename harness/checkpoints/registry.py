@@ -39,7 +39,7 @@ def read_registry_file(path: Path) -> dict:
 
 
 def check_entry(path: Path, name, entry: dict):
-    """Field types of one registry entry; a relative ``replay:`` path is made relative to the registry's folder."""
+    """Field types of one registry entry; relative ``replay:`` and ``hf:`` paths become relative to its folder."""
     where = where_of(entry, None, f"{path}: entry '{name}'")
     if not isinstance(name, str) or not name.strip():
         raise HarnessError(f"{where}: an entry name must be text, got {name!r}")
@@ -56,6 +56,27 @@ def check_entry(path: Path, name, entry: dict):
         target = Path(spec[len("replay:"):]).expanduser()
         if not target.is_absolute():
             entry["spec"] = f"replay:{(Path(path).parent / target).resolve()}"
+    elif isinstance(spec, str) and spec.startswith("hf:"):
+        entry["spec"] = "hf:" + resolve_hf_paths(spec[len("hf:"):], Path(path).parent)
+
+
+def resolve_hf_paths(arg: str, folder: Path) -> str:
+    """``BASE[+ADAPTER]`` with each relative local path made absolute against the registry's ``folder``.
+
+    A part is a local path when it starts with ``./`` or ``../`` or names something
+    that exists in ``folder``; anything else (``org/name``) is a hub id and kept.
+    """
+    def local(part: str) -> str:
+        if Path(part).expanduser().is_absolute() or part.startswith("~"):
+            return part
+        if part.startswith(("./", "../")) or part in (".", "..") or (folder / part).exists():
+            return str((folder / part).resolve())
+        return part
+
+    if "+" not in arg or (folder / arg).exists():  # a base path that itself contains '+' is kept whole
+        return local(arg)
+    base, _, adapter = arg.partition("+")
+    return f"{local(base)}+{local(adapter)}" if base and adapter else arg
 
 
 def check_parent_cycles(entries: dict):

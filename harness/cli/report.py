@@ -47,26 +47,31 @@ def write_output(text: str, output: str | None, what: str):
 @click.option("--policy", type=click.Choice(POLICIES), default=None,
               help="Metrics under this parse-failure policy (default: each run's own); score runs under it first "
                    "with `harness eval ... --policy`.")
+@click.option("--include-subsets", is_flag=True,
+              help="Also show runs made with --limit N, each in its own column TASK[limit=N] (never mixed into "
+                   "the full task's column).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Write to this file.")
 @runs_dir_option
-def leaderboard(tasks, models, metric, selection, policy, fmt, output, runs_dir):
+def leaderboard(tasks, models, metric, selection, policy, include_subsets, fmt, output, runs_dir):
     """Rank checkpoints across tasks from the run index.
 
     One row per model, one column per task (the chosen metric, in percent),
-    plus an average weighted by each task's samples.  Only complete runs count.
+    plus an average weighted by each task's samples.  Only complete runs of the
+    whole task count; subset runs (--limit) are shown only with --include-subsets.
 
     \b
     Examples:
       harness leaderboard
       harness leaderboard --task gr_aegis_safety_test,gr_harmbench_prompt --metric f1
       harness leaderboard --policy guardreasoner-paper --metric f1
+      harness leaderboard --task combined_test --include-subsets
       harness leaderboard --metric heuristic.reward --select best --format markdown -o LEADERBOARD.md
     """
     from harness.analysis.leaderboard import RENDERERS, build_leaderboard
     from harness.store.runs import RunStore
 
     board = build_leaderboard(RunStore(runs_dir), split_names(tasks), metric, selection, split_names(models),
-                              policy=policy)
+                              policy=policy, include_subsets=include_subsets)
     write_output(RENDERERS[fmt](board), output, "the leaderboard")
 
 

@@ -20,6 +20,9 @@ from harness.score.metrics import POLICIES
 def runs(ctx, task, model, as_json, runs_dir):
     """List recorded runs from the SQLite run index.
 
+    A run shows `running` only while its process is alive (it holds the run's
+    owner lock); a killed run shows `interrupted` until it is resumed.
+
     \b
     Examples:
       harness runs --task wildguard
@@ -66,6 +69,14 @@ def runs_show(runs_dir, run_id, policy, as_json):
     click.echo(f"run {run.id}  ({run.dir})")
     click.echo(f"model {manifest['model']} ({manifest['model_spec']}), task {manifest['task']['name']}, "
                f"parser {manifest['parser']}, policy {manifest['policy']}")
+    row = run.store.get_row(run.id)
+    if row:
+        status = run.store.live_status(row)
+        owner = run.owner() if status == "running" else None
+        click.echo(f"status {status}" + (f" (process {owner.get('pid')} on {owner.get('host')} since "
+                                         f"{owner.get('since')})" if owner else "")
+                   + (": its process is gone; run the same `harness eval` command again to resume"
+                      if status == "interrupted" else ""))
     scored = run.scored_policies()
     if metrics is None and scored and policy:
         click.echo(f"not scored under policy {policy} (scored under: {', '.join(scored)}); score it with the run's "

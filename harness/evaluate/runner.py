@@ -11,6 +11,7 @@ created only after its model loaded, so a failed load leaves no run behind.
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from harness.errors import HarnessError
@@ -91,8 +92,9 @@ def evaluate(request: EvalRequest, topology: Topology | None = None, log=None) -
                     run = create_run(store, plan, topology)
                 elif done:
                     log(f"Resuming {run.id}: {len(done)}/{len(plan.samples)} samples already recorded.")
-                metrics = execute(plan, run, done, model, progress=request.progress, use_cache=request.use_cache,
-                                  topology=topology)
+                with run.owned() if topology.rank == 0 else nullcontext():  # `harness runs` tells live from killed
+                    metrics = execute(plan, run, done, model, progress=request.progress, use_cache=request.use_cache,
+                                      topology=topology)
                 if metrics is None:  # a non-zero rank
                     continue
             if request.judges:

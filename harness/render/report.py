@@ -189,7 +189,7 @@ def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_pa
     runs = [open_run(store, ref) for ref in refs]
     sections = []
     try:
-        board = build_leaderboard(store, run_ids={r.id for r in runs})
+        board = build_leaderboard(store, run_ids={r.id for r in runs}, include_subsets=True)  # the runs named
         sections.append(("Leaderboard", render_html_table(board)))
     except HarnessError as exc:
         sections.append(("Leaderboard", f"<p class='note'>{esc(exc)}</p>"))

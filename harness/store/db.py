@@ -9,9 +9,11 @@ has shipped.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -150,6 +152,23 @@ def m003_judgments(conn):
         PRIMARY KEY (identity, input_hash)
     )
     """)
+
+
+@run_index_migration
+def m004_task_limit(conn):
+    """``runs.task_limit``: the ``--limit`` a run was made with (NULL: the whole task).
+
+    Leaderboards keep subset runs out of full-task columns with it.  Existing rows
+    are filled from each run's manifest.json (``task.limit``) where it can be read.
+    """
+    conn.execute("ALTER TABLE runs ADD COLUMN task_limit INTEGER")
+    for run_id, path in conn.execute("SELECT run_id, path FROM runs").fetchall():
+        try:
+            limit = json.loads((Path(path) / "manifest.json").read_text(encoding="utf-8"))["task"].get("limit")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # a run folder that is gone or unreadable keeps NULL
+        if limit is not None:
+            conn.execute("UPDATE runs SET task_limit = ? WHERE run_id = ?", (limit, run_id))
 
 
 def connect_run_index(path) -> sqlite3.Connection:

@@ -1,5 +1,8 @@
 """Reading a task's data: from the data directory, an http(s) URL, or the Hugging Face hub.
 
+A ``path`` in the data directory may carry a ``url`` to fall back on when the
+file is not there, and a ``sha256`` that the file, local or downloaded, must match.
+
 Readers return a list of raw row dicts and the location each came from, so
 that a bad row can be reported by file and line.
 """
@@ -9,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from pathlib import Path
 
 from harness.errors import HarnessError
@@ -30,25 +34,65 @@ def cache_dir() -> Path:
     return Path(root)
 
 
-def fetch_url(url: str) -> Path:
-    """Download a URL once into the cache; later calls reuse the file."""
-    import httpx
+def fetch_url(url: str, sha256: str | None = None, offline_hint: str = "") -> Path:
+    """Download a URL once into the cache, with a progress bar on stderr; later calls reuse the file.
 
-    target = cache_dir() / "data" / hashlib.sha256(url.encode()).hexdigest()[:16] / Path(url.split("?")[0]).name
-    if target.exists():
+    With ``sha256`` the bytes are checked before they are cached: a mismatch is an
+    error naming both hashes and nothing is kept (a cached file that no longer
+    matches is downloaded again).  ``offline_hint`` ends the message of a failed
+    download (where to put the file instead).
+    """
+    import httpx
+    from tqdm import tqdm
+
+    name = Path(url.split("?")[0]).name or "data"
+    target = cache_dir() / "data" / hashlib.sha256(url.encode()).hexdigest()[:16] / name
+    if target.exists() and (sha256 is None or file_sha256(target) == sha256):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(name + ".part")
+    digest = hashlib.sha256()
     try:
         with httpx.stream("GET", url, follow_redirects=True, timeout=60) as resp:
             resp.raise_for_status()
-            tmp = target.with_suffix(target.suffix + ".part")
-            with open(tmp, "wb") as fh:
+            total = int(resp.headers.get("content-length") or 0) or None
+            with open(tmp, "wb") as fh, tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr,
+                                              desc=f"Downloading {url}", dynamic_ncols=True) as bar:
                 for chunk in resp.iter_bytes():
                     fh.write(chunk)
-        tmp.replace(target)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
     except httpx.HTTPError as exc:
-        raise HarnessError(f"Could not download {url}: {exc}") from None
+        discard(tmp)
+        reason = (f"HTTP {exc.response.status_code}" if isinstance(exc, httpx.HTTPStatusError)
+                  else f"{type(exc).__name__}: {exc}; are you offline?")
+        raise HarnessError(f"Could not download {url} ({reason}){offline_hint}") from None
+    if sha256 and digest.hexdigest() != sha256:
+        discard(tmp)
+        raise HarnessError(f"{url}: the download has sha256 {digest.hexdigest()}, but the task records {sha256}; "
+                           "it is not the file the task was made for, so nothing was cached")
+    tmp.replace(target)
     return target
+
+
+def discard(part: Path):
+    """Remove a partial download and its cache folder if that is left empty."""
+    part.unlink(missing_ok=True)
+    try:
+        part.parent.rmdir()
+    except OSError:
+        pass  # other files are cached there
+
+
+def check_sha256(path: Path, expected: str | None, recorded_in) -> Path:
+    """``path`` itself, after checking its sha256 against the one the task file records (if any)."""
+    if expected:
+        actual = file_sha256(path)
+        if actual != expected:
+            raise HarnessError(f"{path}: sha256 {actual} differs from {expected} recorded in {recorded_in} "
+                               "(source.sha256): this is not the file the task was made for. Replace it with the "
+                               "original, or update source.sha256 if you changed the data on purpose")
+    return path
 
 
 def read_text(path: Path) -> str:

@@ -9,6 +9,7 @@ in ``tasks/`` to add a task.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ TASK_KEYS = {
     "positive", "target", "template", "parser", "metrics", "policy",
 }
 REQUIRED_KEYS = {"name", "source", "format", "fields", "labels", "positive"}
-SOURCE_KEYS = {"path", "file", "url", "hf", "split", "config"}
+SOURCE_KEYS = {"path", "file", "url", "sha256", "hf", "split", "config"}
 FIELD_KEYS = {"prompt", "response", "label", "category", "id"}
 FORMATS = {"json", "jsonl", "guardreasoner"}
 TARGETS = {"prompt", "response", "refusal"}
@@ -69,25 +70,36 @@ class Task:
 
     # -- data ------------------------------------------------------------
     def data_path(self, data_dir=None) -> Path:
-        """Where the data file is, downloading URL sources into the cache."""
-        if "url" in self.source:
-            return sources.fetch_url(self.source["url"])
+        """Where the data file is: in the data folder, else (with a ``url``) downloaded into the cache.
+
+        A ``sha256`` in the source is checked against the file either way.
+        """
+        expected = self.source.get("sha256")
         if "file" in self.source:  # shipped next to the task file: needs no data folder
             path = self.path.parent / self.source["file"]
             if not path.exists():
                 raise HarnessError(f"{self.path}: source.file '{self.source['file']}' is not next to the task file "
                                    f"(looked for {path})")
-            return path
+            return sources.check_sha256(path, expected, self.path)
         if "path" in self.source:
             root, origin = sources.data_dir(data_dir)
             path = root / self.source["path"]
-            if not path.exists():
+            if path.exists():
+                return sources.check_sha256(path, expected, self.path)
+            if "url" not in self.source:
                 raise HarnessError(
                     f"Task '{self.name}' needs {self.source['path']}, which is not in the data directory "
                     f"{root.resolve()} (from {origin}). Point the harness at the data with "
-                    f"--data-dir DIR or HARNESS_DATA_DIR=DIR (e.g. HARNESS_DATA_DIR=../shared/data)."
+                    f"--data-dir DIR or HARNESS_DATA_DIR=DIR (e.g. HARNESS_DATA_DIR=../shared/data), or give "
+                    f"source.url in {self.path} to download it."
                 )
-            return path
+            hint = (f". Without network, put the file at {path.resolve()} yourself and set HARNESS_DATA_DIR "
+                    f"(or --data-dir) to {root.resolve()}")
+            return sources.fetch_url(self.source["url"], expected, hint)
+        if "url" in self.source:
+            return sources.fetch_url(self.source["url"], expected,
+                                     ". Without network, download it elsewhere and give its path as source.path "
+                                     "with HARNESS_DATA_DIR set to its folder")
         raise HarnessError(f"Task '{self.name}' has an 'hf' source: it has no data file")
 
     def load(self, data_dir=None) -> list[Sample]:
@@ -168,6 +180,7 @@ def parse_task_file(path: Path) -> Task:
         raise HarnessError(f"{spec.where('source')}: 'source' must have one of path (in the data folder), file (next "
                            "to the task file), url or hf")
     check_keys(f"{path}: source", source, SOURCE_KEYS, kind="source key")
+    check_source(source, path)
     if spec["format"] not in FORMATS:
         raise unknown_name_in(spec.where("format"), "format", spec["format"], FORMATS)
     check_keys(f"{path}: fields", spec["fields"], FIELD_KEYS, kind="fields key")
@@ -196,6 +209,20 @@ def parse_task_file(path: Path) -> Task:
     except HarnessError as exc:
         raise HarnessError(f"{where_of(spec, 'template', str(path))}: field 'template': {exc}") from None
     return task
+
+
+def check_source(source: dict, path) -> None:
+    """Types of the source fields: text paths, an http(s) url, a sha256 of 64 hex digits."""
+    for key in ("path", "file", "url", "hf"):
+        if key in source and not isinstance(source[key], str):
+            raise HarnessError(f"{where_of(source, key, str(path))}: source.{key} must be text, got {source[key]!r}")
+    if "url" in source and not source["url"].startswith(("http://", "https://")):
+        raise HarnessError(f"{where_of(source, 'url', str(path))}: source.url must start with http:// or https://, "
+                           f"got {source['url']!r}")
+    sha = source.get("sha256")
+    if sha is not None and not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
+        raise HarnessError(f"{where_of(source, 'sha256', str(path))}: source.sha256 must be 64 lowercase hex digits "
+                           f"(sha256sum of the data file), got {sha!r}")
 
 
 YAML_BOOLEAN_WORDS = "yes/no, on/off, true/false, y/n"
