@@ -53,7 +53,11 @@ def parse_yaml(text: str, path: str) -> object:
 
 
 def read_yaml_mapping(path: str | Path, text: str | None = None) -> Mapping:
-    """A YAML file whose top level is a mapping (an empty file is an empty mapping)."""
+    """A YAML file whose top level is a mapping (an empty file is an empty mapping).
+
+    A key repeated in one mapping is refused: YAML keeps the last silently, which
+    hides an entry (a registry written twice with ``cat >>``) or a setting.
+    """
     if text is None:
         try:
             text = Path(path).read_text(encoding="utf-8")
@@ -61,6 +65,7 @@ def read_yaml_mapping(path: str | Path, text: str | None = None) -> Mapping:
             raise HarnessError(f"{path}: file not found") from None
         except (OSError, UnicodeDecodeError) as exc:
             raise HarnessError(f"{path}: cannot read: {exc}") from None
+    check_unique_keys(text, path)
     data = parse_yaml(text, str(path))
     if data is None:
         data = Mapping()
@@ -153,15 +158,3 @@ def check_unique_keys(text: str, path) -> None:
                 stack.append(value)
         elif isinstance(node, yaml.SequenceNode):
             stack.extend(node.value)
-
-
-def read_unique_yaml_mapping(path: str | Path) -> Mapping:
-    """:func:`read_yaml_mapping`, refusing repeated keys (registries, where a repeat hides an entry)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise HarnessError(f"{path}: file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HarnessError(f"{path}: cannot read: {exc}") from None
-    check_unique_keys(text, path)
-    return read_yaml_mapping(path, text)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.config import check_keys, read_unique_yaml_mapping, where_of
+from harness.config import check_keys, read_yaml_mapping, where_of
 from harness.errors import HarnessError
 
 ENTRY_KEYS = {"description", "spec", "options", "template", "parser", "parent", "planned", "lineage"}
@@ -28,7 +28,7 @@ def registry_files() -> list[Path]:
 
 def read_registry_file(path: Path) -> dict:
     """One registry file; errors name its file and line."""
-    data = read_unique_yaml_mapping(path)
+    data = read_yaml_mapping(path)
     for name, entry in data.items():
         check_keys(f"{data.where(name)}: entry '{name}'", entry, ENTRY_KEYS)
         if "spec" not in entry and "planned" not in entry:

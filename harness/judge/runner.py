@@ -229,7 +229,7 @@ def judge_run(run, judge_specs, *, cache: bool = True, progress: bool = True, op
     conn = store.connect(run.store.db_path)
     summaries = []
     try:
-        with store.JudgmentAppender(run) as out:
+        with store.judgment_appender(run) as out:
             for spec in checked:
                 judge = spec.create()
                 identity = JudgeIdentity(judge.name, judge.version, spec.args_hash)

@@ -17,14 +17,13 @@ pairs) goes through this module, so "which judgments count" has one answer:
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.records import JudgeIdentity, JudgmentRecord
-from harness.store.runs import read_jsonl_records, repair_tail
+from harness.store.runs import JsonlAppender, read_jsonl_records
 
 JUDGMENTS_FILE = "judgments.jsonl"
 
@@ -52,29 +51,9 @@ def latest(records: list[JudgmentRecord], identity: JudgeIdentity | None = None)
     return list(out.values())
 
 
-class JudgmentAppender:
-    """Appends records to ``judgments.jsonl``, each flushed, the file synced after each batch (resumable)."""
-
-    def __init__(self, run):
-        self.path = judgments_path(run)
-        repair_tail(self.path)
-        self.fh = open(self.path, "a", encoding="utf-8")
-
-    def append(self, record: JudgmentRecord):
-        self.fh.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
-        self.fh.flush()
-
-    def sync(self):
-        os.fsync(self.fh.fileno())
-
-    def close(self):
-        self.fh.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+def judgment_appender(run) -> JsonlAppender:
+    """Appends to the run's ``judgments.jsonl``, synced after each batch (resumable)."""
+    return JsonlAppender(judgments_path(run), sync_each=False)
 
 
 # -- metrics.json's "judges" section -----------------------------------------------------

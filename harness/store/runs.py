@@ -131,8 +131,7 @@ class Run:
     def open_appender(self, rank: int | None = None):
         """Append to samples.jsonl, or to this rank's shard in a data-parallel run."""
         path = self.samples_path if rank is None else self.dir / f"samples.rank{rank}.jsonl"
-        repair_tail(path)
-        return SampleAppender(path)
+        return JsonlAppender(path)
 
     def merge_shards(self, order: list[str]):
         """Rewrite samples.jsonl from all shards in task order, then remove the shards."""
@@ -218,15 +217,26 @@ def repair_tail(path: Path):
             fh.truncate(data.rfind(b"\n") + 1)
 
 
-class SampleAppender:
-    """Appends one JSON record per line, flushed and synced, so none is lost on kill."""
+class JsonlAppender:
+    """Appends typed records (``to_dict()``) one JSON line each, flushed at once.
 
-    def __init__(self, path: Path):
+    ``sync_each`` fsyncs after every record (samples: none is lost on kill -9);
+    otherwise :meth:`sync` after a batch (judgments, which are cheap to redo).
+    A torn last line from a killed writer is cut first, so appends start clean.
+    """
+
+    def __init__(self, path: Path, sync_each: bool = True):
+        repair_tail(path)
         self.fh = open(path, "a", encoding="utf-8")
+        self.sync_each = sync_each
 
-    def append(self, record: SampleRecord):
+    def append(self, record):
         self.fh.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
         self.fh.flush()
+        if self.sync_each:
+            self.sync()
+
+    def sync(self):
         os.fsync(self.fh.fileno())
 
     def close(self):
