@@ -135,5 +135,9 @@ def test_shipped_wizard101_tasks_record_the_sha256_of_their_data(tmp_path):
         if task.source.get("path", "").startswith("wizard101/"):
             expected = hashlib.sha256((data / task.source["path"]).read_bytes()).hexdigest()
             assert task.source.get("sha256") == expected, path
+            if "url" in task.source:  # the fallback is the same file, at a pinned upstream commit
+                prefix = "https://raw.githubusercontent.com/bigsnarfdude/wizard101/"
+                commit, _, rest = task.source["url"].removeprefix(prefix).partition("/")
+                assert len(commit) == 40 and rest == "data/" + task.source["path"].removeprefix("wizard101/"), path
             checked += 1
     assert checked >= 10
