@@ -441,9 +441,11 @@ class HeuristicJudge(Judge):
             ends = 0.5 if len(section_units) < 3 else (1.0 if stated and stated[-1] else 0.5)
         else:
             ends = 1.0 if stated[-1] else (0.0 if any(stated) else 0.5)
+        if any(b.is_conclusion for sec in trace.sections for b in sec.blocks[:-1]):
+            ends = 0.0  # a "Conclusion" step followed by more steps of its own section
         length_factor = min(1.0, (n_unique - sum(Units.is_keyword_list(s) for s in unique)) / 3)
         f["coherence"] = clip01(repetition * (0.4 + 0.6 * structure) * (1 - 0.5 * contradiction)
-                                * (0.85 if truncated else 1.0) * (1 - junk) * length_factor * (0.5 + 0.5 * ends))
+                                * (0.5 if truncated else 1.0) * (1 - junk) * length_factor * (0.5 + 0.5 * ends))
         f["coherence_why"] = (f"{n_unique}/{n_raw} distinct sentences, structure {structure:.2f}"
                               + (", contradicting conclusions" if contradiction else "")
                               + ("" if ends == 1.0 else ", verdict stated before the last step" if ends == 0.0

@@ -33,6 +33,7 @@ def build_cli():
         evaluate,
         human_eval,
         judge,
+        judge_check,
         models,
         overlap,
         plugins,
@@ -45,7 +46,7 @@ def build_cli():
 
     core = (evaluate.eval_command, score.score, tasks.tasks, plugins.plugins, models.models, runs.runs,
             judge.judge, report.leaderboard, report.compare, report.report, train.pairs, train.train, train.pipeline,
-            human_eval.human_eval, overlap.overlap)
+            human_eval.human_eval, overlap.overlap, judge_check.judge_check)
     for command in core:
         cli.add_command(command)
     get_registry().add_commands(cli, core={c.name for c in core})
