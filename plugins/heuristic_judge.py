@@ -364,6 +364,24 @@ class HeuristicJudge(Judge):
         "quantize": JudgeOption((bool,), True, "int8 encoder"),
     }
     VARIANTS = ("lexical", "embeddings")
+    version = "2"  # the rubric; an instance's version adds its mode and a hash of its weights
+
+    @classmethod
+    def card(cls) -> dict:
+        def fmt(weights):
+            return ", ".join(f"{c} {w:g}" for c, w in weights.items())
+
+        return {
+            "reward (default)": fmt(load_weights()) + f" ({WEIGHTS_FILE.name}: chosen with judge-check, "
+                                "see the comment there and benchmarks/RESULTS.md)",
+            "reward (weights=seed)": fmt(load_weights("seed")) + " (the seed's plan: no consistency term)",
+            "sees": "the reasoning's text and structure (GuardReasoner # Task sections and ## Reasoning Step "
+                    "headings, numbered steps, Label:/Answers: tails), the content's words, the parsed verdict "
+                    "and gold label; with embeddings, MiniLM similarity of reasoning and content",
+            "cannot see": "whether a claim about the content is true, whether the harm analysis is right "
+                          "(only that it is on topic, ordered, committed and agrees with the verdict), "
+                          "reasoning in languages other than English",
+        }
 
     @classmethod
     def check(cls, arg: str, options: dict):

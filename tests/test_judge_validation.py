@@ -160,6 +160,22 @@ def test_cli_on_a_task_replayed_then_on_its_run(cli):
     assert code == 0, err
     assert "5 traces" in out or "without reasoning" in out
     assert "opposite" in out and "consistency" in out
+    code, out, err = cli("judge", "--card", "heuristic")
+    assert code == 0, err
+    assert "composite: reward" in out and "consistency: higher is better" in out
+    assert "reward (weights=seed): label 0.3, coherence 0.3, relevance 0.2, specificity 0.2, consistency 0" in out
+    assert "latest validation" in out and "run " + run_id in out  # the second check is the latest
+    code, out, err = cli("judge", "--card", "heuristic", "--json")
+    assert json.loads(out)["validation"]["source"] == f"run {run_id}"
+
+
+def test_card_without_validation_and_misuse(cli):
+    code, out, err = cli("judge", "--card", "heuristic")
+    assert code == 0 and "validation: none yet" in out
+    code, _, err = cli("judge", "RUN", "--card", "heuristic")
+    assert code != 0 and "takes no RUN" in err
+    code, _, err = cli("judge", "--card", "no-such-judge")
+    assert code != 0 and "no-such-judge" in err and "Traceback" not in err
 
 
 def test_cli_refuses_a_task_without_a_model_and_a_bad_judge_first(cli):
