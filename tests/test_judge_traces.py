@@ -1,11 +1,11 @@
 """Trace structure (harness.judge.traces) and the heuristic judge reading both trace formats."""
 
 import pytest
+from harness_plugins.heuristic_judge import HeuristicJudge
+from harness_plugins.parsers import GuardReasonerParser, LabelLineParser
 
 from harness.interfaces.judge import JudgeInput
 from harness.judge.traces import parse_trace, target_section
-from harness_plugins.heuristic_judge import HeuristicJudge
-from harness_plugins.parsers import GuardReasonerParser, LabelLineParser
 
 # Written in the style of GuardReasoner-1B's traces (instruction headings, then the claim).
 GR_TRACE = """# Task 1

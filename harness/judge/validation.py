@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from harness.errors import HarnessError
 from harness.interfaces.judge import JudgeInput
@@ -112,8 +112,10 @@ def reverse_steps(text: str) -> str | None:
             head = block.head
             if block.number is not None:
                 head = re.sub(r"\d+", str(next(numbers)), head, count=1)
-            new.append(Block(head, block.render()[len(block.head):].rstrip() + sep if block.body.strip()
-                             else "")) if block.body.strip() else new.append(Block(head.rstrip("\n") + sep, ""))
+            if block.body.strip():
+                new.append(Block(head, block.body.rstrip() + sep))
+            else:  # the step is its heading ("## Conclusion: The request is harmful.")
+                new.append(Block(head.rstrip("\n") + sep, ""))
         out.append(new)
     return _rebuild(trace, out) if changed else None
 
@@ -260,7 +262,7 @@ class Rate:
     ci_high: float | None
 
     @classmethod
-    def of(cls, caught: int, n: int) -> "Rate":
+    def of(cls, caught: int, n: int) -> Rate:
         from statsmodels.stats.proportion import proportion_confint
 
         if n == 0:
@@ -296,7 +298,7 @@ class ValidationReport:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ValidationReport":
+    def from_dict(cls, data: dict) -> ValidationReport:
         results = [DegradationResult(**{**r, "rates": {k: Rate(**v) for k, v in r["rates"].items()}})
                    for r in data["results"]]
         return cls(**{**data, "results": results})
