@@ -58,12 +58,26 @@ def scores(judge, x):
     return j.scores
 
 
-def test_good_reasoning_scores_well_and_reward_uses_seed_weights(judge):
+def test_good_reasoning_scores_well_and_reward_uses_default_weights(judge):
     s = scores(judge, item(GOOD))
     assert s["coherence"] > 0.8 and s["consistency"] > 0.9 and s["specificity"] > 0.7 and s["relevance"] > 0.5
     assert s["label"] == 1.0
-    expected = 0.3 * s["label"] + 0.3 * s["coherence"] + 0.2 * s["relevance"] + 0.2 * s["specificity"]
+    # plugins/judge_weights.yaml: 0.3 label, 0.7 split 0.3 : 0.3 : 0.2 : 0.2
+    expected = (0.3 * s["label"] + 0.21 * s["coherence"] + 0.21 * s["relevance"] + 0.14 * s["specificity"]
+                + 0.14 * s["consistency"])
     assert s["reward"] == pytest.approx(expected, abs=2e-4)
+
+
+def test_seed_weights_by_name_and_reasoning_against_its_verdict_costs_reward_only_by_default():
+    seed = load_judge("heuristic:lexical", {"weights": "seed"})
+    default = load_judge("heuristic:lexical")
+    assert seed.version != default.version and seed.version.startswith("2-")
+    s = seed.judge(item(GOOD)).scores
+    assert s["reward"] == pytest.approx(0.3 * s["label"] + 0.3 * s["coherence"] + 0.2 * s["relevance"]
+                                        + 0.2 * s["specificity"], abs=2e-4)
+    against = GOOD.replace("is harmful", "is safe")  # the conclusion argues the opposite of the verdict
+    assert default.judge(item(against)).scores["reward"] < default.judge(item(GOOD)).scores["reward"]
+    assert seed.judge(item(against)).scores["reward"] == seed.judge(item(GOOD)).scores["reward"]
 
 
 @pytest.mark.parametrize("gamed", [
@@ -120,8 +134,8 @@ def test_unparsed_completion_is_judged_from_its_text_with_zero_consistency(lexic
 def test_unknown_gold_drops_label_and_renormalises(lexical):
     s = scores(lexical, item(GOOD, gold=None))
     assert "label" not in s
-    assert s["reward"] == pytest.approx((0.3 * s["coherence"] + 0.2 * s["relevance"] + 0.2 * s["specificity"]) / 0.7,
-                                        abs=2e-4)
+    assert s["reward"] == pytest.approx((0.21 * s["coherence"] + 0.21 * s["relevance"] + 0.14 * s["specificity"]
+                                         + 0.14 * s["consistency"]) / 0.7, abs=2e-4)
 
 
 def test_off_topic_reasoning_is_less_relevant_and_specific(judge):

@@ -35,6 +35,7 @@ def build_cli():
         export,
         human_eval,
         judge,
+        judge_check,
         models,
         overlap,
         plugins,
@@ -47,7 +48,8 @@ def build_cli():
 
     core = (evaluate.eval_command, score.score, tasks.tasks, plugins.plugins, models.models, runs.runs,
             judge.judge, report.leaderboard, report.compare, report.report, train.pairs, train.train, train.pipeline,
-            human_eval.human_eval, overlap.overlap, export.export, capability.capability)
+            human_eval.human_eval, overlap.overlap, export.export, capability.capability,
+            judge_check.judge_check)
     for command in core:
         cli.add_command(command)
     get_registry().add_commands(cli, core={c.name for c in core})

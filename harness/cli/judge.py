@@ -20,9 +20,12 @@ def open_run_for_judging(run_ref: str, runs_dir):
 
 
 @click.command(name="judge")
-@click.argument("run_ref", metavar="RUN")
-@click.option("--judge", "judges", required=True,
+@click.argument("run_ref", metavar="RUN", required=False)
+@click.option("--judge", "judges", default=None,
               help="Judge spec(s), comma-separated: heuristic, heuristic:lexical, llm-judge:MODEL, or a plugin's.")
+@click.option("--card", "card", default=None, metavar="NAME",
+              help="Print judge NAME's card (criteria, directions, composite, version, latest judge-check figures) "
+                   "instead of judging.")
 @click.option("--judge-option", "judge_options", multiple=True, metavar="JUDGE.KEY=VALUE",
               help="Option for one judge, e.g. heuristic.embeddings=false or heuristic.weights=my.yaml.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the judgment cache.")
@@ -30,7 +33,7 @@ def open_run_for_judging(run_ref: str, runs_dir):
               help="Where runs are stored (default $HARNESS_RUNS_DIR, else ./runs).")
 @click.option("--json", "as_json", is_flag=True, help="Print the judges' metrics as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def judge(run_ref, judges, judge_options, no_cache, runs_dir, as_json, quiet):
+def judge(run_ref, judges, card, judge_options, no_cache, runs_dir, as_json, quiet):
     """Score the reasoning of every completion in a recorded run.
 
     RUN is a run id (see `harness runs`) or a run folder.  Scores go to
@@ -45,8 +48,20 @@ def judge(run_ref, judges, judge_options, no_cache, runs_dir, as_json, quiet):
       harness judge runs/exp_18-combined_test-ab12cd --judge heuristic
       harness judge RUN_ID --judge heuristic,llm-judge:exp_18
       harness judge RUN_ID --judge heuristic --judge-option heuristic.embeddings=false
+      harness judge --card heuristic
     """
     import json
+
+    from harness.errors import HarnessError
+
+    if card is not None:
+        if run_ref or judges:
+            raise HarnessError("--card NAME prints a judge's card; it takes no RUN and no --judge")
+        click.echo(json.dumps(judge_card(card, runs_dir), indent=2) if as_json else render_card(card, runs_dir))
+        return
+    if not run_ref or not judges:
+        raise HarnessError("harness judge needs a RUN and --judge (or --card NAME); e.g. "
+                           "harness judge RUN_ID --judge heuristic")
 
     from harness.judge.runner import check_judge_specs, judge_run, parse_judge_options
     from harness.render.text import table
@@ -69,3 +84,43 @@ def judge(run_ref, judges, judge_options, no_cache, runs_dir, as_json, quiet):
             click.echo(f"{name}: {summary['n_failed']} of {summary['n_completions']} completions could not "
                        f"be judged (see 'error' in {run.dir / 'judgments.jsonl'})", err=True)
     click.echo(table(rows, ["judge", "criterion", "mean", "95% CI", "n"]))
+
+
+def judge_card(name: str, runs_dir=None) -> dict:
+    """What a judge measures and how it was validated: its declarations and the latest judge-check."""
+    from harness.judge.runner import judge_class
+    from harness.judge.validation import latest_report
+
+    cls = judge_class(name)
+    report = latest_report(name, runs_dir)
+    return {
+        "judge": name, "version": cls.version,
+        "criteria": {c: "lower is better" if c in cls.lower_is_better else "higher is better" for c in cls.criteria},
+        "composite": cls.composite or "mean of the scores",
+        "argument": cls.arg,
+        "options": {k: {"default": o.default, "help": o.help} for k, o in cls.options.items()},
+        **cls.card(),
+        "validation": report.to_dict() if report else None,
+    }
+
+
+def render_card(name: str, runs_dir=None) -> str:
+    from harness.cli.judge_check import render_report
+    from harness.judge.validation import ValidationReport, checks_dir
+
+    card = judge_card(name, runs_dir)
+    lines = [f"judge {card['judge']} (version {card['version']})", "criteria:"]
+    lines += [f"  {c}: {d}" for c, d in card["criteria"].items()]
+    lines.append(f"composite: {card['composite']}")
+    if card["argument"]:
+        lines.append(f"argument: {card['argument']}")
+    for key, opt in card["options"].items():
+        lines.append(f"option {key} (default {opt['default']!r}): {opt['help']}")
+    fixed = {"judge", "version", "criteria", "composite", "argument", "options", "validation"}
+    lines += [f"{k}: {v}" for k, v in card.items() if k not in fixed]
+    if card["validation"]:
+        lines += ["", "latest validation (harness judge-check):",
+                  render_report(ValidationReport.from_dict(card["validation"]))]
+    else:
+        lines.append(f"validation: none yet in {checks_dir(runs_dir)} (run `harness judge-check {name} --on RUN`)")
+    return "\n".join(lines)

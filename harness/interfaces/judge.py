@@ -86,6 +86,11 @@ class Judge:
     other_options: str | None = None
 
     @classmethod
+    def card(cls) -> dict:
+        """Extra facts for ``harness judge --card`` (e.g. the composite's weights and why), by heading."""
+        return {}
+
+    @classmethod
     def check(cls, arg: str, options: dict):
         """Refuse a bad argument or option value with a HarnessError; cheap, called before any work."""
 
