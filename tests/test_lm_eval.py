@@ -266,6 +266,27 @@ def test_capability_reports_paired_deltas(label_model, tmp_path, cli):
     assert row["diff"] == pytest.approx(means["child"] - means["parent"])
     assert row["ci_low"] <= row["diff"] <= row["ci_high"] and row["n"] == 5
 
+    # the deltas beside the safety metrics: in compare (A = parent, B = child) and in the report
+    (tmp_path / "capability.json").write_text(stdout)
+    runs = {}
+    for side, model in (("parent", label_model), ("child", child)):
+        code, out, err = cli("eval", "--model", f"hf:{model}", "--task", "demo", "--limit", "6", "--max-new-tokens",
+                             "8", "-o", "device=cpu", "--json", "--quiet")
+        assert code == 0, err
+        runs[side] = json.loads(out)["runs"]["demo"]["run_id"]
+    code, out, err = cli("compare", runs["parent"], runs["child"], "--no-reasoning", "--capability",
+                         str(tmp_path / "capability.json"))
+    assert code == 0, err
+    cap_line = next(line for line in out.splitlines() if line.startswith("lm-eval:tiny_qa"))
+    assert f"{row['diff']:.4f}"[:5] in cap_line or f"{row['diff']:+.4f}"[:6] in cap_line
+    code, _, err = cli("compare", runs["child"], runs["parent"], "--capability", str(tmp_path / "capability.json"))
+    assert code == 1 and "capability deltas of child" in err and "Traceback" not in err
+    code, _, err = cli("report", runs["parent"], runs["child"], "-o", str(tmp_path / "r.html"), "--capability",
+                       str(tmp_path / "capability.json"))
+    assert code == 0, err
+    html = (tmp_path / "r.html").read_text()
+    assert "Capability (lm-eval)" in html and "lm-eval:tiny_qa" in html
+
 
 # -- bad input ------------------------------------------------------------------------------------------------------
 

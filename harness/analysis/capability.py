@@ -46,6 +46,34 @@ class CapabilityReport:
                 "deltas": [asdict(r) for r in self.rows]}
 
 
+def read_capability(path) -> CapabilityReport:
+    """A report written by ``harness capability --json`` or a pipeline's ``capability.json``."""
+    import json
+    from pathlib import Path
+
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise HarnessError(f"{path}: file not found (write one with `harness capability --model M --json > FILE`)") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise HarnessError(f"{path}: not a capability report ({exc})") from None
+    if not isinstance(data, dict) or not {"parent", "child", "deltas"} <= set(data):
+        raise HarnessError(f"{path}: expected the JSON of `harness capability --json` (keys parent, child, deltas)")
+    try:
+        rows = [CapabilityRow(**row) for row in data["deltas"]]
+    except TypeError as exc:
+        raise HarnessError(f"{path}: field 'deltas': {exc}") from None
+    return CapabilityReport(data["parent"], data["child"], rows, data.get("runs") or {})
+
+
+def check_sides(report: CapabilityReport, model_a: str, model_b: str, path) -> None:
+    """Capability deltas shown beside a comparison must be of the same two checkpoints (A parent, B child)."""
+    if (report.parent, report.child) != (model_a, model_b):
+        raise HarnessError(f"{path}: capability deltas of child {report.child} - parent {report.parent}, but the "
+                           f"comparison is B={model_b} - A={model_a}; run `harness capability --model {model_b} "
+                           f"--parent {model_a} --json`")
+
+
 def render_text(report: CapabilityReport) -> str:
     from harness.render.text import table
 

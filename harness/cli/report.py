@@ -85,9 +85,11 @@ def leaderboard(tasks, models, metric, selection, policy, include_subsets, fmt, 
               help="Flipped samples to print each way (all are in --json).")
 @click.option("--no-reasoning", is_flag=True, help="Skip the reasoning-change analysis.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (results are deterministic).")
+@click.option("--capability", "capability_file", type=click.Path(dir_okay=False), default=None,
+              help="Show these lm-eval capability deltas (`harness capability --json`) beside the safety metrics.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
 @runs_dir_option
-def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, seed, as_json, runs_dir):
+def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, seed, capability_file, as_json, runs_dir):
     """Compare two runs of one task on the samples both recorded.
 
     RUN_A is the baseline, RUN_B the candidate (ids from `harness runs`, or run
@@ -100,6 +102,7 @@ def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, see
       harness compare 20261125-120238-exp_18-... 20261125-130000-exp_19-...
       harness compare RUN_A RUN_B --criteria toy_dpo
       harness compare RUN_A RUN_B --partial --json > comparison.json
+      harness compare RUN_A RUN_B --capability capability.json
     """
     from harness.analysis.compare import compare_runs, render_text
     from harness.store.runs import RunStore
@@ -109,7 +112,17 @@ def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, see
         from harness.analysis.criteria import load_criteria
 
         criteria = load_criteria(criteria_file)  # read before the work so a bad file fails fast
+    capability = None
+    if capability_file:
+        from harness.analysis.capability import read_capability
+
+        capability = read_capability(capability_file)
     result = compare_runs(RunStore(runs_dir), run_a, run_b, partial=partial, seed=seed, reasoning=not no_reasoning)
+    if capability:
+        from harness.analysis.capability import check_sides
+
+        check_sides(capability, result["a"]["model"], result["b"]["model"], capability_file)
+        result["capability"] = capability.to_dict()
     verdicts = []
     if criteria:
         from harness.analysis.criteria import evaluate
@@ -121,6 +134,10 @@ def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, see
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:
         click.echo(render_text(result, flips_shown))
+        if capability:
+            from harness.analysis.capability import render_text as render_capability
+
+            click.echo("\ncapability (lm-eval), " + render_capability(capability))
         if criteria:
             from harness.analysis.criteria import render_text as render_criteria
 
@@ -137,8 +154,10 @@ def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, see
 @click.option("--partial", is_flag=True, help="Include the completed samples of unfinished runs in comparisons.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--study", "studies", multiple=True, help="Add this blind human A/B study's results (repeatable).")
+@click.option("--capability", "capability_files", multiple=True, type=click.Path(dir_okay=False),
+              help="Add lm-eval capability deltas (`harness capability --json` output; repeatable).")
 @runs_dir_option
-def report(runs, output, criteria_file, partial, seed, studies, runs_dir):
+def report(runs, output, criteria_file, partial, seed, studies, capability_files, runs_dir):
     """Write one self-contained HTML report for RUNS.
 
     Leaderboard of the runs, each run's confusion matrix, per-category accuracy
@@ -154,7 +173,7 @@ def report(runs, output, criteria_file, partial, seed, studies, runs_dir):
     from harness.store.runs import RunStore
 
     text = build_report(RunStore(runs_dir), list(runs), partial=partial, criteria_path=criteria_file, seed=seed,
-                        studies=studies)
+                        studies=studies, capability=capability_files)
     try:
         Path(output).write_text(text, encoding="utf-8")
     except OSError as exc:

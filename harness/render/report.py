@@ -178,8 +178,21 @@ def pairs_table(items, extra) -> str:
     return htmlkit.table(columns, rows, css_class="pairs", raw_columns=tuple(columns))
 
 
+def capability_section(path) -> str:
+    """Child - parent on the lm-eval suite, with paired bootstrap intervals (``harness capability``)."""
+    from harness.analysis.capability import read_capability
+
+    cap = read_capability(path)
+    rows = [[r.task, r.metric, r.parent, r.child, r.diff,
+             f"[{htmlkit.fmt_cell(r.ci_low)}, {htmlkit.fmt_cell(r.ci_high)}]", r.n, "yes" if r.significant else "no"]
+            for r in cap.rows]
+    return (f"<h3>child {esc(cap.child)} - parent {esc(cap.parent)}</h3>"
+            + htmlkit.table(["task", "metric", "parent", "child", "child - parent", "95% interval", "n",
+                             "significant"], rows))
+
+
 def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_path=None, seed=0,
-                 studies=()) -> str:
+                 studies=(), capability=()) -> str:
     """The HTML text of the report for runs ``refs`` (ids or folders)."""
     from harness.analysis.compare import compare_runs, open_run
     from harness.analysis.leaderboard import build_leaderboard, render_html_table
@@ -217,6 +230,8 @@ def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_pa
         comparisons.append(comparison_section(result, verdicts, criteria and criteria[0]))
     if comparisons:
         sections.append(("Comparisons", "".join(comparisons)))
+    if capability:
+        sections.append(("Capability (lm-eval)", "".join(capability_section(path) for path in capability)))
     if studies:
         from harness.human_eval.report import human_eval_section
 
