@@ -24,6 +24,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+from results_md import write_section  # noqa: E402
+
 SECTION = "## Reasoning-quality judges (issue 4)"
 GR_TARGETS = {  # benchmark folder -> the verdict that benchmark scores
     "AegisSafetyTest": "prompt", "HarmBenchPrompt": "prompt", "SimpleSafetyTests": "prompt",
@@ -209,17 +212,6 @@ def format_section(results, validity, speeds, args, seconds):
     return "\n".join(lines)
 
 
-def write_section(text):
-    path = REPO / "benchmarks" / "RESULTS.md"
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
-    if SECTION in old:
-        head, _, rest = old.partition(SECTION)
-        nxt = rest.find("\n## ")
-        old = head + (rest[nxt + 1:] if nxt >= 0 else "")
-        old = old.rstrip("\n") + "\n\n"
-    path.write_text(old.rstrip("\n") + "\n\n" + text + "\n", encoding="utf-8")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (the target is for 2 cores)")
@@ -245,7 +237,7 @@ def main():
     text = format_section(results, validity, speeds, args, time.perf_counter() - start)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
     return 0
 
 

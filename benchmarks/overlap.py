@@ -25,6 +25,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+from results_md import write_section  # noqa: E402
+
 SECTION = "## Train/eval overlap among the shared sets (issue 15)"
 TRAIN_FILES = ("wizard101/training/mega_train.json", "wizard101/training/combined_train.json")
 TRAIN_TASKS = ("guardreasoner_test_5k",)
@@ -103,16 +106,6 @@ def issue_check(results, reverse) -> list[str]:
     ]
 
 
-def write_section(text):
-    path = REPO / "benchmarks" / "RESULTS.md"
-    old = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n\n"
-    if SECTION in old:
-        head, _, rest = old.partition(SECTION)
-        nxt = rest.find("\n## ")
-        old = head + (rest[nxt + 1:] if nxt >= 0 else "")
-    path.write_text(old.rstrip("\n") + "\n\n" + text, encoding="utf-8")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threshold", type=float, default=0.8)
@@ -130,7 +123,7 @@ def main():
     text = render(results, reverse, tasks, args.threshold, args.ngram, data_dir)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

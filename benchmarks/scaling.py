@@ -25,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from generation import build_model  # noqa: E402  (the same random 3B model as the generation benchmark)
+from results_md import write_section  # noqa: E402
 
 SECTION = "## Scale-out through the real commands (issue 16)"
 
@@ -113,7 +114,7 @@ def device_name():
 def render(path: Path):
     r = json.loads(path.read_text())
     s = r["stages"]
-    one, two, cached = s["eval-1gpu"], s["eval-2gpu"], s["eval-cached"]
+    one, two = s["eval-1gpu"], s["eval-2gpu"]
     speedup = one["seconds"] / two["seconds"] if one.get("rc") == 0 and two.get("rc") == 0 else None
     lines = [SECTION, "",
              f"{r['date']}, {r['device']}, Llama-3.2-3B architecture with random bf16 weights, task {r['task']}"
@@ -129,15 +130,7 @@ def render(path: Path):
         lines.append(f"| {label} | {st['seconds']:.1f} s | {st.get('records', '')} | {st['rc']} |")
     if speedup:
         lines += ["", f"Eval speed-up on 2 GPUs: **{speedup:.2f}x** (target 1.9x)."]
-    results = Path(__file__).with_name("RESULTS.md")
-    text = results.read_text()
-    if SECTION in text:
-        start = text.index(SECTION)
-        end = text.find("\n## ", start + 1)
-        text = text[:start] + "\n".join(lines) + "\n" + (text[end:] if end != -1 else "")
-    else:
-        text = text.rstrip() + "\n\n" + "\n".join(lines) + "\n"
-    results.write_text(text)
+    write_section(SECTION, "\n".join(lines))
     print("\n".join(lines))
 
 

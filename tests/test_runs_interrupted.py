@@ -7,23 +7,15 @@ tests/test_workers.py, so the kill lands mid-run.
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from tests.fake_openai import FakeServer
-from tests.test_workers import wait_until, write_task
+from tests.test_workers import slow_eval_command, wait_until
 
 
 @pytest.fixture()
 def slow_eval(tmp_path):
-    server = FakeServer(tmp_path, "server", delay=0.1)
-    task, data = write_task(tmp_path)
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "HARNESS_RUNS_DIR": str(tmp_path / "runs"), "PYTHONPATH": str(root)}
-    args = [sys.executable, "-m", "harness", "eval", "--model", f"openai:m@{server.url}", "-o", "concurrency=1",
-            "--task", str(task), "--data-dir", str(data), "--quiet", "--json"]
+    server, args, env = slow_eval_command(tmp_path)
 
     def start():
         proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -125,14 +125,21 @@ def wait_until(condition, timeout, what):
         time.sleep(0.05)
 
 
-@pytest.fixture()
-def slow_eval(tmp_path):
+def slow_eval_command(tmp_path, *extra):
+    """A `harness eval` that takes seconds (a fake server answering one request at a time): the server,
+    the command line and its environment, for tests that kill it mid-run."""
     server = FakeServer(tmp_path, "server", delay=0.1)
     task, data = write_task(tmp_path)
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "HARNESS_RUNS_DIR": str(tmp_path / "runs"), "PYTHONPATH": str(root)}
     args = [sys.executable, "-m", "harness", "eval", "--model", f"openai:m@{server.url}", "-o", "concurrency=1",
-            "--task", str(task), "--data-dir", str(data), "--quiet", "--json", "--workers", "2"]
+            "--task", str(task), "--data-dir", str(data), "--quiet", "--json", *extra]
+    return server, args, env
+
+
+@pytest.fixture()
+def slow_eval(tmp_path):
+    server, args, env = slow_eval_command(tmp_path, "--workers", "2")
 
     def start():
         return subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
