@@ -105,9 +105,13 @@ def test_a_server_dying_mid_run_and_the_run_finishes_on_transformers_serve(serve
         doomed.stop()
     assert Counter(g.sample_id for g in gens) == Counter(r.sample_id for r in requests)  # none lost or duplicated
     assert all(g.error is None and g.text is not None for g in gens)
+    # Whether a request reaches the dead server before the real one has taken the rest depends on timing
+    # (the real server's speed under load); what must hold either way: every failure there is recorded and
+    # retried on the real server, and each answer comes from exactly one of the two.
     warned = [w for g in gens for w in g.warnings]
-    assert warned and all(f"at {doomed.url} failed: connection failed" in w for w in warned)
+    assert all(f"at {doomed.url} failed: connection failed" in w for w in warned)
     counts = model.describe()["requests"]
-    assert counts[doomed.url]["answered"] == 2 and counts[url]["answered"] == 6
-    assert counts[doomed.url]["failed"] == len(warned)
-    assert sum(not g.text.startswith("echo:") for g in gens) == 6  # the fake server's answers are echo:<hash>
+    assert counts[doomed.url]["answered"] <= 2 and counts[doomed.url]["failed"] == len(warned)
+    assert counts[url]["answered"] == 8 - counts[doomed.url]["answered"]
+    echoed = sum(g.text.startswith("echo:") for g in gens)  # the fake server's answers are echo:<hash>
+    assert echoed == counts[doomed.url]["answered"]
