@@ -13,8 +13,9 @@ data, not instructions.  Any ``[[`` or ``]]`` inside the judged text is broken
 up, and the nonce is a hash of the judged texts themselves, so a text cannot
 close its block and smuggle in instructions (tests/test_judges_llm.py).
 
-Pairwise mode (:meth:`LLMJudge.compare_batch`) asks A-vs-B in both orders and
-averages, cancelling the judge's position bias.
+Pairwise mode: :meth:`LLMJudge.prefer_batch` answers one order (``harness judge
+--pairwise`` asks both and reports the flip rate); :meth:`LLMJudge.compare_batch`
+asks A-vs-B in both orders and averages, cancelling the judge's position bias.
 
 Options: ``max_new_tokens`` (400), ``rubric`` (a rubric file of your own);
 every other option goes to the model loader (e.g. ``chat_template=true`` for
@@ -30,7 +31,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.hookspecs import hookimpl
-from harness.interfaces.judge import Judge, JudgeOption, Judgment
+from harness.interfaces.judge import Judge, JudgeOption, Judgment, Preference
 
 RUBRIC = Path(__file__).with_name("rubric_reasoning_v1.txt")
 PAIRWISE_RUBRIC = Path(__file__).with_name("rubric_pairwise_v1.txt")
@@ -192,6 +193,27 @@ class LLMJudge(Judge):
                 results.append(parse_scores(gen.text))
         return results
 
+    def prefer_batch(self, pairs: list[tuple]) -> list[Preference]:
+        """Which of two reasonings is better, for each (first, second) pair shown in that order.
+
+        One asking per pair; :mod:`harness.judge.pairwise` asks both orders itself.
+        """
+        prompts = [build_prompt(self.pairwise_rubric, {
+            "content": first.content,
+            "reasoning_a": first.reasoning or first.completion, "verdict_a": first.verdict or "(none)",
+            "reasoning_b": second.reasoning or second.completion, "verdict_b": second.verdict or "(none)"})
+            for first, second in pairs]
+        out = []
+        for gen in self._ask(prompts):
+            text = gen.text if gen is not None else None
+            winner = parse_winner(text) if text is not None else None
+            shown = (text or "").strip()[:160]
+            if winner is None:
+                out.append(Preference(None, shown, f"pairwise answer has no winner A/B/tie: '{shown}'"))
+            else:
+                out.append(Preference({"A": "first", "B": "second", "tie": "tie"}[winner], shown))
+        return out
+
     def compare_batch(self, pairs: list[tuple]) -> list[Judgment]:
         """A-vs-B preference for each (a, b) pair, asked in both orders.
 
@@ -199,29 +221,21 @@ class LLMJudge(Judge):
         preferred ``a`` (tie = half); ``position_consistent`` is 1 when both
         orders agree.  One unparseable answer makes the pair a recorded failure.
         """
-        prompts = []
-        for a, b in pairs:
-            for first, second in ((a, b), (b, a)):
-                prompts.append(build_prompt(self.pairwise_rubric, {
-                    "content": a.content,
-                    "reasoning_a": first.reasoning or first.completion, "verdict_a": first.verdict or "(none)",
-                    "reasoning_b": second.reasoning or second.completion, "verdict_b": second.verdict or "(none)"}))
-        gens = self._ask(prompts)
+        answers = self.prefer_batch([p for a, b in pairs for p in ((a, b), (b, a))])
         results = []
         for n in range(len(pairs)):
-            g1, g2 = gens[2 * n], gens[2 * n + 1]
-            w1 = parse_winner(g1.text) if g1 is not None and g1.text is not None else None
-            w2 = parse_winner(g2.text) if g2 is not None and g2.text is not None else None
-            if w1 is None or w2 is None:
-                bad = g1 if w1 is None else g2
-                shown = ((bad.text if bad is not None else None) or "").strip()[:160]
-                results.append(Judgment({}, shown, f"pairwise answer has no winner A/B/tie: '{shown}'"))
+            p1, p2 = answers[2 * n], answers[2 * n + 1]
+            if p1.winner is None or p2.winner is None:
+                bad = p1 if p1.winner is None else p2
+                results.append(Judgment({}, bad.explanation, bad.error))
                 continue
-            # In the second asking a is shown as B.
-            share = ({"A": 1.0, "tie": 0.5, "B": 0.0}[w1] + {"B": 1.0, "tie": 0.5, "A": 0.0}[w2]) / 2
-            consistent = {"A": "B", "B": "A", "tie": "tie"}[w2] == w1
+            # In the second asking a is shown second.
+            share = ({"first": 1.0, "tie": 0.5, "second": 0.0}[p1.winner]
+                     + {"second": 1.0, "tie": 0.5, "first": 0.0}[p2.winner]) / 2
+            consistent = {"first": "second", "second": "first", "tie": "tie"}[p2.winner] == p1.winner
+            w = {"first": "A", "second": "B", "tie": "tie"}
             results.append(Judgment({"preference": share, "position_consistent": float(consistent)},
-                                    f"a-first: {w1}; b-first: {w2}"))
+                                    f"a-first: {w[p1.winner]}; b-first: {w[p2.winner]}"))
         return results
 
 

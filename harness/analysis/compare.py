@@ -174,6 +174,9 @@ def compare_runs(store: RunStore, ref_a: str, ref_b: str, *, partial=False, seed
         "mcnemar": mcnemar_exact(correct_a, correct_b).to_dict(),
         "flips": {"a_right_b_wrong": flips(ra, rb, True), "b_right_a_wrong": flips(ra, rb, False)},
     }
+    from harness.judge.pairwise import stored_for
+
+    result["pairwise"] = stored_for(store.root, a.run.id, b.run.id)
     if reasoning:
         from harness.analysis.reasoning_change import analyze
 
@@ -212,6 +215,11 @@ def render_text(result: dict, flips_shown: int = 5, width: int = 60) -> str:
                  "per-sample mean over its completions):"]
     lines += ["  " + format_difference(k, d) for k, d in result["differences"].items()]
     lines += [f"  judge {name}: both runs by {key}" for name, key in result.get("judges", {}).items()]
+    if result.get("pairwise"):
+        from harness.judge.pairwise import render_summary
+
+        lines += ["", "pairwise judgments of these two runs (harness judge --pairwise):"]
+        lines += [render_summary(p) for p in result["pairwise"]]
     m = result["mcnemar"]
     lines += ["", f"McNemar exact: right only in A {m['a_only']}, right only in B {m['b_only']}, "
                   f"both right {m['both_right']}, both wrong {m['both_wrong']}; p = {m['pvalue']:.4g}"]

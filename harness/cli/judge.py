@@ -1,4 +1,4 @@
-"""``harness judge RUN --judge heuristic[,llm-judge:MODEL]``: score a recorded run's reasoning."""
+"""``harness judge RUN --judge heuristic[,llm-judge:MODEL]``: score a recorded run's reasoning; ``--pairwise A B``."""
 
 from pathlib import Path
 
@@ -26,6 +26,12 @@ def open_run_for_judging(run_ref: str, runs_dir):
 @click.option("--card", "card", default=None, metavar="NAME",
               help="Print judge NAME's card (criteria, directions, composite, version, latest judge-check figures) "
                    "instead of judging.")
+@click.option("--pairwise", "pairwise", nargs=2, default=None, metavar="RUN_A RUN_B",
+              help="Judge RUN_A vs RUN_B per shared sample (first completion) in both orders; report the "
+                   "position-flip rate, ties and A's win rate (Wilson 95% interval). Takes exactly one --judge.")
+@click.option("--margin", type=float, default=0.0, show_default=True,
+              help="With --pairwise and a score judge (e.g. heuristic): composite difference at or below which "
+                   "the pair is a tie.")
 @click.option("--judge-option", "judge_options", multiple=True, metavar="JUDGE.KEY=VALUE",
               help="Option for one judge, e.g. heuristic.embeddings=false or heuristic.weights=my.yaml.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the judgment cache.")
@@ -33,7 +39,7 @@ def open_run_for_judging(run_ref: str, runs_dir):
               help="Where runs are stored (default $HARNESS_RUNS_DIR, else ./runs).")
 @click.option("--json", "as_json", is_flag=True, help="Print the judges' metrics as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def judge(run_ref, judges, card, judge_options, no_cache, runs_dir, as_json, quiet):
+def judge(run_ref, judges, card, pairwise, margin, judge_options, no_cache, runs_dir, as_json, quiet):
     """Score the reasoning of every completion in a recorded run.
 
     RUN is a run id (see `harness runs`) or a run folder.  Scores go to
@@ -49,11 +55,18 @@ def judge(run_ref, judges, card, judge_options, no_cache, runs_dir, as_json, qui
       harness judge RUN_ID --judge heuristic,llm-judge:exp_18
       harness judge RUN_ID --judge heuristic --judge-option heuristic.embeddings=false
       harness judge --card heuristic
+      harness judge --pairwise RUN_A RUN_B --judge llm-judge:exp_18
+      harness judge --pairwise RUN_A RUN_B --judge heuristic --margin 0.05
     """
     import json
 
     from harness.errors import HarnessError
 
+    if pairwise:
+        if run_ref or card is not None:
+            raise HarnessError("--pairwise RUN_A RUN_B names the two runs itself; it takes no RUN and no --card")
+        click.echo(judge_pairwise(pairwise, judges, margin, judge_options, runs_dir, as_json))
+        return
     if card is not None:
         if run_ref or judges:
             raise HarnessError("--card NAME prints a judge's card; it takes no RUN and no --judge")
@@ -84,6 +97,26 @@ def judge(run_ref, judges, card, judge_options, no_cache, runs_dir, as_json, qui
             click.echo(f"{name}: {summary['n_failed']} of {summary['n_completions']} completions could not "
                        f"be judged (see 'error' in {run.dir / 'judgments.jsonl'})", err=True)
     click.echo(table(rows, ["judge", "criterion", "mean", "95% CI", "n"]))
+
+
+def judge_pairwise(refs, judges, margin, judge_options, runs_dir, as_json) -> str:
+    """Check the spec, open both runs, judge the pair in both orders; the text (or JSON) to print."""
+    import json
+
+    from harness.errors import HarnessError
+    from harness.judge.pairwise import judge_pair, render_summary
+    from harness.judge.runner import check_judge_specs, parse_judge_options
+    from harness.store.runs import RunStore
+
+    specs = [s.strip() for s in (judges or "").split(",") if s.strip()]
+    if len(specs) != 1:
+        raise HarnessError("--pairwise takes exactly one --judge, e.g. --judge llm-judge:exp_18 or --judge heuristic")
+    if margin < 0:
+        raise HarnessError(f"--margin {margin}: expected a number >= 0")
+    [spec] = check_judge_specs(specs, parse_judge_options(judge_options))
+    run_a, run_b = (open_run_for_judging(r, runs_dir) for r in refs)
+    result = judge_pair(run_a, run_b, spec, RunStore(runs_dir).root, margin=margin)
+    return json.dumps(result, indent=2) if as_json else render_summary(result)
 
 
 def judge_card(name: str, runs_dir=None) -> dict:

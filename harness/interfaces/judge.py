@@ -41,6 +41,20 @@ class Judgment:
         return asdict(self)
 
 
+@dataclass
+class Preference:
+    """A pairwise judge's answer for two texts shown in one order (``prefer_batch``).
+
+    ``winner`` is "first", "second" or "tie" by position shown; None when the
+    judge gave no usable answer (``error`` says why).  The harness asks both
+    orders itself (:mod:`harness.judge.pairwise`), so position bias is measured.
+    """
+
+    winner: str | None
+    explanation: str = ""
+    error: str | None = None
+
+
 @dataclass(frozen=True)
 class JudgeOption:
     """One option a judge accepts: the JSON types its value may have, its default and what it does."""
