@@ -17,7 +17,13 @@ Pairwise mode: :meth:`LLMJudge.prefer_batch` answers one order (``harness judge
 --pairwise`` asks both and reports the flip rate); :meth:`LLMJudge.compare_batch`
 asks A-vs-B in both orders and averages, cancelling the judge's position bias.
 
-Options: ``max_new_tokens`` (400), ``rubric`` (a rubric file of your own);
+Decoding (option ``decoding``): ``generate`` (default) lets the model write its
+JSON answer; ``choice`` scores each criterion by forced choice: the rubric
+prompt, then ``{"criterion":``, and the most probable of " 1".." 5" by the
+model's own label scoring (hf's scoring pass), so even a weak model always
+yields valid scores.  The option is part of the judge's identity.
+
+Options: ``max_new_tokens`` (400), ``rubric`` (a rubric file of your own), ``decoding``;
 every other option goes to the model loader (e.g. ``chat_template=true`` for
 an instruct model served by ``hf``).
 """
@@ -38,6 +44,9 @@ PAIRWISE_RUBRIC = Path(__file__).with_name("rubric_pairwise_v1.txt")
 RUBRIC_VERSION = "reasoning-v1"
 CRITERIA = ("coherence", "relevance", "specificity", "consistency", "overall")
 SCALE = (1, 5)
+DECODINGS = ("generate", "choice")
+#: appended to the rubric prompt for forced-choice scoring: the answer's JSON up to one criterion's score
+CHOICE_SCAFFOLD = '\n\n{{"{criterion}":'
 PLACEHOLDER = re.compile(r"\{(nonce|content|reasoning|verdict|reasoning_a|verdict_a|reasoning_b|verdict_b)\}")
 
 
@@ -122,6 +131,9 @@ class LLMJudge(Judge):
     options = {
         "max_new_tokens": JudgeOption((int,), 400, "longest answer the judge model may write"),
         "rubric": JudgeOption((str,), None, "a rubric file of your own (placeholders {nonce} and {reasoning})"),
+        "decoding": JudgeOption((str,), "generate", "generate: the model writes the JSON answer; choice: per "
+                                                    "criterion, the most probable score 1-5 after the rubric "
+                                                    "(always valid; needs a model that scores labels, e.g. hf)"),
     }
     other_options = "the model loader (e.g. chat_template=true), which checks them when it loads the model"
 
@@ -130,6 +142,9 @@ class LLMJudge(Judge):
         from harness.checkpoints.loading import resolve
 
         resolve(arg)  # an unknown model name fails here, before any sample is generated
+        if options.get("decoding") not in DECODINGS:
+            raise HarnessError(f"--judge-option llm-judge.decoding={options.get('decoding')!r}: expected one of "
+                               f"{', '.join(DECODINGS)}")
         if options.get("rubric") and not Path(options["rubric"]).exists():
             raise HarnessError(f"llm-judge rubric file {options['rubric']} does not exist")
 
@@ -139,10 +154,15 @@ class LLMJudge(Judge):
 
         options = dict(options)
         rubric, max_new_tokens = options.pop("rubric"), options.pop("max_new_tokens")
-        return cls(load_model(arg, options), arg, rubric=rubric, max_new_tokens=max_new_tokens)
+        decoding = options.pop("decoding")
+        return cls(load_model(arg, options), arg, rubric=rubric, max_new_tokens=max_new_tokens, decoding=decoding)
 
-    def __init__(self, model, model_name: str, rubric: str | Path | None = None, max_new_tokens: int = 400):
+    def __init__(self, model, model_name: str, rubric: str | Path | None = None, max_new_tokens: int = 400,
+                 decoding: str = "generate"):
+        if decoding not in DECODINGS:
+            raise HarnessError(f"llm-judge decoding {decoding!r}: expected one of {', '.join(DECODINGS)}")
         self.model = model
+        self.decoding = decoding
         self.name = f"llm-judge:{model_name}"
         rubric_path = Path(rubric) if rubric else RUBRIC
         if not rubric_path.exists():
@@ -164,13 +184,18 @@ class LLMJudge(Judge):
         return build_prompt(self.rubric, {"content": item.content, "reasoning": item.reasoning or item.completion,
                                           "verdict": item.verdict or "(no verdict could be parsed)"})
 
-    def _ask(self, prompts: list[str]) -> list:
-        """Generate one greedy answer per prompt; returns Generation objects in prompt order."""
+    def _ask(self, prompts: list[str], cues: list | None = None, max_new_tokens: int | None = None) -> list:
+        """Generate one greedy answer per prompt; returns Generation objects in prompt order.
+
+        ``cues`` (one LabelCue per prompt) ask the model to score label words, as a guard run does.
+        """
         from harness.interfaces.model import GenerationRequest, GenerationSettings
 
-        settings = GenerationSettings(max_new_tokens=self.max_new_tokens, temperature=0.0, samples=1, seed=0)
-        requests = [GenerationRequest(sample_id=str(i), prompt=p, sample_index=0, seed=0, content=p)
-                    for i, p in enumerate(prompts)]
+        settings = GenerationSettings(max_new_tokens=max_new_tokens or self.max_new_tokens, temperature=0.0,
+                                      samples=1, seed=0)
+        cues = cues or [None] * len(prompts)
+        requests = [GenerationRequest(sample_id=str(i), prompt=p, sample_index=0, seed=0, content=p, label_cue=c)
+                    for i, (p, c) in enumerate(zip(prompts, cues))]
         out = [None] * len(prompts)
         if not prompts:
             return out
@@ -178,8 +203,47 @@ class LLMJudge(Judge):
             out[int(gen.sample_id)] = gen
         return out
 
+    def choice_prompt(self, item, criterion: str) -> str:
+        """The rubric prompt followed by the start of the JSON answer, up to where ``criterion``'s score goes."""
+        return self.prompt_for(item).rstrip() + CHOICE_SCAFFOLD.format(criterion=criterion)
+
+    def _choose(self, items) -> list:
+        """Forced choice: per criterion, the score among 1-5 the model finds most probable next.
+
+        Each score's probability is the model's own label scoring (``Generation.label_probs``,
+        e.g. hf's scoring pass) of the words " 1".." 5" right after :meth:`choice_prompt`;
+        the answer is always valid, and deterministic for a given model and prompt.
+        """
+        from harness.interfaces.parser import LabelCue
+
+        low, high = SCALE
+        words = {str(v): f" {v}" for v in range(low, high + 1)}
+        cues = [LabelCue(f"llm-judge:{c}", words, lambda text: 0, "") for c in CRITERIA]
+        prompts = [self.choice_prompt(item, c) for item in items for c in CRITERIA]
+        gens = self._ask(prompts, [cue for _ in items for cue in cues], max_new_tokens=1)
+        out = []
+        for n in range(len(items)):
+            scores, shown, problem = {}, [], None
+            for k, criterion in enumerate(CRITERIA):
+                gen = gens[n * len(CRITERIA) + k]
+                probs = getattr(gen, "label_probs", None) if gen is not None else None
+                if not probs:
+                    reason = gen.error if gen is not None and gen.error else "it gave no label probabilities"
+                    problem = (f"decoding=choice needs a judge model that scores label words (e.g. hf); "
+                               f"for '{criterion}' {reason}")
+                    break
+                value = max(range(low, high + 1), key=lambda v: (probs[str(v)], -v))  # ties: the lower score
+                scores[criterion] = round((value - low) / (high - low), 4)
+                shown.append(f"{criterion} {value} (p={probs[str(value)]:.3f})")
+            out.append(Judgment({}, "", problem) if problem else Judgment(scores, "forced choice: " + ", ".join(shown)))
+        return out
+
     def judge_batch(self, items):
         asked = [i for i, item in enumerate(items) if (item.reasoning or item.completion or "").strip()]
+        if self.decoding == "choice":
+            chosen = dict(zip(asked, self._choose([items[i] for i in asked])))
+            return [chosen.get(i) or Judgment({c: 0.0 for c in CRITERIA}, "empty reasoning: every score is 0")
+                    for i in range(len(items))]
         answers = dict(zip(asked, self._ask([self.prompt_for(items[i]) for i in asked])))
         results = []
         for i in range(len(items)):
