@@ -21,7 +21,7 @@ Decoding (option ``decoding``): ``generate`` (default) lets the model write its
 JSON answer; ``choice`` scores each criterion by forced choice: the rubric
 prompt, then ``{"criterion":``, and the most probable of " 1".." 5" by the
 model's own label scoring (hf's scoring pass), so even a weak model always
-yields valid scores.  The option is part of the judge's identity.
+yields valid scores; pairwise, the likeliest of "A", "B", "tie" after ``{"winner": "``.  The option is part of the judge's identity.
 
 Options: ``max_new_tokens`` (400), ``rubric`` (a rubric file of your own), ``decoding``;
 every other option goes to the model loader (e.g. ``chat_template=true`` for
@@ -47,6 +47,7 @@ SCALE = (1, 5)
 DECODINGS = ("generate", "choice")
 #: appended to the rubric prompt for forced-choice scoring: the answer's JSON up to one criterion's score
 CHOICE_SCAFFOLD = '\n\n{{"{criterion}":'
+WINNER_SCAFFOLD = '\n\n{"winner": "'
 PLACEHOLDER = re.compile(r"\{(nonce|content|reasoning|verdict|reasoning_a|verdict_a|reasoning_b|verdict_b)\}")
 
 
@@ -267,6 +268,8 @@ class LLMJudge(Judge):
             "reasoning_a": first.reasoning or first.completion, "verdict_a": first.verdict or "(none)",
             "reasoning_b": second.reasoning or second.completion, "verdict_b": second.verdict or "(none)"})
             for first, second in pairs]
+        if self.decoding == "choice":
+            return self._choose_winner(prompts)
         out = []
         for gen in self._ask(prompts):
             text = gen.text if gen is not None else None
@@ -276,6 +279,24 @@ class LLMJudge(Judge):
                 out.append(Preference(None, shown, f"pairwise answer has no winner A/B/tie: '{shown}'"))
             else:
                 out.append(Preference({"A": "first", "B": "second", "tie": "tie"}[winner], shown))
+        return out
+
+    def _choose_winner(self, prompts: list[str]) -> list[Preference]:
+        """Forced choice among "A", "B" and "tie" after the start of the answer's JSON (see :meth:`_choose`)."""
+        from harness.interfaces.parser import LabelCue
+
+        cue = LabelCue("llm-judge:winner", {"A": "A", "B": "B", "tie": "tie"}, lambda text: 0, "")
+        gens = self._ask([p.rstrip() + WINNER_SCAFFOLD for p in prompts], [cue] * len(prompts), max_new_tokens=1)
+        out = []
+        for gen in gens:
+            probs = getattr(gen, "label_probs", None) if gen is not None else None
+            if not probs:
+                out.append(Preference(None, "", "decoding=choice needs a judge model that scores label words "
+                                                "(e.g. hf); it gave no label probabilities"))
+                continue
+            winner = max(("tie", "A", "B"), key=lambda w: probs[w])  # exact ties: "tie" first
+            out.append(Preference({"A": "first", "B": "second", "tie": "tie"}[winner],
+                                  "forced choice: " + ", ".join(f"{w} p={probs[w]:.3f}" for w in ("A", "B", "tie"))))
         return out
 
     def compare_batch(self, pairs: list[tuple]) -> list[Judgment]:

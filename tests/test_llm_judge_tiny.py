@@ -90,3 +90,24 @@ def test_unknown_decoding_is_refused_before_loading(cli, isolated_home, tiny):
                        "--judge-option", "llm-judge.decoding=json")
     assert code != 0 and "llm-judge.decoding='json': expected one of generate, choice" in err
     assert "Traceback" not in err
+
+
+def test_pairwise_with_a_tiny_model_by_forced_choice(cli, isolated_home, tiny):
+    from tests.report_fixtures import flipped_replay
+
+    a = eval_run(cli, "keyword-baseline", "combined_test", "--limit", "4")
+    b = eval_run(cli, f"replay:{flipped_replay(a['dir'], isolated_home / 'b.jsonl', {'0', '1'})}",
+                 "combined_test", "--limit", "4")
+    args = ("judge", "--pairwise", a["run_id"], b["run_id"], "--judge", f"llm-judge:hf:{tiny}", "--judge-option",
+            "llm-judge.decoding=choice", "--judge-option", "llm-judge.device=cpu", "--json")
+    code, out, err = cli(*args)
+    assert code == 0, err
+    res = json.loads(out)
+    assert (res["n_shared"], res["n_failed"]) == (4, 0)
+    records = [json.loads(x) for x in Path(res["path"]).with_suffix(".jsonl").read_text().splitlines()]
+    assert all(r["a_first"] in ("A", "B", "tie") and r["b_first"] in ("A", "B", "tie") for r in records)
+    assert res["flips"] == sum(r["a_first"] != r["b_first"] for r in records)
+    assert res["wins_a"] + res["wins_b"] + res["ties"] == 4
+    code, again, err = cli(*args)
+    assert code == 0, err
+    assert {k: v for k, v in json.loads(again).items()} == res  # deterministic, same identity and file
