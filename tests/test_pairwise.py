@@ -143,6 +143,8 @@ def test_position_swap_a_judge_that_always_prefers_the_first_flips_every_sample(
     assert res["flip_rate"] == 1.0 and res["win_rate_a_ties_excluded"] is None
     assert res["win_rate_a_ties_half"] == 0.5
     assert res["identity"]["settings"] == ""
+    code, _, err = cli("judge", "--pairwise", a["run_id"], b["run_id"], "--judge", "prefers-first", "--margin", "0.1")
+    assert code != 0 and "--margin applies to judges compared by score" in err
 
 
 def test_position_swap_an_order_blind_judge_never_flips(cli, two_runs, pairwise_plugin):

@@ -147,6 +147,9 @@ def judge_pair(run_a, run_b, spec, runs_root, *, margin: float = 0.0) -> dict:
     """
     if margin < 0:
         raise HarnessError(f"--margin {margin}: expected a number >= 0")
+    if margin and hasattr(spec.cls, "prefer_batch"):
+        raise HarnessError(f"--margin applies to judges compared by score; '{spec.spec}' answers A, B or tie "
+                           "itself (leave --margin out)")
     pairs = shared_inputs(run_a, run_b)
     judge = spec.create()
     try:
