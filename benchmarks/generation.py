@@ -109,7 +109,7 @@ def run_engine(model_dir, requests, settings, quantization, results, key):
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    model = load(str(model_dir), {"quantization": quantization} if quantization else {})
+    model = load(str(model_dir), {"quantization": quantization} if quantization else {}).ensure_loaded()
     load_s = time.perf_counter() - t0
     log(key, "loaded in", round(load_s, 1), "s; weights", round(weight_bytes(model.model) / 1e9, 2), "GB")
     sync()

@@ -12,6 +12,11 @@ Options (the ``options`` dict; CLI flags map onto these keys): dtype, quantizati
 (None|"8bit"|"4bit"), merge_adapter, trust_remote_code, allow_unsafe_weights,
 chat_template, engine ("fast"|"reference"), device ("auto"|"cpu"|"cuda"),
 max_batch_size, cuda_graphs.
+
+Constructing a model checks everything that can fail without the weights (spec,
+policy, adapter config, quantization needs), but loads the weights only on
+first use: a re-run whose every completion is in the generation cache needs
+just :meth:`HFModel.fingerprint`, which is computed from the sources and options.
 """
 
 from __future__ import annotations
@@ -181,16 +186,21 @@ def normalize_name(name: str) -> str:
 
 
 def resolve_device(choice: str | None) -> str:
-    """'cpu' or 'cuda:N'; under ``accelerate launch`` / ``torchrun`` each rank takes GPU LOCAL_RANK."""
+    """'cpu' or 'cuda:N'; under ``accelerate launch`` / ``torchrun`` each rank takes GPU LOCAL_RANK.
+
+    ``device=cpu`` needs no torch import; otherwise this only asks whether CUDA is
+    there (the device is made current when the weights load).
+    """
+    choice = choice or "auto"
+    if choice == "cpu":
+        return "cpu"
     import torch
 
-    choice = choice or "auto"
-    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
+    if choice == "auto" and not torch.cuda.is_available():
         return "cpu"
     if not torch.cuda.is_available():
         raise HarnessError("hf: device 'cuda' was asked for but no CUDA GPU is visible")
     index = int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count()
-    torch.cuda.set_device(index)  # Triton kernels and CUDA graphs run on the current device
     return f"cuda:{index}"
 
 
@@ -209,38 +219,76 @@ class HFModel(Model):
         if self.quantization and not self.cuda:
             raise HarnessError(f"hf: quantization '{self.quantization}' needs a CUDA GPU (bitsandbytes); "
                                "drop the quantization option to run on CPU")
+        if self.quantization:
+            import importlib.util
+
+            if importlib.util.find_spec("bitsandbytes") is None:
+                raise HarnessError("hf: quantization needs bitsandbytes: pip install 'harness-guards[hf]'")
         self.dtype_name = opts.get("dtype") or ("bfloat16" if self.cuda else "float32")
         self.chat = bool(opts.get("chat_template", False))
         self.engine_name = opts.get("engine", "fast")
+        self.merged = bool(self.adapter_source and opts.get("merge_adapter"))
         self.spec = f"hf:{arg}"
-        self._load()
+        self.trust = bool(opts.get("trust_remote_code", False))
+        self.allow_unsafe = bool(opts.get("allow_unsafe_weights", False))
+        self.base_config = check_remote_code(self.base_source, self.trust)
+        check_weights(self.base_source, self.allow_unsafe)
+        self.adapter_config = None
+        if self.adapter_source:
+            self.adapter_config = self.adapter_source.read_json("adapter_config.json")
+            if self.adapter_config is None:
+                raise HarnessError(f"hf: adapter '{self.adapter_source.ref}' has no adapter_config.json; "
+                                   "expected a PEFT LoRA adapter directory or hub id")
+            check_weights(self.adapter_source, self.allow_unsafe, adapter=True)
+        self.adapter_base_mismatch = False
+        self.load_seconds = None  # set when the weights load
+        self._model = self._tokenizer = self._engine = None
 
-    # -- loading ---------------------------------------------------------------------
+    # -- loading (on first use) ------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self.load_seconds is not None
+
+    @property
+    def model(self):
+        self.ensure_loaded()
+        return self._model
+
+    @property
+    def tokenizer(self):
+        self.ensure_loaded()
+        return self._tokenizer
+
+    @property
+    def stop_ids(self) -> list[int]:
+        self.ensure_loaded()
+        return self._stop
+
+    @property
+    def max_context(self) -> int:
+        self.ensure_loaded()
+        return self._context
+
+    def ensure_loaded(self):
+        """Load the tokenizer and weights unless done already (generation and scoring call this)."""
+        if not self.loaded:
+            start = time.perf_counter()
+            self._load()
+            self.load_seconds = round(time.perf_counter() - start, 2)
+        return self
+
     def _load(self):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        opts = self.options
-        trust = bool(opts.get("trust_remote_code", False))
-        allow_unsafe = bool(opts.get("allow_unsafe_weights", False))
-        config = check_remote_code(self.base_source, trust)
-        check_weights(self.base_source, allow_unsafe)
-        adapter_config = None
-        if self.adapter_source:
-            adapter_config = self.adapter_source.read_json("adapter_config.json")
-            if adapter_config is None:
-                raise HarnessError(f"hf: adapter '{self.adapter_source.ref}' has no adapter_config.json; "
-                                   "expected a PEFT LoRA adapter directory or hub id")
-            check_weights(self.adapter_source, allow_unsafe, adapter=True)
+        if self.cuda:
+            torch.cuda.set_device(self.device)  # Triton kernels and CUDA graphs run on the current device
         dtype = getattr(torch, self.dtype_name)
-        kwargs = {"dtype": dtype, "trust_remote_code": trust, "use_safetensors": None if allow_unsafe else True}
+        kwargs = {"dtype": dtype, "trust_remote_code": self.trust,
+                  "use_safetensors": None if self.allow_unsafe else True}
         if self.quantization:
-            import importlib.util
-
             from transformers import BitsAndBytesConfig
 
-            if importlib.util.find_spec("bitsandbytes") is None:
-                raise HarnessError("hf: quantization needs bitsandbytes: pip install 'harness-guards[hf]'")
             kwargs["quantization_config"] = (
                 BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
                                    bnb_4bit_use_double_quant=True)
@@ -248,25 +296,21 @@ class HFModel(Model):
         kwargs["device_map"] = {"": self.device}  # load straight onto the device
         where = self.base_source.location
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=trust)
+            tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=self.trust)
             model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
         except OSError as error:
             if self.base_source.local:
                 raise HarnessError(f"hf: could not load base model from {where}: {error}") from None
             raise hub_error(self.base_source.ref, "base model", error) from None
-        self.base_config = config
-        self.adapter_config = adapter_config
-        self.merged = False
         if self.adapter_source:
-            model = self._apply_adapter(model, adapter_config)
+            model = self._apply_adapter(model, self.adapter_config)
         model.eval()
-        self.model = model
-        if self.tokenizer.pad_token_id is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.stop_ids = self._stop_ids()
-        self.max_context = (getattr(self.model.config, "max_position_embeddings", None)
-                            or getattr(self.tokenizer, "model_max_length", None) or 4096)
-        self._engine = None
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        self._model, self._tokenizer = model, tokenizer
+        self._stop = self._stop_ids()
+        self._context = (getattr(model.config, "max_position_embeddings", None)
+                         or getattr(tokenizer, "model_max_length", None) or 4096)
 
     def _apply_adapter(self, model, adapter_config):
         from peft import PeftModel
@@ -286,15 +330,14 @@ class HFModel(Model):
             raise hub_error(self.adapter_source.ref, "adapter", error) from None
         self.adapter_base_mismatch = (
             declared != "(not recorded)" and normalize_name(declared) != normalize_name(ours))
-        if self.options.get("merge_adapter"):
+        if self.merged:
             model = model.merge_and_unload()
-            self.merged = True
         return model
 
     def _stop_ids(self):
-        tok = self.tokenizer
+        tok = self._tokenizer
         ids = set()
-        for source in (tok.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None)):
+        for source in (tok.eos_token_id, getattr(self._model.generation_config, "eos_token_id", None)):
             if isinstance(source, int):
                 ids.add(source)
             elif source:
@@ -307,6 +350,7 @@ class HFModel(Model):
 
     # -- the Model interface -----------------------------------------------------------
     def fingerprint(self):
+        """What decides the completions, known without loading the weights (the generation cache's key)."""
         parts = {"base": self.base_source.signature(), "base_ref": self.base_source.ref,
                  "adapter": self.adapter_source.signature() if self.adapter_source else None,
                  "dtype": self.dtype_name, "quantization": self.quantization, "merged": self.merged,
@@ -314,14 +358,17 @@ class HFModel(Model):
         return "hf:" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
     def describe(self):
+        """The model's settings; what only the loaded weights tell is there once they have loaded."""
         info = {
             "spec": self.spec, "kind": "hf", "base": self.base_source.ref,
             "adapter": self.adapter_source.ref if self.adapter_source else None,
             "dtype": self.dtype_name, "quantization": self.quantization, "merged_adapter": self.merged,
-            "device": self.device, "engine": self.engine_name, "chat_template": self.chat,
-            "max_context": self.max_context, "stop_token_ids": self.stop_ids,
+            "device": self.device, "engine": self.engine_name, "chat_template": self.chat, "loaded": self.loaded,
         }
-        if self.adapter_source and self.adapter_base_mismatch:
+        if not self.loaded:
+            return info
+        info.update(max_context=self.max_context, stop_token_ids=self.stop_ids, load_seconds=self.load_seconds)
+        if self.adapter_base_mismatch:
             info["adapter_declared_base"] = self.adapter_config.get("base_model_name_or_path")
         if self._engine is not None and getattr(self._engine, "graph_error", None):
             info["cuda_graphs_error"] = self._engine.graph_error
@@ -331,6 +378,7 @@ class HFModel(Model):
         from harness_plugins import hf_engine
 
         if self._engine is None:
+            self.ensure_loaded()
             pad = self.tokenizer.pad_token_id
             max_batch = self.options.get("max_batch_size")
             if self.engine_name == "reference":
@@ -345,7 +393,7 @@ class HFModel(Model):
         """Tokenize one request; left-truncate a prompt too long for the context, with a warning."""
         from harness_plugins.hf_engine import Prepared
 
-        tok = self.tokenizer
+        tok = self.ensure_loaded().tokenizer
         if self.chat:
             text = tok.apply_chat_template([{"role": "user", "content": request.prompt}], tokenize=False,
                                            add_generation_prompt=True)
@@ -444,7 +492,7 @@ class HFModel(Model):
         import gc
 
         self._engine = None
-        self.model = None
+        self._model = None
         gc.collect()
         try:
             import torch
@@ -456,10 +504,7 @@ class HFModel(Model):
 
 
 def load(arg, options):
-    start = time.perf_counter()
-    model = HFModel(arg, options)
-    model.load_seconds = round(time.perf_counter() - start, 2)
-    return model
+    return HFModel(arg, options)
 
 
 @hookimpl

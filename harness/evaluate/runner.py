@@ -6,6 +6,8 @@ policy it was not yet scored with, re-scored from its stored completions
 without loading the model.  The model
 is loaded once, and only when some task still needs generating; a new run is
 created only after its model loaded, so a failed load leaves no run behind.
+A model may defer its weights to first use once its input is checked (``hf``
+does), so a run whose every completion is in the generation cache loads none.
 """
 
 from __future__ import annotations
@@ -16,7 +18,14 @@ from dataclasses import dataclass, field
 
 from harness.errors import HarnessError
 from harness.evaluate.plan import RunPlan, manifest_for, plan_run, run_id_for
-from harness.evaluate.sharding import Topology, clear_markers, mark_done, wait_for_ranks
+from harness.evaluate.sharding import (
+    Topology,
+    clear_markers,
+    mark_done,
+    sample_cost,
+    shard_assignment,
+    wait_for_ranks,
+)
 from harness.interfaces.model import GenerationRequest, GenerationSettings
 from harness.plugins import get_registry
 from harness.records import Completion, SampleRecord
@@ -189,7 +198,12 @@ def execute(plan: RunPlan, run: Run, done: list[SampleRecord], model, *, progres
     parser = getattr(plan.task, "parser_impl", None) or get_registry().get("parsers", plan.parser)
     template = templates.resolve_template(plan.template)
     done_ids = {r.id for r in done}
-    mine = [s for i, s in enumerate(plan.samples) if topology.owns(i)]
+    mine = plan.samples
+    if topology.distributed:  # split by estimated work, from the whole plan, so every rank agrees
+        costs = [sample_cost(templates.render(template, s.prompt, s.response), plan.settings.max_new_tokens,
+                             plan.settings.samples) for s in plan.samples]
+        ranks = shard_assignment(costs, topology.world_size)
+        mine = [s for s, rank in zip(plan.samples, ranks) if rank == topology.rank]
     pending = [s for s in mine if s.id not in done_ids]
     rendered = {s.id: templates.render(template, s.prompt, s.response) for s in pending}
     by_id = {s.id: s for s in pending}

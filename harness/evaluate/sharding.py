@@ -1,6 +1,7 @@
 """Data-parallel evaluation: several processes (one per GPU, or one per served endpoint) share one run.
 
-Each rank takes every ``world``-th sample and appends its records to its own
+Each rank takes its share of the samples (:func:`shard_assignment`: about the
+same estimated work per rank, the same split in every rank) and appends its records to its own
 ``samples.rank<R>.jsonl``; the run's readers see the union, deduplicated by
 sample id.  When every rank has written its ``rank<R>.done`` marker, rank 0
 merges the shards into ``samples.jsonl`` in task order and scores the run.
@@ -46,12 +47,30 @@ class Topology:
     def distributed(self) -> bool:
         return self.world_size > 1
 
-    def owns(self, index: int) -> bool:
-        return index % self.world_size == self.rank
-
     def rank_info(self) -> dict:
         return {**asdict(self), "host": platform.node(), "pid": os.getpid(),
                 "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+def sample_cost(rendered_prompt: str, max_new_tokens: int, samples: int) -> int:
+    """The work one sample asks for, estimated without a tokenizer: about 4 characters a prompt token, plus
+    every token each of its ``samples`` completions may generate (decoding, not the prompt, dominates)."""
+    return samples * (len(rendered_prompt) // 4 + max_new_tokens)
+
+
+def shard_assignment(costs: list[int], world_size: int) -> list[int]:
+    """The rank of each sample: greedy longest-first, each sample to the rank with the least work so far.
+
+    Deterministic (ties go to the earlier sample and the lower rank), so every rank
+    computes the same split from the plan alone; no sample is lost or given twice.
+    """
+    loads = [0] * world_size
+    ranks = [0] * len(costs)
+    for index in sorted(range(len(costs)), key=lambda i: (-costs[i], i)):
+        rank = min(range(world_size), key=lambda r: (loads[r], r))
+        ranks[index] = rank
+        loads[rank] += costs[index]
+    return ranks
 
 
 def launch_id(world_size: int) -> str | None:
