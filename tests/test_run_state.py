@@ -161,6 +161,22 @@ def test_unfinished_run_whose_reload_fails_is_marked_failed(cli, monkeypatch):
     assert run.manifest["failure"] == "model load failed: HarnessError: no such weights"
 
 
+def test_weights_that_fail_on_first_use_mark_the_run_failed_with_the_reason(cli, monkeypatch):
+    """Models may load lazily (hf loads its weights on the first generate): the failure then comes after the
+    run exists, and the run must say so instead of staying 'running'."""
+    from harness.evaluate import runner
+
+    def failing_generate(model, requests, settings, use_cache):
+        raise HarnessError("hf: could not load base model from /x: corrupt safetensors")
+
+    monkeypatch.setattr(runner, "generate_stream", failing_generate)
+    code, _, err = cli("eval", "--model", "keyword-baseline", "--task", "combined_test", "--limit", "10", "--quiet")
+    assert code != 0 and "corrupt safetensors" in err and "Traceback" not in err
+    (row,) = RunStore().list_runs()
+    assert row["status"] == "failed"
+    assert RunStore().open_run(row["run_id"]).manifest["failure"] == "hf: could not load base model from /x: corrupt safetensors"
+
+
 def test_git_commit_is_the_harness_sources_not_the_working_directorys(tmp_path, monkeypatch):
     import harness
     from harness.evaluate import plan

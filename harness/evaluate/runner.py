@@ -251,8 +251,11 @@ def execute(plan: RunPlan, run: Run, done: list[SampleRecord], model, *, progres
             f"Interrupted after {n_done}/{len(plan.samples)} samples; the records are kept in {run.dir}. "
             "Run the same command again (or with --resume) to finish."
         ) from None
-    except HarnessError:
+    except HarnessError as exc:
         store.update(run.id, status="failed", n_done=n_done)
+        manifest = run.manifest
+        manifest["failure"] = str(exc)  # e.g. weights that fail to load on first use (models load lazily)
+        run.write_manifest(manifest)
         raise
     finally:
         bar.close()
