@@ -1,16 +1,18 @@
 """Verdict label probabilities: hf scoring pass vs a direct forward, the openai logprobs, and a tiny-model eval."""
 
 import json
+from pathlib import Path
 
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from harness.interfaces.model import Generation, GenerationRequest, GenerationSettings  # noqa: E402
 from harness_plugins.hf import load  # noqa: E402
 from harness_plugins.openai_endpoint import OpenAIEndpoint  # noqa: E402
 from harness_plugins.parsers import GuardReasonerParser, LabelLineParser  # noqa: E402
+
+from harness.interfaces.model import Generation, GenerationRequest, GenerationSettings  # noqa: E402
 from tests.fake_openai import FakeServer  # noqa: E402
 from tests.tiny_models import build_tiny_llama  # noqa: E402
 
@@ -197,3 +199,25 @@ def test_a_record_keeps_probabilities_only_for_its_own_label_cue():
     other = Generation("s", 1, "Label: harmful", label_probs=probs, label_cue="guardreasoner/response")
     rec = build_record(sample, task, "p", [other, mine], LabelLineParser())
     assert [c.label_probs for c in rec.completions] == [probs, None]
+
+
+def test_label_probs_false_skips_the_scoring_pass_and_says_so(tiny_dir, isolated_home, cli):
+    """The scoring pass costs time (about 40 % of a 512-token eval on a 3B model): -o label_probs=false skips
+    it; the run is a different run (model options are in its key), its cache entries are kept apart, and the
+    calibration section counts every sample as having no probability."""
+    base = ["eval", "--model", f"hf:{tiny_dir}", "--task", "demo", "--limit", "6", "--max-new-tokens", "4",
+            "--temperature", "0", "-o", "device=cpu", "--quiet", "--json"]
+    code, out, err = cli(*base, "-o", "label_probs=false")
+    assert code == 0, err[-2000:]
+    skipped = json.loads(out)["runs"]["demo"]
+    rows = [json.loads(line) for line in (Path(skipped["dir"]) / "samples.jsonl").read_text().splitlines()]
+    assert all(c["label_probs"] is None for r in rows for c in r["completions"])
+    assert skipped["calibration"]["probability"]["n_without_probability"] == 6
+    code, out, err = cli(*base)  # the default run, on the same settings, is not served from the other's cache
+    assert code == 0, err[-2000:]
+    scored = json.loads(out)["runs"]["demo"]
+    assert scored["run_id"] != skipped["run_id"]
+    rows = [json.loads(line) for line in (Path(scored["dir"]) / "samples.jsonl").read_text().splitlines()]
+    assert all(sum(c["label_probs"].values()) == pytest.approx(1.0) for r in rows for c in r["completions"])
+    code, _, err = cli(*base, "-o", "label_probs=maybe")
+    assert code == 1 and "label_probs must be true or false" in err
