@@ -5,6 +5,7 @@ it, on a random-weight Llama-3.2-3B (speed does not depend on the values):
 
 * ``eval-1gpu``: WildGuard's 1,554 prompts x 512 new tokens on one GPU (fills the generation cache).
 * ``eval-cached``: the same command with ``--rerun``: every completion comes from the cache.
+* ``eval-1gpu-noprobs``: one GPU with ``-o label_probs=false`` (no label-probability scoring pass).
 * ``eval-2gpu``: ``--workers 2 --devices 0,1 --no-cache`` (none lost or duplicated is checked).
 * ``train-2gpu``: ``harness train --method sft`` with two GPUs visible, which relaunches itself under
   ``accelerate launch --multi_gpu`` (a smoke run of a few steps, not a throughput figure).
@@ -76,6 +77,7 @@ def main():
         for name, extra, stage_env in (
             ("eval-1gpu", ["--runs-dir", str(work / "runs1")], one),
             ("eval-cached", ["--runs-dir", str(work / "runs1"), "--rerun"], one),
+            ("eval-1gpu-noprobs", ["--runs-dir", str(work / "runs3"), "--no-cache", "-o", "label_probs=false"], one),
             ("eval-2gpu", ["--runs-dir", str(work / "runs2"), "--no-cache", "--workers", "2"]
              + ([] if args.tiny else ["--devices", "0,1"]), env),
         ):
@@ -124,9 +126,12 @@ def render(path: Path):
              "| command | wall time | records | exit |", "| --- | --- | --- | --- |"]
     for name, label in (("eval-1gpu", "`harness eval` on 1 GPU (fills the cache)"),
                         ("eval-cached", "same command, `--rerun`, every completion cached"),
+                        ("eval-1gpu-noprobs", "1 GPU, `-o label_probs=false` (no scoring pass)"),
                         ("eval-2gpu", "`--workers 2 --devices 0,1 --no-cache`"),
                         ("train-2gpu", "`harness train --method sft` (6 steps), 2 GPUs visible")):
-        st = s[name]
+        st = s.get(name)
+        if st is None:
+            continue
         lines.append(f"| {label} | {st['seconds']:.1f} s | {st.get('records', '')} | {st['rc']} |")
     if speedup:
         lines += ["", f"Eval speed-up on 2 GPUs: **{speedup:.2f}x** (target 1.9x)."]
