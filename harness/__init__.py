@@ -20,7 +20,7 @@ from harness.interfaces.model import (  # noqa: E402
     Model,
     check_model_options,
 )
-from harness.interfaces.parser import ParseResult, Parser  # noqa: E402
+from harness.interfaces.parser import Parser, ParseResult  # noqa: E402
 from harness.interfaces.trainer import Trainer, TrainRequest, TrainResult  # noqa: E402
 
 __all__ = [

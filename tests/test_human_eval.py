@@ -14,6 +14,7 @@ import pytest
 from harness.errors import HarnessError
 from harness.human_eval import answers, stats
 from harness.human_eval.study import Item, Study, create_study, open_study
+from harness.score.stats import wilson_interval
 from tests.human_eval_fixtures import LIMIT, make_runs
 
 # -- statistics against hand computations -------------------------------------------
@@ -21,9 +22,9 @@ from tests.human_eval_fixtures import LIMIT, make_runs
 
 def test_wilson_interval_matches_the_textbook_value():
     # Newcombe (1998), Statistics in Medicine 17:857, example 81/263: Wilson 95% interval 0.2553 to 0.3662.
-    low, high = stats.wilson(81, 263)
+    low, high = wilson_interval(81, 263)
     assert round(low, 4) == 0.2553 and round(high, 4) == 0.3662
-    assert stats.wilson(0, 0) == (None, None)
+    assert wilson_interval(0, 0) == (None, None)
 
 
 def test_sign_test_is_the_exact_binomial_by_hand():
@@ -331,8 +332,8 @@ def test_live_judge_picks_match_stored_judgments_and_pairwise_mode(cli, study, m
     assert code == 0, err
     assert json.loads(out)["judges"]["stub"] == {"question": "ship", "items": 3, "agree": 2,
                                                  "agreement": pytest.approx(2 / 3), "ci_low": pytest.approx(
-                                                     stats.wilson(2, 3)[0]), "ci_high": pytest.approx(
-                                                     stats.wilson(2, 3)[1])}
+                                                     wilson_interval(2, 3)[0]), "ci_high": pytest.approx(
+                                                     wilson_interval(2, 3)[1])}
 
 
 def test_concurrent_raters_never_lose_answers(study):

@@ -138,7 +138,7 @@ def test_validate_runs_every_degradation_through_judge_batch():
     report = v.validate(Fake(table), "fake@0#x", items, "hand-made")
     assert (report.n_samples, report.n_skipped) == (2, 1)
     by_name = {r.name: r for r in report.results}
-    assert set(by_name) == set(v.degradation_names())
+    assert set(by_name) == {d.name for d in v.DEGRADATIONS}
     # every degraded copy is unknown to the fake judge: an error, so nothing counts as caught
     assert by_name["truncated"].n == 2 and by_name["truncated"].rates["composite"].caught == 0
     assert by_name["other-sample"].n == 0  # the other sample's reasoning is the same text: no degradation
@@ -151,7 +151,7 @@ def test_cli_on_a_task_replayed_then_on_its_run(cli):
     assert code == 0, err
     report = json.loads(out)
     assert report["n_samples"] + report["n_skipped"] == 12
-    assert [r["name"] for r in report["results"]] == v.degradation_names()
+    assert [r["name"] for r in report["results"]] == [d.name for d in v.DEGRADATIONS]
     assert report["identity"].startswith("heuristic@2-lex-")
     saved = v.latest_report("heuristic")
     assert saved is not None and saved.to_dict() == report

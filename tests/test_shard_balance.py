@@ -38,7 +38,7 @@ def test_a_rank_generates_the_share_the_cost_split_gives_it(tmp_path):
     from harness.checkpoints.loading import load_model
     from harness.evaluate import runner
     from harness.evaluate.plan import plan_run
-    from harness.evaluate.sharding import Topology, shard_file
+    from harness.evaluate.sharding import Topology
     from harness.interfaces.model import GenerationSettings
     from harness.store.runs import RunStore
     from harness.tasks.task import get_task
@@ -57,6 +57,6 @@ def test_a_rank_generates_the_share_the_cost_split_gives_it(tmp_path):
     run = runner.create_run(store, plan)
     model = load_model("keyword-baseline")
     assert runner.execute(plan, run, [], model, progress=False, topology=Topology(rank=1, world_size=2)) is None
-    rows = [json.loads(line) for line in shard_file(run.dir, 1).read_text().splitlines()]
+    rows = [json.loads(line) for line in run.shard_path(1).read_text().splitlines()]
     long_id = next(s.id for s in plan.samples if len(s.prompt) == 40000)
     assert sorted(r["id"] for r in rows) == sorted(s.id for s in plan.samples if s.id != long_id)

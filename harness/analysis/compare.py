@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.score.stats import auroc_difference, f1_difference, mcnemar_exact, mean_difference
+from harness.score.stats import (
+    auroc_difference,
+    f1_difference,
+    mcnemar_exact,
+    mean_difference,
+)
 from harness.store.runs import Run, RunStore
 
 

@@ -16,7 +16,7 @@ from harness.config import parse_key_values
 @click.option("--tasks", default=None,
               help="Comma-separated lm-eval generate_until tasks or task YAML paths "
                    "(default: gsm8k,arc_challenge_chat,nq_open).")
-@click.option("--limit", type=int, default=200, show_default=True, help="Documents per task (seeded subset).")
+@click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="Documents per task (seeded subset).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch-size", default="auto", show_default=True)
 @click.option("-o", "--model-option", "model_options", multiple=True, metavar="KEY=VALUE",

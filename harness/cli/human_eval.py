@@ -65,7 +65,7 @@ def create(run_a, run_b, runs_list, n, seed, stratify_by, study_id, runs_dir):
 @click.argument("study_id", metavar="STUDY")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to bind; anything but loopback requires the access token printed in the URL.")
-@click.option("--port", type=int, default=8765, show_default=True, help="Port to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True, help="Port to listen on.")
 @runs_dir_option
 def serve(study_id, host, port, runs_dir):
     """Serve the rating page of STUDY until Ctrl-C.

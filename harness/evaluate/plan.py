@@ -21,9 +21,7 @@ from functools import cached_property
 from harness import __version__
 from harness.errors import HarnessError
 from harness.interfaces.model import GenerationSettings
-from harness.plugins import get_registry
 from harness.store.runs import now_iso
-from harness.tasks import templates
 
 TRACKED_PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "scikit-learn", "pluggy")
 
@@ -80,15 +78,7 @@ def plan_run(model_name, task, settings, *, policy=None, limit=None, data_dir=No
         excluded = {"file": exclude.path, "sha256": exclude.sha256, "n_excluded": len(ids), "ids": ids} if ids else None
         if not samples:
             raise HarnessError(f"--exclude-ids {exclude.path} leaves no sample of task '{task.name}' to evaluate")
-    model_template, model_parser = model_template_parser(entry)  # registry entry > model loader > task
-    if hasattr(task, "plan_generation"):  # a task that owns its prompts, decoding and parsing (lm-eval tasks)
-        template, parser, settings = task.plan_generation(settings)
-    else:
-        model_template, model_parser = model_template_parser(entry)  # registry entry > model loader > task
-        template = model_template or task.template
-        parser = model_parser or task.parser
-        templates.resolve_template(template)
-        get_registry().get("parsers", parser)
+    template, parser, settings = task.generation(settings, *model_template_parser(entry))  # entry > loader > task
     return RunPlan(model_name, entry, task, samples, settings, template, parser, policy or task.policy, limit,
                    task.file_hash(), task.data_fingerprint(data_dir), data_dir, excluded)
 

@@ -27,9 +27,7 @@ from harness.evaluate.sharding import (
     wait_for_ranks,
 )
 from harness.interfaces.model import GenerationRequest, GenerationSettings
-from harness.plugins import get_registry
 from harness.records import Completion, SampleRecord
-from harness.score.metrics import score_records
 from harness.store.runs import Run, RunStore, now_iso
 from harness.tasks import templates
 
@@ -195,7 +193,7 @@ def execute(plan: RunPlan, run: Run, done: list[SampleRecord], model, *, progres
     """
     topology = topology or Topology()
     store = run.store
-    parser = getattr(plan.task, "parser_impl", None) or get_registry().get("parsers", plan.parser)
+    parser = plan.task.output_parser(plan.parser)
     template = templates.resolve_template(plan.template)
     done_ids = {r.id for r in done}
     mine = plan.samples
@@ -294,7 +292,7 @@ def finalize(plan: RunPlan, run: Run) -> dict:
     missing = {s.id for s in plan.samples} - set(ids)
     if missing:
         raise HarnessError(f"{run.id}: {len(missing)} samples have no record; run the command again to finish")
-    metrics = score_records(records, plan.task, plan.policy)
+    metrics = plan.task.score(records, plan.policy)
     run.write_metrics(plan.policy, metrics)
     run.store.update(run.id, status="complete", n_done=len(records), finished=True)
     return metrics

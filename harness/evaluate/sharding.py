@@ -89,10 +89,6 @@ def launch_id(world_size: int) -> str | None:
     return None
 
 
-def shard_file(run_dir, rank: int):
-    return run_dir / f"samples.rank{rank}.jsonl"
-
-
 def done_marker(run_dir, rank: int):
     return run_dir / f"rank{rank}.done"
 

@@ -109,7 +109,10 @@ def answered_items(study: Study, rater: str) -> set[int]:
 
 def next_item(study: Study, rater: str):
     """The first item the rater has not answered (where a reload or restart resumes), or None when done."""
-    done = answered_items(study, rater)
+    return first_unanswered(study, answered_items(study, rater))
+
+
+def first_unanswered(study: Study, done: set[int]):
     return next((item for item in study.items if item.item_no not in done), None)
 
 

@@ -119,7 +119,7 @@ def create_app(study: Study, host: str = "127.0.0.1"):
             return error(str(exc))
         csrf = await run_in_threadpool(answers_mod.rater_token, study, rater)
         done = await run_in_threadpool(answers_mod.answered_items, study, rater)
-        item = next((i for i in study.items if i.item_no not in done), None)
+        item = answers_mod.first_unanswered(study, done)
         if item is None:
             return render("done.html", rater=rater, total=total)
         return render("item.html", rater=rater, item=item, csrf=csrf, done=len(done), total=total,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from harness.human_eval.study import Study
 from harness.store.runs import RunStore
 
+
 def pick(left_score, right_score, item) -> str | None:
     if left_score == right_score:
         return None

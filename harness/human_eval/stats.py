@@ -21,19 +21,11 @@ from collections import Counter, defaultdict
 
 from harness.human_eval.answers import Answer, read_answers, read_comments
 from harness.human_eval.study import QUESTIONS, Study
+from harness.score.stats import wilson_interval
 
 # The seed's success criteria: human preference for the DPO model's reasoning, judged blind.
 CRITERIA = (("toy DPO run: humans prefer B's reasoning", 0.60), ("full DPO run: humans prefer B's reasoning", 0.65))
 CRITERION_QUESTION = "ship"
-
-
-def wilson(successes: int, n: int) -> tuple[float | None, float | None]:
-    from statsmodels.stats.proportion import proportion_confint
-
-    if n == 0:
-        return None, None
-    low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
-    return float(low), float(high)
 
 
 def sign_test(wins: int, losses: int) -> float | None:
@@ -68,7 +60,7 @@ def pair_win_rates(study: Study, majority: dict) -> list[dict]:
             wins, losses = outcomes.count(candidate), outcomes.count(baseline)
             ties = len(outcomes) - wins - losses
             decisive = wins + losses
-            low, high = wilson(wins, decisive)
+            low, high = wilson_interval(wins, decisive)
             rows.append({
                 "baseline": baseline, "candidate": candidate, "question": question, "items": len(outcomes),
                 "candidate_wins": wins, "baseline_wins": losses, "ties": ties,
@@ -186,7 +178,7 @@ def judge_agreement(majority: dict, judge_picks: dict[int, str | None], question
     compared = [(judge_picks[n], w) for (n, q), w in majority.items()
                 if q == question and w is not None and n in judge_picks]
     agree = sum(j == w for j, w in compared)
-    low, high = wilson(agree, len(compared))
+    low, high = wilson_interval(agree, len(compared))
     return {"question": question, "items": len(compared), "agree": agree,
             "agreement": agree / len(compared) if compared else None, "ci_low": low, "ci_high": high}
 

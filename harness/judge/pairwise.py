@@ -21,6 +21,7 @@ from __future__ import annotations
 from harness.errors import HarnessError
 from harness.interfaces.judge import JudgeInput, Preference
 from harness.records import JudgeIdentity
+from harness.score.stats import wilson_interval
 from harness.store import pairwise as store
 from harness.store.pairwise import PairIdentity, PairRecord, PairSummary
 
@@ -28,13 +29,8 @@ POINTS = {"A": 1.0, "tie": 0.5, "B": 0.0}
 
 
 def wilson(count: float, n: int) -> list:
-    """Wilson 95 % interval of count/n (statsmodels); [None, None] when n is 0."""
-    from statsmodels.stats.proportion import proportion_confint
-
-    if n == 0:
-        return [None, None]
-    low, high = proportion_confint(count, n, alpha=0.05, method="wilson")
-    return [float(low), float(high)]
+    """Wilson 95 % interval as a JSON list."""
+    return list(wilson_interval(count, n))
 
 
 def outcome(record: PairRecord) -> str:

@@ -28,7 +28,6 @@ from harness.records import JudgeIdentity, JudgmentRecord, SampleRecord
 from harness.store import judgments as store
 from harness.store.runs import FORMAT_VERSION
 
-
 # -- judge specs -------------------------------------------------------------
 
 

@@ -236,10 +236,6 @@ DEGRADATIONS = (
 )
 
 
-def degradation_names() -> list[str]:
-    return [d.name for d in DEGRADATIONS]
-
-
 def degrade(item: JudgeInput, degradation: Degradation, pool: list[JudgeInput]) -> JudgeInput | None:
     """``item`` with its reasoning degraded (and its completion text to match); None if it does not apply."""
     new = degradation.apply(item, pool) if degradation.needs_pool else degradation.apply(item.reasoning)
@@ -263,12 +259,11 @@ class Rate:
 
     @classmethod
     def of(cls, caught: int, n: int) -> Rate:
-        from statsmodels.stats.proportion import proportion_confint
+        from harness.score.stats import wilson_interval
 
         if n == 0:
             return cls(0, 0, None, None, None)
-        low, high = proportion_confint(caught, n, alpha=0.05, method="wilson")
-        return cls(caught, n, caught / n, float(low), float(high))
+        return cls(caught, n, caught / n, *wilson_interval(caught, n))
 
 
 @dataclass

@@ -47,7 +47,12 @@ def scores(records, positive: str) -> dict:
 def score_metrics(y_true, y_score, target_fpr=TARGET_FPR, n_bins=N_BINS) -> dict:
     """Every metric of one score on samples that all have one (lists of bools and floats in [0, 1])."""
     from sklearn.calibration import calibration_curve
-    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score, roc_curve
+    from sklearn.metrics import (
+        average_precision_score,
+        brier_score_loss,
+        roc_auc_score,
+        roc_curve,
+    )
 
     y = np.asarray(y_true, dtype=int)
     p = np.asarray(y_score, dtype=float)

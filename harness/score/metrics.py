@@ -23,7 +23,6 @@ from __future__ import annotations
 from collections import defaultdict
 
 from harness.records import SampleRecord
-from harness.score.calibration import calibration_metrics
 
 POLICIES = ("strict", "exclude", "guardreasoner-paper")
 NO_VERDICT = "no verdict"
@@ -33,9 +32,6 @@ def score_records(records: list[SampleRecord], task, policy: str = "strict") -> 
     """Metrics for the first completion of every record."""
     from harness.errors import unknown_name
 
-    if hasattr(task, "score_records"):  # a task with its own metrics (lm-eval tasks)
-        return task.score_records(records, policy)
-
     if policy not in POLICIES:
         raise unknown_name("policy", policy, POLICIES)
     if policy == "guardreasoner-paper":
@@ -43,7 +39,7 @@ def score_records(records: list[SampleRecord], task, policy: str = "strict") -> 
 
         result = paper_f1([r.gold for r in records], [r.first.text or "" for r in records], task.target)
         metrics = {**result, "policy": policy, "positive": task.positive, **failure_rates(records),
-                   "calibration": calibration_metrics(records, task.positive)}
+                   "calibration": calibration(records, task)}
         metrics["warnings"] = warnings(metrics)
         return metrics
     golds, preds, cats = [], [], []
@@ -64,7 +60,7 @@ def score_records(records: list[SampleRecord], task, policy: str = "strict") -> 
     metrics["policy"] = policy
     metrics["positive"] = task.positive
     metrics["per_category"] = per_category(golds, preds, cats, task)
-    metrics["calibration"] = calibration_metrics(records, task.positive)
+    metrics["calibration"] = calibration(records, task)
     metrics["warnings"] = warnings(metrics)
     return metrics
 
@@ -143,3 +139,10 @@ def weighted_average(per_task: dict, keys=("accuracy", "precision", "recall", "f
         out[key] = sum(v * w for v, w in pairs) / total if total else None
     out["n"] = sum(m.get("weight", m.get("n", 0)) for m in per_task.values())
     return out
+
+
+def calibration(records, task) -> dict:
+    """Calibration of the recorded label probabilities (numpy and scikit-learn load only when scoring)."""
+    from harness.score.calibration import calibration_metrics
+
+    return calibration_metrics(records, task.positive)

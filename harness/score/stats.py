@@ -158,3 +158,13 @@ def auroc_difference(gold, score_a, score_b, positive, **kw) -> Difference:
 
     diff, low, high = paired_bootstrap(stat, (g, a, b), **kw)
     return Difference(float(auroc_from_arrays(g, a)), float(auroc_from_arrays(g, b)), diff, low, high, len(g))
+
+
+def wilson_interval(successes: float, n: int) -> tuple[float | None, float | None]:
+    """Wilson 95 % interval of successes/n (statsmodels); (None, None) when n is 0."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    if n == 0:
+        return None, None
+    low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
+    return float(low), float(high)

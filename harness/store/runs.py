@@ -130,8 +130,11 @@ class Run:
 
     def open_appender(self, rank: int | None = None):
         """Append to samples.jsonl, or to this rank's shard in a data-parallel run."""
-        path = self.samples_path if rank is None else self.dir / f"samples.rank{rank}.jsonl"
-        return JsonlAppender(path)
+        return JsonlAppender(self.samples_path if rank is None else self.shard_path(rank))
+
+    def shard_path(self, rank: int) -> Path:
+        """Where rank ``rank`` of a data-parallel run appends its records until rank 0 merges them."""
+        return self.dir / f"samples.rank{rank}.jsonl"
 
     def merge_shards(self, order: list[str]):
         """Rewrite samples.jsonl from all shards in task order, then remove the shards."""
@@ -166,11 +169,7 @@ class Run:
 
     def read_metrics(self, policy: str | None = None) -> dict | None:
         """The metrics under ``policy`` (default: the run's own) with the run's judges, or None if not scored."""
-        data = self._read_metrics_file()
-        metrics = data["policies"].get(policy or self.policy)
-        if metrics is None:
-            return None
-        return {**metrics, **({"judges": data["judges"]} if data.get("judges") else {})}
+        return policy_metrics(self._read_metrics_file(), policy or self.policy)
 
     def write_metrics(self, policy: str, metrics: dict):
         """Store ``metrics`` as this run's scores under ``policy`` (any 'judges' key is the run's, not the policy's)."""
@@ -189,7 +188,15 @@ class Run:
 
     def _write_metrics_file(self, data: dict):
         write_json_atomic(self.metrics_path, data)
-        self.store.index_metrics(self.id, {p: self.read_metrics(p) for p in data["policies"]}, self.policy)
+        self.store.index_metrics(self.id, {p: policy_metrics(data, p) for p in data["policies"]}, self.policy)
+
+
+def policy_metrics(data: dict, policy: str) -> dict | None:
+    """One policy's metrics from a metrics.json's content, with the run's judges beside them."""
+    metrics = data["policies"].get(policy)
+    if metrics is None:
+        return None
+    return {**metrics, **({"judges": data["judges"]} if data.get("judges") else {})}
 
 
 def read_jsonl_records(path: Path) -> list[dict]:

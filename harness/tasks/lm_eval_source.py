@@ -252,8 +252,8 @@ class LmEvalTask:
                                   location=f"{self.name} doc {doc_id}"))
         return samples
 
-    def plan_generation(self, settings):
-        """The template, parser and generation settings lm-eval's task asks for (the CLI's are overridden)."""
+    def generation(self, settings, model_template=None, model_parser=None):
+        """lm-eval's own prompt, parser and settings (the CLI's and a checkpoint's template/parser do not apply)."""
         kwargs = self.generation_kwargs
         greedy = not kwargs.get("do_sample", False)
         temperature = 0.0 if greedy else float(kwargs.get("temperature", 1.0))
@@ -284,7 +284,11 @@ class LmEvalTask:
                     values.setdefault(f"{metric},{filter_key}", {})[str(inst.doc_id)] = value
         return values
 
-    def score_records(self, records, policy=None) -> dict:
+    def output_parser(self, name: str):
+        """Its own stop-and-filter parser, whatever parser name the plan carries."""
+        return self.parser_impl
+
+    def score(self, records, policy=None) -> dict:
         """lm-eval's aggregated metrics (its ``metric,filter`` keys) plus the harness's run summary fields."""
         per_doc = self.per_doc_metrics(records)
         aggregations = self.lm_task.aggregation()

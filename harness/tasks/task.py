@@ -68,6 +68,26 @@ class Task:
     def file_hash(self) -> str:
         return sources.file_sha256(self.path)
 
+    # -- what a run of this task uses (lm-eval tasks answer these differently) -----------
+    def generation(self, settings, model_template=None, model_parser=None):
+        """(template, parser, settings) of a run: the checkpoint's or model loader's declaration, else the task's."""
+        from harness.plugins import get_registry
+
+        template, parser = model_template or self.template, model_parser or self.parser
+        templates.resolve_template(template)
+        get_registry().get("parsers", parser)
+        return template, parser, settings
+
+    def output_parser(self, name: str):
+        from harness.plugins import get_registry
+
+        return get_registry().get("parsers", name)
+
+    def score(self, records, policy: str) -> dict:
+        from harness.score.metrics import score_records
+
+        return score_records(records, self, policy)
+
     # -- data ------------------------------------------------------------
     def data_path(self, data_dir=None) -> Path:
         """Where the data file is: in the data folder, else (with a ``url``) downloaded into the cache.
