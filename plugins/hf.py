@@ -11,9 +11,9 @@ the error says what each one risks.  Generation runs in ``hf_engine``
 Options (the ``options`` dict; CLI flags map onto these keys): dtype, quantization
 (None|"8bit"|"4bit"), merge_adapter, trust_remote_code, allow_unsafe_weights,
 chat_template, engine ("fast"|"reference"), device ("auto"|"cpu"|"cuda"),
-max_batch_size, cuda_graphs, label_probs (default true: a scoring pass records each label's
-probability for calibration metrics; false skips it, which on a 3B model at 512 new tokens saves
-about 40 % of the eval time, benchmarks/RESULTS.md).
+max_batch_size, cuda_graphs, label_probs (default true: each label's probability at the label
+position is recorded for calibration metrics, computed from the engine's KV cache as each
+completion finishes, so it costs a few tokens per completion; false skips it).
 
 Constructing a model checks everything that can fail without the weights (spec,
 policy, adapter config, quantization needs), but loads the weights only on
@@ -40,7 +40,7 @@ DTYPES = ("bfloat16", "float16", "float32")
 QUANTIZATIONS = (None, "8bit", "4bit")
 ENGINES = ("fast", "reference")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
-SCORE_EVERY = 64  # at most this many finished completions wait for one label-scoring batch
+LABEL_RULE = "own-tokens"  # what label probabilities are conditioned on (HFModel.label_query); in the fingerprint
 STOP_TOKENS = ("<|im_end|>", "<|eot_id|>", "<|end_of_text|>", "<|endoftext|>", "</s>")
 UNSAFE_WEIGHTS = (
     "loading pickle weights (.bin/.pt) can execute arbitrary code from the file; "
@@ -360,8 +360,9 @@ class HFModel(Model):
                  "adapter": self.adapter_source.signature() if self.adapter_source else None,
                  "dtype": self.dtype_name, "quantization": self.quantization, "merged": self.merged,
                  "chat_template": self.chat}
-        if not self.label_probs:  # cached completions without probabilities must not serve a run that wants them
-            parts["label_probs"] = False
+        # cached completions without probabilities must not serve a run that wants them, nor probabilities
+        # by an earlier rule (a re-tokenized context, before LABEL_RULE) one that wants this rule's
+        parts["label_probs"] = LABEL_RULE if self.label_probs else False
         return "hf:" + hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:24]
 
     def describe(self):
@@ -429,61 +430,65 @@ class HFModel(Model):
         if batch is not None and not (batch.isdigit() and int(batch) > 0):
             raise HarnessError(f"hf: batch size '{settings.batch_size}' should be a positive integer or 'auto'")
         batch = int(batch) if batch else None
-        finished = []
-        for done in self.engine().run(prepared, settings, batch_size=batch):
-            req, prep = requests[done.index], prepared[done.index]
-            text = self.tokenizer.decode(done.tokens, skip_special_tokens=True)
-            finished.append(Generation(req.sample_id, req.sample_index, text, seed=req.seed,
-                                       n_prompt_tokens=len(prep.ids), n_new_tokens=done.n_new_tokens,
-                                       seconds=round(done.seconds, 4), warnings=list(prep.warnings)))
-            if done.group_end or len(finished) >= SCORE_EVERY:  # yield as the engine does, scored
-                yield from self.score_labels(finished, requests, prepared)
-                finished = []
-        yield from self.score_labels(finished, requests, prepared)
+        texts, problems = {}, {}
 
-    def score_labels(self, generations, requests, prepared):
-        """Set each generation's ``label_probs`` by a scoring pass, then return the generations.
+        def decode(index, tokens):
+            if index not in texts:
+                texts[index] = self.tokenizer.decode(tokens, skip_special_tokens=True)
+            return texts[index]
 
-        Always a separate forward pass over prompt + completion up to the label word
-        (the model's own ``Label:`` line, or the parser's cue appended when it wrote
-        none), batched: the same numbers whether the label was sampled, skipped or
-        cut off, and none of the engine's sampling state is involved.  The rule for
-        the probabilities is :func:`harness_plugins.hf_engine.label_probabilities`'.
-        """
-        from harness_plugins.hf_engine import label_probabilities
-
-        if not self.label_probs:
-            return generations
-        by_key = {(r.sample_id, r.sample_index): (r, p) for r, p in zip(requests, prepared)}
-        queries, targets = [], []
-        for generation in generations:
-            request, prep = by_key[(generation.sample_id, generation.sample_index)]
-            if request.label_cue is None:
-                continue
-            query = self.label_query(prep.ids, generation.text, request.label_cue)
+        def labeler(index, tokens):
+            cue = requests[index].label_cue
+            if cue is None:
+                return None
+            query = self.label_query(prepared[index].ids, tokens, decode(index, tokens), cue)
             if query is None:
-                generation.warnings.append(f"no label probabilities: the labels of {request.label_cue.key} "
-                                           "do not differ in a token at the label position")
-                continue
-            queries.append(query)
-            targets.append((generation, request.label_cue.key))
-        if queries:
-            probs = label_probabilities(self.model, self.device, self.tokenizer.pad_token_id, queries)
-            for (generation, key), p in zip(targets, probs):
-                generation.label_probs, generation.label_cue = p, key
-        return generations
+                problems[index] = (f"no label probabilities: the labels of {cue.key} do not differ in a token "
+                                   "at the label position")
+            return query
 
-    def label_query(self, prompt_ids, text, cue):
-        """The scoring-pass input for one completion: context ids and each label's first distinguishing token.
+        for done in self.engine().run(prepared, settings, batch_size=batch,
+                                      labeler=labeler if self.label_probs else None):
+            req, prep = requests[done.index], prepared[done.index]
+            text = decode(done.index, done.tokens)
+            texts.pop(done.index)
+            warnings = list(prep.warnings) + ([problems.pop(done.index)] if done.index in problems else [])
+            generation = Generation(req.sample_id, req.sample_index, text, seed=req.seed,
+                                    n_prompt_tokens=len(prep.ids), n_new_tokens=done.n_new_tokens,
+                                    seconds=round(done.seconds, 4), warnings=warnings)
+            if done.label_probs is not None:
+                generation.label_probs, generation.label_cue = done.label_probs, req.label_cue.key
+            yield generation
 
-        Each label's continuation (completion up to the label + the word) is tokenized
-        whole; the context is the prompt and the tokens all continuations share, and a
-        label's token is its first one past them.  None when two labels share it.
+    def label_query(self, prompt_ids, tokens, text, cue):
+        """Where to score the labels of one completion: context ids and each label's first distinguishing token.
+
+        The context is the prompt, the model's own generated tokens up to the label
+        position (the greatest run of them whose text is a prefix of the text before
+        the label word: its ``Label:`` line, or the whole completion when it wrote none),
+        then the rest of that text (the parser's cue) tokenized with each label's word;
+        the tokens all labels share go into the context, and a label's token is its
+        first one past them.  The model's own tokens, not a re-tokenization of the
+        decoded text, so the probabilities are those of the model at the step it would
+        write the label, and the engine can compute them from its cache.  None when two
+        labels share that token.  ``text`` is ``tokens`` decoded.
         """
         from harness_plugins.hf_engine import LabelQuery
 
         prefix, space, _ = cue.split(text)
-        seqs = {label: self.tokenizer(prefix + space + word, add_special_tokens=False).input_ids
+        decode = lambda ids: self.tokenizer.decode(ids, skip_special_tokens=True)  # noqa: E731
+        kept, head = len(tokens), text
+        if not prefix.startswith(text):  # binary search: prefix.startswith(decode(tokens[:low])) holds, [:high] not
+            low, high = 0, len(tokens)
+            while high - low > 1:
+                middle = (low + high) // 2
+                if prefix.startswith(decode(tokens[:middle])):
+                    low = middle
+                else:
+                    high = middle
+            kept, head = low, decode(tokens[:low])
+        tail = prefix[len(head):]
+        seqs = {label: self.tokenizer(tail + space + word, add_special_tokens=False).input_ids
                 for label, word in cue.words.items()}
         first = next(iter(seqs.values()))
         shared = 0
@@ -491,11 +496,11 @@ class HFModel(Model):
             shared += 1
         if any(len(s) <= shared for s in seqs.values()):
             return None
-        tokens = {label: s[shared] for label, s in seqs.items()}
-        if len(set(tokens.values())) < len(tokens):
+        label_tokens = {label: s[shared] for label, s in seqs.items()}
+        if len(set(label_tokens.values())) < len(label_tokens):
             return None
-        context = list(prompt_ids) + first[:shared]
-        return LabelQuery(context[-self.max_context:], tokens)
+        context = list(prompt_ids) + list(tokens[:kept]) + first[:shared]
+        return LabelQuery(context[-self.max_context:], label_tokens)
 
     def close(self):
         import gc

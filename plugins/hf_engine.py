@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 
 ATTENTION_NAME = "harness_static_cache"
 WINDOW = 128  # attention window granularity (positions); one CUDA graph per window
+LABEL_ROOM = 16  # cache positions kept past max_new_tokens for the cue tokens a label query appends
+LABEL_BATCH = 64  # finished sequences per label-capture forward
 _ACTIVE = []  # the engine whose cache the registered attention function uses right now
 
 
@@ -59,6 +61,7 @@ class Finished:
     n_new_tokens: int
     seconds: float
     group_end: bool = True  # the last of the requests that finished together (a caller may batch on it)
+    label_probs: dict | None = None  # {label: p} when the run was given a labeler and it asked for them
 
 
 def _attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
@@ -180,6 +183,15 @@ class FastEngine:
             with sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
                 out = F.scaled_dot_product_attention(query, key, value, attn_mask=st.prefill_mask, scale=scaling)
             return out.transpose(1, 2), None
+        if st.mode == "extend":  # a few tokens per finished slot, after that slot's cached context
+            st.k[layer][st.ext_wslot, :, st.ext_wpos] = key.transpose(1, 2)[st.ext_real]
+            st.v[layer][st.ext_wslot, :, st.ext_wpos] = value.transpose(1, 2)[st.ext_real]
+            keys = st.k[layer][st.ext_slots, :, : st.ext_window].repeat_interleave(self.groups, dim=1)
+            values = st.v[layer][st.ext_slots, :, : st.ext_window].repeat_interleave(self.groups, dim=1)
+            with sdpa_kernel([SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]):
+                out = F.scaled_dot_product_attention(query, keys.to(query.dtype), values.to(query.dtype),
+                                                     attn_mask=st.ext_mask, scale=scaling)
+            return out.transpose(1, 2), None
         # decode: one query token per slot; write its key/value, attend to the window in use
         batch = query.shape[0]
         st.k[layer][st.arange, :, st.wpos] = key[:, :, 0]
@@ -234,8 +246,13 @@ class FastEngine:
         return math.ceil(remaining / waves)  # same work in every wave
 
     # -- the loop ------------------------------------------------------------------
-    def run(self, prepared, settings, batch_size=None):
-        """Yield a :class:`Finished` per prepared request, as slots finish."""
+    def run(self, prepared, settings, batch_size=None, labeler=None):
+        """Yield a :class:`Finished` per prepared request, as slots finish.
+
+        ``labeler(index, tokens)`` -> :class:`LabelQuery` or None: for each finished
+        request, the context whose next-token label probabilities it wants; they are
+        computed from the slot's KV cache before the slot is reused (:meth:`_capture_labels`).
+        """
         import torch
 
         pending = sorted(prepared, key=lambda p: len(p.ids), reverse=True)
@@ -244,10 +261,11 @@ class FastEngine:
         self.timings = {"prefill": 0.0, "capture": 0.0}
         with torch.inference_mode(), self._active():
             while pending:
-                length = _round_up(len(pending[0].ids) + settings.max_new_tokens, 16)
+                room = LABEL_ROOM if labeler is not None else 0
+                length = _round_up(len(pending[0].ids) + settings.max_new_tokens + room, 16)
                 batch = self.fit_batch(length, len(pending), requested)
                 try:
-                    yield from self._run_cache(pending, settings, batch, length)
+                    yield from self._run_cache(pending, settings, batch, length, labeler)
                 except Exception as error:  # noqa: BLE001 - only out-of-memory is handled
                     if not is_oom(error):
                         raise
@@ -270,7 +288,7 @@ class FastEngine:
         if self.cuda:
             torch.cuda.empty_cache()
 
-    def _run_cache(self, pending, settings, batch, length):
+    def _run_cache(self, pending, settings, batch, length, labeler=None):
         """Decode with one cache of ``batch`` slots x ``length`` positions until it is drained.
 
         Requests leave ``pending`` only when they finish, so an out-of-memory error
@@ -281,7 +299,7 @@ class FastEngine:
         began = time.perf_counter()
         max_new = settings.max_new_tokens
         slots = [None] * batch  # slot -> _Slot
-        refill_floor = 0.7 * length
+        refill_floor = 0.7 * (length - (LABEL_ROOM if labeler is not None else 0))
         started = set()
         while True:
             free = [b for b in range(batch) if slots[b] is None]
@@ -312,14 +330,90 @@ class FastEngine:
                 rows = st.out[index].cpu().tolist()
                 counts = st.nnew[index].cpu().tolist()
                 now = time.perf_counter()
-                for n, (b, row, count) in enumerate(zip(finished, rows, counts), 1):
-                    s = slots[b]
-                    slots[b] = None
+                done_rows = []
+                for b, row, count in zip(finished, rows, counts):
                     tokens = row[:count]
                     if tokens and tokens[-1] in self.stop_ids and not settings.ignore_eos:
                         tokens = tokens[:-1]
+                    done_rows.append((b, slots[b], tokens, row[: count - 1], count))  # row[count - 1] was never fed
+                probs = self._capture_labels(st, done_rows, labeler) if labeler is not None else {}
+                for n, (b, s, tokens, _, count) in enumerate(done_rows, 1):
+                    slots[b] = None
                     pending.remove(s.prepared)
-                    yield Finished(s.prepared.index, tokens, count, now - s.start, group_end=n == len(finished))
+                    yield Finished(s.prepared.index, tokens, count, now - s.start, group_end=n == len(done_rows),
+                                   label_probs=probs.get(b))
+
+    def _capture_labels(self, st, done_rows, labeler):
+        """Label probabilities of finished slots, from their KV cache: only the query's last few tokens run.
+
+        A query's context is compared with what the slot's cache holds (prompt + the
+        generated tokens that were fed back); the first differing position on is run
+        as a short extension against the cache (usually the cue tokens, or just the
+        last context token), and the softmax of its last position is the same rule
+        as :func:`label_probabilities`, whose full forward pass takes any query that
+        does not fit the cache.  Returns ``{slot: {label: p}}``.
+        """
+        rows, fallback, out = [], [], {}
+        for b, slot, tokens, fed, _ in done_rows:
+            query = labeler(slot.prepared.index, tokens)
+            if query is None:
+                continue
+            have = slot.prepared.ids + fed
+            cached = 0
+            limit = min(len(have), len(query.context) - 1)
+            while cached < limit and query.context[cached] == have[cached]:
+                cached += 1
+            extra = query.context[cached:]
+            start = st.host_start[b]
+            if cached < 1 or len(extra) > LABEL_ROOM or start + len(query.context) > st.length:
+                fallback.append((b, query))
+            else:
+                rows.append((b, query, cached, extra, start))
+        for begin in range(0, len(rows), LABEL_BATCH):
+            chunk = rows[begin: begin + LABEL_BATCH]
+            probs = self._extend(st, chunk)
+            for row, (b, query, *_) in enumerate(chunk):
+                out[b] = label_distribution(probs[row], query.tokens)
+        if fallback:
+            found = label_probabilities(self.model, self.device, self.pad_id, [q for _, q in fallback])
+            out.update({b: p for (b, _), p in zip(fallback, found)})
+        return out
+
+    def _extend(self, st, chunk):
+        """Run each row's extra tokens (left-padded to one width) after its cached prefix; next-token softmax."""
+        import torch
+
+        dev, width = self.device, max(len(extra) for _, _, _, extra, _ in chunk)
+        n = len(chunk)
+        ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        positions = torch.zeros((n, width), dtype=torch.long)
+        real = torch.zeros((n, width), dtype=torch.bool)
+        upper = torch.zeros((n, width), dtype=torch.long)  # last cache position each query may see
+        lower = torch.zeros((n, 1), dtype=torch.long)
+        wslot, wpos = [], []
+        for row, (b, _, cached, extra, start) in enumerate(chunk):
+            pad = width - len(extra)
+            ids[row, pad:] = torch.tensor(extra)
+            positions[row] = torch.arange(cached - pad, cached + len(extra)).clamp_(min=cached)
+            real[row, pad:] = True
+            upper[row] = torch.arange(start + cached - pad, start + cached + len(extra)).clamp_(min=start + cached - 1)
+            lower[row] = start
+            wslot += [b] * len(extra)
+            wpos += list(range(start + cached, start + cached + len(extra)))
+        st.ext_window = int(upper.max()) + 1
+        keys = torch.arange(st.ext_window)
+        mask = (keys >= lower[:, :, None]) & (keys <= upper[:, :, None])  # [n, width, window]
+        st.ext_mask = mask[:, None].to(dev)
+        st.ext_real = real.to(dev)
+        st.ext_slots = torch.tensor([c[0] for c in chunk], dtype=torch.long, device=dev)
+        st.ext_wslot = torch.tensor(wslot, dtype=torch.long, device=dev)
+        st.ext_wpos = torch.tensor(wpos, dtype=torch.long, device=dev)
+        st.mode = "extend"
+        try:
+            logits = self._forward(ids.to(dev), positions.to(dev))
+        finally:
+            st.mode = "decode"
+        return torch.softmax(logits, dim=-1)
 
     def _allocate(self, batch, length, settings):
         import torch
@@ -406,8 +500,9 @@ class FastEngine:
         st.nnew[s] = 1
         stop = (first[:, None] == st.stop[None, :]).any(-1) & (not settings.ignore_eos)
         st.done[s] = stop | (settings.max_new_tokens <= 1)
-        for b in slot_ids:
+        for b, p in zip(slot_ids, group):
             st.host_wpos[b] = (width, width + settings.max_new_tokens - 1)
+            st.host_start[b] = width - len(p.ids)
 
     def _step_body(self):
         """One decode step for every slot; only tensor ops, so it can be graph-captured."""
@@ -486,6 +581,7 @@ class _State:
 
     def __init__(self):
         self.host_wpos = {}
+        self.host_start = {}  # slot -> cache position of its first prompt token
 
 
 class _Slot:
@@ -523,7 +619,8 @@ class ReferenceEngine:
         self.stop_ids, self.pad_id = sorted(set(stop_ids)), pad_id
         self.max_batch_size = max_batch_size or 8
 
-    def run(self, prepared, settings, batch_size=None):
+    def run(self, prepared, settings, batch_size=None, labeler=None):
+        """Yield a :class:`Finished` per request; ``labeler`` as in :meth:`FastEngine.run` (a full forward pass)."""
         import torch
         from transformers import GenerationConfig
 
@@ -552,6 +649,7 @@ class ReferenceEngine:
                 out = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
                                           generation_config=config)
             seconds = time.perf_counter() - begin
+            done = []
             for row, p in enumerate(group):
                 new = out[row, width:].tolist()
                 count = len(new)
@@ -559,7 +657,13 @@ class ReferenceEngine:
                     if token in self.stop_ids and not settings.ignore_eos:
                         new, count = new[:i], i + 1
                         break
-                yield Finished(p.index, new, count, seconds, group_end=row == len(group) - 1)
+                done.append(Finished(p.index, new, count, seconds, group_end=row == len(group) - 1))
+            if labeler is not None:
+                asked = [(f, q) for f in done if (q := labeler(f.index, f.tokens)) is not None]
+                probs = label_probabilities(self.model, self.device, self.pad_id, [q for _, q in asked]) if asked else []
+                for (f, _), p in zip(asked, probs):
+                    f.label_probs = p
+            yield from done
 
 
 @dataclass
@@ -609,12 +713,16 @@ def label_probabilities(model, device, pad_id, queries, max_tokens=16384, max_ba
                 batches += [chunk[:half], chunk[half:]]
                 continue
             for row, i in enumerate(chunk):
-                labels = list(queries[i].tokens)
-                picked = probs[row, [queries[i].tokens[label] for label in labels]].double()
-                total = float(picked.sum())
-                out[i] = {label: (float(p) / total if total > 0 else 1.0 / len(labels))
-                          for label, p in zip(labels, picked)}
+                out[i] = label_distribution(probs[row], queries[i].tokens)
     return out
+
+
+def label_distribution(probs, tokens):
+    """Each label's probability (its token's, over the full vocabulary) renormalised over the labels."""
+    labels = list(tokens)
+    picked = probs[[tokens[label] for label in labels]].double()
+    total = float(picked.sum())
+    return {label: (float(p) / total if total > 0 else 1.0 / len(labels)) for label, p in zip(labels, picked)}
 
 
 @contextlib.contextmanager

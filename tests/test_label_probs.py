@@ -37,43 +37,83 @@ def direct(model, context_ids, token_ids):
     return (probs / probs.sum()).tolist()
 
 
-def test_generated_completions_get_the_probabilities_of_a_direct_forward_pass(model, monkeypatch):
-    from harness_plugins import hf
+def word_ids(tok, *words):
+    return [tok(w, add_special_tokens=False).input_ids[0] for w in words]
 
-    monkeypatch.setattr(hf, "SCORE_EVERY", 1)  # score while the engine's run is paused, its cache in place
+
+def test_generated_completions_get_the_probabilities_of_a_direct_forward_pass(model, monkeypatch):
+    """Captured from the engine's cache as each completion finishes: a direct forward over prompt + the model's
+    own tokens + the cue gives the same numbers (fp32, 1e-5)."""
     tok = model.tokenizer
+    seen = []
+    original = model.label_query
+
+    def spy(prompt_ids, tokens, text, cue):
+        query = original(prompt_ids, tokens, text, cue)
+        seen.append((list(prompt_ids), list(tokens), text, query))
+        return query
+
+    monkeypatch.setattr(model, "label_query", spy)
     cue = LabelLineParser().label_cue("prompt")
     requests = [GenerationRequest(str(i), p, 0, 11 + i, label_cue=cue) for i, p in enumerate(PROMPTS)]
     gens = {g.sample_id: g for g in model.generate(requests, GenerationSettings(max_new_tokens=10, temperature=1))}
     harmful, safe = tok(" harmful", add_special_tokens=False).input_ids, tok(" safe", add_special_tokens=False).input_ids
     assert len(harmful) == len(safe) == 1  # each label word is one token in the Llama-3 vocabulary
+    assert len(seen) == len(PROMPTS)
+    by_prompt = {tuple(p): (tokens, text) for p, tokens, text, _ in seen}
     for i, prompt in enumerate(PROMPTS):
         g = gens[str(i)]
-        assert "Label" not in g.text  # random weights write no label: the scoring pass appends the cue
-        context = tok(prompt).input_ids + tok(g.text.rstrip() + "\nLabel:", add_special_tokens=False).input_ids
+        assert "Label" not in g.text  # random weights write no label: the cue is appended
+        tokens, text = by_prompt[tuple(tok(prompt).input_ids)]
+        assert text == g.text and len(tokens) == 10
+        if text != text.rstrip():
+            continue  # trailing space: fewer own tokens are kept (the next test covers that)
+        context = tok(prompt).input_ids + tokens + tok("\nLabel:", add_special_tokens=False).input_ids
         expected = direct(model, context, harmful + safe)
         assert g.label_cue == "label-line/label" and list(g.label_probs) == ["harmful", "safe"]
         assert [g.label_probs["harmful"], g.label_probs["safe"]] == pytest.approx(expected, abs=1e-5)
         assert sum(g.label_probs.values()) == pytest.approx(1.0, abs=1e-12)
 
 
+def test_the_model_own_tokens_are_the_context_not_a_retokenization(model):
+    tok = model.tokenizer
+    cue = LabelLineParser().label_cue("prompt")
+    # "Label" written as two tokens, which tokenizing the text would merge into one
+    own = tok("Some reasoning.\n", add_special_tokens=False).input_ids + word_ids(tok, "Lab", "el", ":")
+    own += tok(" harmful\nmore", add_special_tokens=False).input_ids
+    text = tok.decode(own, skip_special_tokens=True)
+    assert text == "Some reasoning.\nLabel: harmful\nmore"
+    query = model.label_query([1, 2], own, text, cue)
+    assert query.context == [1, 2] + own[:-3]  # everything before " harmful"
+    assert query.tokens == dict(zip(["harmful", "safe"], word_ids(tok, " harmful", " safe")))
+    # no label written and trailing whitespace: the own tokens whose text precedes it, then the cue
+    own = tok("Fine text", add_special_tokens=False).input_ids + word_ids(tok, " \n")
+    query = model.label_query([1], own, tok.decode(own), cue)
+    assert query.context == [1] + own[:-1] + tok("\nLabel:", add_special_tokens=False).input_ids
+
+
 def test_a_written_label_is_scored_where_the_model_wrote_it(model):
+    from harness_plugins.hf_engine import label_probabilities
+
     tok = model.tokenizer
     cue = LabelLineParser().label_cue("prompt")
     request = GenerationRequest("a", PROMPTS[0], 0, 0, label_cue=cue)
     prep = model.prepare(0, request, GenerationSettings())
     text = "Some reasoning.\nLabel: safe\nLabel: harmful\nmore words"  # the last label line is the verdict
-    (g,) = model.score_labels([Generation("a", 0, text)], [request], [prep])
+    own = tok(text, add_special_tokens=False).input_ids
+    query = model.label_query(prep.ids, own, text, cue)
+    (probs,) = label_probabilities(model.model, "cpu", tok.pad_token_id, [query])
     context = prep.ids + tok("Some reasoning.\nLabel: safe\nLabel:", add_special_tokens=False).input_ids
-    ids = [tok(" harmful", add_special_tokens=False).input_ids[0], tok(" safe", add_special_tokens=False).input_ids[0]]
-    assert [g.label_probs["harmful"], g.label_probs["safe"]] == pytest.approx(direct(model, context, ids), abs=1e-5)
+    assert query.context == context
+    ids = word_ids(tok, " harmful", " safe")
+    assert [probs["harmful"], probs["safe"]] == pytest.approx(direct(model, context, ids), abs=1e-5)
 
 
 def test_guardreasoner_labels_differ_at_their_first_token(model):
     tok = model.tokenizer
     cue = GuardReasonerParser().label_cue("response")
     text = "reasoning\nAnswers: \nRequest: harmful\nCompletion: compliance\nResponse: unharmful\n"
-    query = model.label_query([1, 2], text, cue)
+    query = model.label_query([1, 2], tok(text, add_special_tokens=False).input_ids, text, cue)
     head = tok("reasoning\nAnswers: \nRequest: harmful\nCompletion: compliance\nResponse:",
                add_special_tokens=False).input_ids
     assert query.context == [1, 2] + head
@@ -221,3 +261,52 @@ def test_label_probs_false_skips_the_scoring_pass_and_says_so(tiny_dir, isolated
     assert all(sum(c["label_probs"].values()) == pytest.approx(1.0) for r in rows for c in r["completions"])
     code, _, err = cli(*base, "-o", "label_probs=maybe")
     assert code == 1 and "label_probs must be true or false" in err
+
+
+def test_engine_captures_from_its_cache_what_a_full_forward_pass_gives(model, monkeypatch):
+    """The cache path against the full forward pass (``label_probabilities``), fp32 CPU, within 1e-5.
+
+    Contexts of every shape the engine meets: the own tokens + a cue, cut mid-completion, one that
+    diverges from the generated tokens, the last sampled (never fed) token, and one the cache cannot
+    serve (a changed prompt), which must go to the full forward pass."""
+    from harness_plugins import hf_engine
+
+    tok = model.tokenizer
+    cue_ids = tok("\nLabel:", add_special_tokens=False).input_ids
+    labels = dict(zip(["harmful", "safe"], word_ids(tok, " harmful", " safe")))
+    settings = GenerationSettings(max_new_tokens=12, temperature=1)
+    prompts = PROMPTS + ["Another prompt of medium length for the cache.", "y z"]
+    reqs = [GenerationRequest(str(i), p, 0, 5 + i) for i, p in enumerate(prompts)]
+    prepared = [model.prepare(i, r, settings) for i, r in enumerate(reqs)]
+    shapes = ["cue", "cut", "diverge", "all", "prompt", "cue", "cut"]
+    queries = {}
+
+    def labeler(index, tokens):
+        ids, shape = prepared[index].ids, shapes[index]
+        context = {"cue": ids + tokens + cue_ids, "cut": ids + tokens[:3],
+                   "diverge": ids + tokens[:2] + [tokens[2] + 1 if tokens[2:] else 7] + cue_ids,
+                   "all": ids + tokens, "prompt": [ids[0] + 1] + ids[1:] + tokens}[shape]
+        queries[index] = hf_engine.LabelQuery(context, labels)
+        return queries[index]
+
+    full_calls = []
+    real_full = hf_engine.label_probabilities
+    monkeypatch.setattr(hf_engine, "label_probabilities",
+                        lambda *a, **k: full_calls.append(len(a[3])) or real_full(*a, **k))
+    # many stop tokens: completions end at different steps, some at max_new_tokens (last token never fed)
+    stops = list(range(0, len(tok), 9))
+    engine = hf_engine.FastEngine(model.model, "cpu", stops, tok.pad_token_id, max_batch_size=3)
+    done = list(engine.run(prepared, settings, labeler=labeler))
+    assert sorted(f.index for f in done) == list(range(len(prompts)))
+    lengths = {len(f.tokens) for f in done}
+    assert len(lengths) > 1 and settings.max_new_tokens in {f.n_new_tokens for f in done}
+    assert full_calls == [1]  # only the changed prompt needed the full pass
+    reference = real_full(model.model, "cpu", tok.pad_token_id, [queries[f.index] for f in done])
+    for f, expected in zip(done, reference):
+        assert f.label_probs == pytest.approx(expected, abs=1e-5)
+        assert f.label_probs == pytest.approx(dict(zip(labels, direct(model, queries[f.index].context,
+                                                                       list(labels.values())))), abs=1e-5)
+    # the labeler changes nothing generated: the same tokens as a run without it
+    plain = {f.index: f.tokens for f in hf_engine.FastEngine(model.model, "cpu", stops, tok.pad_token_id,
+                                                             max_batch_size=3).run(prepared, settings)}
+    assert plain == {f.index: f.tokens for f in done}
