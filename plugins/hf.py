@@ -190,19 +190,20 @@ def normalize_name(name: str) -> str:
 def resolve_device(choice: str | None) -> str:
     """'cpu' or 'cuda:N'; under ``accelerate launch`` / ``torchrun`` each rank takes GPU LOCAL_RANK.
 
-    ``device=cpu`` needs no torch import; otherwise this only asks whether CUDA is
-    there (the device is made current when the weights load).
+    Imports no torch (a cache-complete re-run never needs it): the CUDA driver is
+    asked how many devices are visible (the device is made current when the weights load).
     """
+    from harness.evaluate.sharding import cuda_device_count
+
     choice = choice or "auto"
     if choice == "cpu":
         return "cpu"
-    import torch
-
-    if choice == "auto" and not torch.cuda.is_available():
+    count = cuda_device_count()
+    if choice == "auto" and not count:
         return "cpu"
-    if not torch.cuda.is_available():
+    if not count:
         raise HarnessError("hf: device 'cuda' was asked for but no CUDA GPU is visible")
-    index = int(os.environ.get("LOCAL_RANK", "0")) % torch.cuda.device_count()
+    index = int(os.environ.get("LOCAL_RANK", "0")) % count
     return f"cuda:{index}"
 
 
@@ -505,16 +506,15 @@ class HFModel(Model):
     def close(self):
         import gc
 
+        if not self.loaded:  # nothing to free, and no reason to import torch
+            return
         self._engine = None
         self._model = None
         gc.collect()
-        try:
-            import torch
+        import torch
 
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
 
 def load(arg, options):

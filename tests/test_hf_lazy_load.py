@@ -130,3 +130,22 @@ def test_bad_input_fails_before_any_run_exists(tiny, cli, isolated_home, tmp_pat
     code, _, err = cli(*eval_args(spec))
     assert code != 0 and message in err and "Traceback" not in err
     assert not list((isolated_home / "runs").glob("*/manifest.json"))
+
+
+def test_a_cache_complete_rerun_imports_neither_torch_nor_transformers(tiny, cli, isolated_home):
+    """Run as its own process (the CLI a user starts): only the cache and the scoring are needed."""
+    code, _, err = cli(*eval_args(tiny["base"]))
+    assert code == 0, err
+    ((first_id, first),) = run_records(isolated_home / "runs").items()
+    program = ("import sys\nfrom harness.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
+               "    code = e.code or 0\nelse:\n    code = 0\n"
+               "print('RESULT', code, *(m in sys.modules for m in ('torch', 'transformers', 'tokenizers')),"
+               " file=sys.stderr)\n")
+    done = subprocess.run([sys.executable, "-c", program, *eval_args(tiny["base"], "--rerun")],
+                          capture_output=True, text=True, timeout=300, check=False)
+    result = [line for line in done.stderr.splitlines() if line.startswith("RESULT")]
+    assert result == ["RESULT 0 False False False"], done.stderr[-2000:]
+    runs = run_records(isolated_home / "runs")
+    manifest, rows = next(run for run_id, run in runs.items() if run_id != first_id)
+    assert manifest["model_info"]["loaded"] is False
+    assert outcome(rows) == outcome(first[1]) and len(outcome(rows)) == 8

@@ -138,13 +138,31 @@ def clear_markers(run_dir):
             path.unlink(missing_ok=True)
 
 
+def cuda_device_count() -> int:
+    """How many CUDA devices this process sees, from the driver (libcuda) in milliseconds, not a torch import.
+
+    Where the driver library cannot be opened by that name (not Linux, or another
+    GPU stack), torch answers; with neither, 0.
+    """
+    import ctypes
+
+    try:
+        driver = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        try:
+            import torch
+        except ImportError:
+            return 0
+        return torch.cuda.device_count()
+    count = ctypes.c_int(0)
+    if driver.cuInit(0) != 0 or driver.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return 0  # no usable device (CUDA_VISIBLE_DEVICES empty, or a driver error)
+    return count.value
+
+
 def visible_gpus() -> list[str]:
     """The CUDA devices this process may use, as CUDA_VISIBLE_DEVICES would name them for a child."""
-    try:
-        import torch
-    except ImportError:
-        return []
-    count = torch.cuda.device_count()
+    count = cuda_device_count()
     listed = [d.strip() for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
     if "CUDA_VISIBLE_DEVICES" in os.environ:
         return listed[:count]

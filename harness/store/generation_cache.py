@@ -65,6 +65,7 @@ class GenerationCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per completion (WAL stays consistent)
         migrate(self.db, MIGRATIONS)
 
     def get(self, key: str) -> Generation | None:

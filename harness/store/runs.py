@@ -227,26 +227,35 @@ def repair_tail(path: Path):
 class JsonlAppender:
     """Appends typed records (``to_dict()``) one JSON line each, flushed at once.
 
-    ``sync_each`` fsyncs after every record (samples: none is lost on kill -9);
-    otherwise :meth:`sync` after a batch (judgments, which are cheap to redo).
-    A torn last line from a killed writer is cut first, so appends start clean.
+    Each record is flushed to the OS at once, so none is lost when the process is
+    killed (kill -9 included).  ``sync_each`` (samples) also fsyncs against a power
+    loss, at most every ``SYNC_SECONDS`` and on close: an fsync per record cost
+    seconds for a cache-complete run of 1,554 records.  Otherwise :meth:`sync` after a
+    batch (judgments, which are cheap to redo).  A torn last line from a killed
+    writer is cut first, so appends start clean.
     """
+
+    SYNC_SECONDS = 1.0
 
     def __init__(self, path: Path, sync_each: bool = True):
         repair_tail(path)
         self.fh = open(path, "a", encoding="utf-8")
         self.sync_each = sync_each
+        self.synced = time.monotonic()
 
     def append(self, record):
         self.fh.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
         self.fh.flush()
-        if self.sync_each:
+        if self.sync_each and time.monotonic() - self.synced >= self.SYNC_SECONDS:
             self.sync()
 
     def sync(self):
         os.fsync(self.fh.fileno())
+        self.synced = time.monotonic()
 
     def close(self):
+        if self.sync_each:
+            self.sync()
         self.fh.close()
 
     def __enter__(self):
