@@ -1,14 +1,17 @@
-"""Scale-out benchmark (issue 16): the real `harness eval` and `harness train` commands on 1 and 2 GPUs.
+"""Scale-out benchmark (issue 16): the real `harness eval` command on 1, 2 and 4 GPUs, in one device call.
 
 Every figure is the wall time of a `harness` subprocess, exactly as a user runs
 it, on a random-weight Llama-3.2-3B (speed does not depend on the values):
 
 * ``eval-1gpu``: WildGuard's 1,554 prompts x 512 new tokens on one GPU (fills the generation cache).
 * ``eval-cached``: the same command with ``--rerun``: every completion comes from the cache.
-* ``eval-1gpu-noprobs``: one GPU with ``-o label_probs=false`` (no label-probability scoring pass).
-* ``eval-2gpu``: ``--workers 2 --devices 0,1 --no-cache`` (none lost or duplicated is checked).
-* ``train-2gpu``: ``harness train --method sft`` with two GPUs visible, which relaunches itself under
-  ``accelerate launch --multi_gpu`` (a smoke run of a few steps, not a throughput figure).
+* ``eval-1gpu-noprobs``: one GPU with ``-o label_probs=false`` (no label probabilities).
+* ``eval-2gpu``, ``eval-4gpu``: ``--workers N --devices 0,..,N-1 --no-cache`` (stages for more GPUs than the
+  host has are skipped; none lost or duplicated is checked).
+
+The model's files are read once before the first stage, so no stage pays for a cold disk.
+On 4 x H100 the whole call takes about 5 minutes.  ``--tiny`` runs the same stages on
+CPU with a tiny model (``--workers`` without ``--devices``), to test this script.
 
     python benchmarks/scaling.py --data-dir DATA --tokenizer tokenizer.json --out OUTDIR
     python benchmarks/scaling.py --render OUTDIR/scaling.json      # into benchmarks/RESULTS.md
@@ -46,6 +49,20 @@ def eval_figures(stdout: str, task: str) -> dict:
     return {"n": run.get("n"), "run_id": run["run_id"], "dir": run["dir"]}
 
 
+def stages_for(gpus: int, tiny: bool, work: Path) -> list:
+    """(name, extra args, CUDA_VISIBLE_DEVICES or None) of each stage this host can run."""
+    runs = lambda name: ["--runs-dir", str(work / name)]  # noqa: E731
+    one = None if tiny else "0"
+    stages = [("eval-1gpu", runs("runs1"), one),
+              ("eval-cached", runs("runs1") + ["--rerun"], one),
+              ("eval-1gpu-noprobs", runs("runs-noprobs") + ["--no-cache", "-o", "label_probs=false"], one)]
+    for n in (2, 4):
+        if tiny or gpus >= n:
+            devices = [] if tiny else ["--devices", ",".join(str(i) for i in range(n))]
+            stages.append((f"eval-{n}gpu", runs(f"runs{n}") + ["--no-cache", "--workers", str(n)] + devices, None))
+    return stages
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir")
@@ -55,88 +72,102 @@ def main():
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--new-tokens", type=int, default=512)
     parser.add_argument("--tiny", action="store_true", help="CPU dry run with a tiny model")
+    parser.add_argument("--work", default="/tmp/harness-scaling", help="model, runs and cache folder")
     parser.add_argument("--render")
     args = parser.parse_args()
     if args.render:
         return render(Path(args.render))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    work = Path("/tmp/harness-scaling")
+    work = Path(args.work)
+    if work.exists():  # runs and cache of an earlier call would turn every stage into a cached one
+        import shutil
+
+        for name in ("home", "cache") + tuple(p.name for p in work.glob("runs*")):
+            shutil.rmtree(work / name, ignore_errors=True)
     model_dir = work / "model"
     if not (model_dir / "config.json").exists():
         build_model(model_dir, args.tokenizer, tiny=args.tiny)
+    for file in model_dir.iterdir():  # into the page cache: the first stage must not pay for a cold disk
+        with open(file, "rb") as fh:
+            while fh.read(1 << 24):
+                pass
     env = {**os.environ, "HARNESS_DATA_DIR": args.data_dir, "HARNESS_HOME": str(work / "home"),
            "HARNESS_CACHE_DIR": str(work / "cache"), "PYTHONUNBUFFERED": "1"}
     base = ["eval", "--model", f"hf:{model_dir}", "--task", args.task, "--max-new-tokens", str(args.new_tokens),
             "--temperature", "0.7", "--quiet", "--json"] + (["--limit", str(args.limit)] if args.limit else [])
-    results = {"device": device_name(), "date": time.strftime("%Y-%m-%d"), "task": args.task,
+    base += ["-o", "device=cpu"] if args.tiny else []
+    gpus = gpu_count()
+    results = {"device": device_name(gpus), "date": time.strftime("%Y-%m-%d"), "task": args.task,
                "limit": args.limit, "new_tokens": args.new_tokens, "stages": {}}
     stages = results["stages"]
     with open(out / "scaling.log", "w") as log:
-        one = {**env, "CUDA_VISIBLE_DEVICES": "0"} if not args.tiny else env
-        for name, extra, stage_env in (
-            ("eval-1gpu", ["--runs-dir", str(work / "runs1")], one),
-            ("eval-cached", ["--runs-dir", str(work / "runs1"), "--rerun"], one),
-            ("eval-1gpu-noprobs", ["--runs-dir", str(work / "runs3"), "--no-cache", "-o", "label_probs=false"], one),
-            ("eval-2gpu", ["--runs-dir", str(work / "runs2"), "--no-cache", "--workers", "2"]
-             + ([] if args.tiny else ["--devices", "0,1"]), env),
-        ):
+        for name, extra, visible in stages_for(gpus, args.tiny, work):
+            stage_env = env if visible is None else {**env, "CUDA_VISIBLE_DEVICES": visible}
             seconds, code, stdout, err = harness(base + extra, stage_env, log)
             stage = {"seconds": round(seconds, 1), "rc": code}
             if code == 0:
                 stage.update(eval_figures(stdout, args.task))
-                stage["records"] = sum(1 for _ in open(Path(stage["dir"]) / "samples.jsonl"))
+                ids = [json.loads(line)["id"] for line in open(Path(stage["dir"]) / "samples.jsonl") if line.strip()]
+                stage["records"], stage["unique"] = len(ids), len(set(ids))
             else:
                 stage["error"] = err
             stages[name] = stage
             print(name, stage, flush=True)
-        sft = work / "sft.jsonl"
-        rows = json.load(open(Path(args.data_dir) / "wizard101/evaluation/wildguard_full_benchmark.json"))
-        with open(sft, "w") as fh:
-            for row in rows[:512]:
-                fh.write(json.dumps({"prompt": row["text"],
-                                     "completion": " 1. The request is judged step by step.\nLabel: safe"}) + "\n")
-        seconds, code, _, err = harness(["train", "--method", "sft", "--parent", f"hf:{model_dir}", "--data", str(sft),
-                                         "--output", "scaling_sft", "--config", "configs/rsft.yaml", "--set",
-                                         "quantization=null", "--set", "max_steps=6", "--set", "batch_size=8",
-                                         "--set", "save_steps=1000", "--overwrite"], env, log)
-        stages["train-2gpu"] = {"seconds": round(seconds, 1), "rc": code, "stderr_tail": err[-1500:]}
-        print("train-2gpu", stages["train-2gpu"], flush=True)
-    (out / "scaling.json").write_text(json.dumps(results, indent=2))
+            (out / "scaling.json").write_text(json.dumps(results, indent=2))  # what ran so far, if the call ends
 
 
-def device_name():
+def gpu_count() -> int:
+    from harness.evaluate.sharding import cuda_device_count
+
+    return cuda_device_count()
+
+
+def device_name(gpus: int) -> str:
+    if not gpus:
+        return "CPU (dry run)"
     import torch
 
-    if not torch.cuda.is_available():
-        return "CPU (dry run)"
-    return f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
+    return f"{gpus} x {torch.cuda.get_device_name(0)}"
 
 
-def render(path: Path):
+LABELS = (("eval-1gpu", "`harness eval` on 1 GPU (fills the cache)"),
+          ("eval-cached", "same command, `--rerun`, every completion cached"),
+          ("eval-1gpu-noprobs", "1 GPU, `-o label_probs=false`"),
+          ("eval-2gpu", "`--workers 2 --devices 0,1 --no-cache`"),
+          ("eval-4gpu", "`--workers 4 --devices 0,1,2,3 --no-cache`"))
+TARGETS = {"eval-2gpu": 1.9, "eval-4gpu": 3.6}
+
+
+def render(path: Path) -> str:
     r = json.loads(path.read_text())
     s = r["stages"]
-    one, two = s["eval-1gpu"], s["eval-2gpu"]
-    speedup = one["seconds"] / two["seconds"] if one.get("rc") == 0 and two.get("rc") == 0 else None
     lines = [SECTION, "",
              f"{r['date']}, {r['device']}, Llama-3.2-3B architecture with random bf16 weights, task {r['task']}"
              f"{' --limit ' + str(r['limit']) if r['limit'] else ''}, {r['new_tokens']} new tokens, temperature 0.7. "
-             "Wall time of each `harness` command (model load included), from `python benchmarks/scaling.py "
-             "--data-dir DATA --tokenizer tokenizer.json --out OUT` on the device machine.", "",
-             "| command | wall time | records | exit |", "| --- | --- | --- | --- |"]
-    for name, label in (("eval-1gpu", "`harness eval` on 1 GPU (fills the cache)"),
-                        ("eval-cached", "same command, `--rerun`, every completion cached"),
-                        ("eval-1gpu-noprobs", "1 GPU, `-o label_probs=false` (no scoring pass)"),
-                        ("eval-2gpu", "`--workers 2 --devices 0,1 --no-cache`"),
-                        ("train-2gpu", "`harness train --method sft` (6 steps), 2 GPUs visible")):
+             "Wall time of each `harness` command (process start and model load included), from "
+             "`python benchmarks/scaling.py --data-dir DATA --tokenizer tokenizer.json --out OUT` in one device call.",
+             "", "| command | wall time | records (unique) | speed-up over 1 GPU | exit |", "| --- | --- | --- | --- | --- |"]
+    one = s.get("eval-1gpu", {})
+    notes = []
+    for name, label in LABELS:
         st = s.get(name)
         if st is None:
             continue
-        lines.append(f"| {label} | {st['seconds']:.1f} s | {st.get('records', '')} | {st['rc']} |")
-    if speedup:
-        lines += ["", f"Eval speed-up on 2 GPUs: **{speedup:.2f}x** (target 1.9x)."]
-    write_section(SECTION, "\n".join(lines))
-    print("\n".join(lines))
+        speedup = ""
+        if name in TARGETS and st.get("rc") == 0 and one.get("rc") == 0:
+            speedup = f"{one['seconds'] / st['seconds']:.2f}x (target {TARGETS[name]}x)"
+        records = f"{st['records']} ({st['unique']})" if "records" in st else ""
+        lines.append(f"| {label} | {st['seconds']:.1f} s | {records} | {speedup} | {st['rc']} |")
+    if one.get("rc") == 0 and s.get("eval-1gpu-noprobs", {}).get("rc") == 0:
+        cost = one["seconds"] - s["eval-1gpu-noprobs"]["seconds"]
+        notes.append(f"Label probabilities cost {cost:.1f} s of {one['seconds']:.1f} s on 1 GPU.")
+    if s.get("eval-cached", {}).get("rc") == 0:
+        notes.append(f"Cache-complete re-run: {s['eval-cached']['seconds']:.1f} s (target 3 s).")
+    text = "\n".join(lines + ([""] + notes if notes else []))
+    write_section(SECTION, text)
+    print(text)
+    return text
 
 
 if __name__ == "__main__":
