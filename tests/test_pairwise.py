@@ -277,3 +277,100 @@ def test_report_shows_stored_pairwise_results_in_the_comparison_and_other_pairs_
     [bc] = pairwise_rows(html, "Pairwise judgments")
     assert bc[1:8] == [b["run_id"], c["run_id"], "6", "0", "1", "0", "0"]
     assert "<script" not in html.lower()
+
+
+# -- the human study's agreement against stored pairwise results ---------------------------------------------
+
+RATED = ["A", "B", "B", "A", "tie", "A", "A"]  # the raters' 'ship' winner per sample (run A, run B or tie)
+# by hand against SCRIPT's picks A, A, B, tie, B, tie, (error): 5 items with a majority and a pick, agreeing on
+# samples 0 and 2; sample 6 has a majority but no pick; judge ties 2; flips on samples 1, 2, 3.
+
+
+def rate_ship(study, ids, a, b):
+    from harness.human_eval import answers
+
+    want = dict(zip(ids, RATED))
+    for item in study.items:
+        winner = {"A": a["run_id"], "B": b["run_id"]}.get(want[item.sample_id])
+        choice = "tie" if winner is None else "A" if item.run_left == winner else "B"
+        answers.save_item_answers(study, "ann", item.item_no, {"coherence": "tie", "specificity": "tie",
+                                                               "helpfulness": "tie", "ship": choice})
+
+
+def test_study_agreement_uses_stored_pairwise_results_per_shared_sample(cli, scripted_runs, isolated_home):
+    from harness.human_eval.study import create_study
+
+    a, b, ids = scripted_runs
+    study = create_study([a["run_id"], b["run_id"]], 7, seed=1, study_id="p")
+    assert {i.sample_id for i in study.items} == set(ids[:7])
+    rate_ship(study, ids, a, b)
+    # judged as B vs A (the script names runs, not positions): picks are turned round to the study's runs
+    assert cli("judge", "--pairwise", b["run_id"], a["run_id"], "--judge", "scripted", "--json")[0] == 0
+    code, out, err = cli("human-eval", "results", "p", "--json")
+    assert code == 0, err
+    [(label, j)] = json.loads(out)["pairwise_judges"].items()
+    assert label.startswith("scripted@1#") and j["judged_as"] == [f"{b['run_id']} vs {a['run_id']}"]
+    assert (j["items"], j["judged"], j["not_judged"], j["not_judged_reasons"]) == (7, 6, 1, {"judge error": 1})
+    assert (j["rated_not_judged"], j["judge_ties"], j["flips"], j["flip_rate"]) == (1, 2, 3, 0.5)
+    assert j["flip_rate_ci"] == pytest.approx(wilson(3, 6))
+    assert (j["compared"], j["agree"], j["agreement"]) == (5, 2, pytest.approx(2 / 5))
+    assert [j["ci_low"], j["ci_high"]] == pytest.approx(wilson(2, 5))
+    code, out, err = cli("human-eval", "results", "p")
+    assert code == 0, err
+    assert f"Pairwise {label}" in out and "on 2/5 items" in out and "position flips 3" in out
+    assert "did not judge 1 (judge error 1; 1 of them with a rater majority)" in out
+
+    # the report's study section carries the same figures
+    html_path = isolated_home / "r.html"
+    code, _, err = cli("report", a["run_id"], b["run_id"], "-o", html_path, "--study", "p")
+    assert code == 0, err
+    import re
+
+    section = html_path.read_text().split("<h2>Human preference</h2>")[1]
+    body = re.search(r"<table class='human-pairwise-judges'>.*?<tbody><tr>(.*?)</tr>", section, re.S).group(1)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", body)
+    assert cells[2:11] == ["7", "6", "1", "2", "3", "50.0000", "5", "2", "40.0000"]
+
+
+def test_study_agreement_never_mixes_pairwise_identities(cli, scripted_runs, isolated_home):
+    from harness.human_eval.study import create_study
+
+    a, b, ids = scripted_runs
+    create_study([a["run_id"], b["run_id"]], 7, seed=1, study_id="two")
+    for margin in ("0", "0.05"):
+        code, _, err = cli("judge", "--pairwise", a["run_id"], b["run_id"], "--judge", "heuristic:lexical",
+                           "--margin", margin, "--quiet")
+        assert code == 0, err
+    code, out, err = cli("human-eval", "results", "two", "--json")
+    assert code == 0, err
+    labels = sorted(json.loads(out)["pairwise_judges"])  # two identities, two rows: each on its own
+    assert [label.split(" ")[-1] for label in labels] == ["[margin=0.05]", "[margin=0]"]
+    code, _, err = cli("human-eval", "results", "two", "--pairwise-judge", "heuristic")
+    assert code == 1 and "Traceback" not in err
+    assert "names several stored pairwise identities" in err and labels[0] in err and labels[1] in err
+    code, out, err = cli("human-eval", "results", "two", "--pairwise-judge", labels[0], "--json")
+    assert code == 0, err
+    assert list(json.loads(out)["pairwise_judges"]) == [labels[0]]
+    code, _, err = cli("human-eval", "results", "two", "--pairwise-judge", "nope")
+    assert code == 1 and "no stored pairwise judging 'nope'" in err and "Traceback" not in err
+    code, _, err = cli("human-eval", "results", "two", "--pairwise-judge", "heuristic", "--judge", "heuristic")
+    assert code == 1 and "give one of them" in err
+
+    # three runs: pairs judged under different identities are refused, naming both
+    c = eval_run(cli, f"replay:{isolated_home / 'b.jsonl'}", "combined_test", "--limit", "8", "--exclude-ids",
+                 str(isolated_home / "last2.txt"))
+    create_study([a["run_id"], b["run_id"], c["run_id"]], 6, seed=1, study_id="three")
+    for x, y in ((a, c), (b, c)):
+        code, _, err = cli("judge", "--pairwise", x["run_id"], y["run_id"], "--judge", "heuristic:lexical",
+                           "--margin", "0" if x is a else "0.05", "--quiet")
+        assert code == 0, err
+    # margin=0 judged A-B and A-C, margin=0.05 A-B and B-C: neither identity covers the three pairs
+    code, out, err = cli("human-eval", "results", "three", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    assert res["pairwise_judges"] == {}
+    [mixed] = [n for n in res["notes"] if "different identities" in n]
+    assert labels[0] in mixed and labels[1] in mixed
+    code, _, err = cli("human-eval", "results", "three", "--pairwise-judge", "heuristic")
+    assert code == 1 and "cannot be used" in err and labels[0] in err and labels[1] in err
+    assert "Traceback" not in err
