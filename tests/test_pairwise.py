@@ -251,7 +251,7 @@ def pairwise_rows(html: str, section: str | None = None) -> list[list[str]]:
     if section:
         html = html.split(f"<h2>{section}</h2>", 1)[1].split("<h2>", 1)[0]
     rows = []
-    for body in re.findall(r"<table class='pairwise'>.*?<tbody>(.*?)</tbody>", html, re.S):
+    for body in re.findall(r"<table class='pairwise'>.*?<tbody>(.*?)</tbody>", html, re.DOTALL):
         rows += [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", body)]
     return rows
 
@@ -268,7 +268,10 @@ def test_report_shows_stored_pairwise_results_in_the_comparison_and_other_pairs_
     assert code == 0, err
     html = out.read_text()
     [ab] = pairwise_rows(html, "Comparisons")  # A vs C was not judged pairwise: only A vs B there
-    ci = lambda k, n: "[{:.3f}, {:.3f}]".format(*wilson(k, n))  # noqa: E731
+
+    def ci(k, n):
+        return "[{:.3f}, {:.3f}]".format(*wilson(k, n))
+
     assert ab[1:] == [a["run_id"], b["run_id"], "6", "1", "1", "0", "0", "2", "2", "2", "0.5000", ci(3, 6),
                       "0.5000", ci(2, 4), "0.5000", ci(3, 6)]
     assert ab[0].startswith("scripted@1#")
@@ -327,7 +330,7 @@ def test_study_agreement_uses_stored_pairwise_results_per_shared_sample(cli, scr
     import re
 
     section = html_path.read_text().split("<h2>Human preference</h2>")[1]
-    body = re.search(r"<table class='human-pairwise-judges'>.*?<tbody><tr>(.*?)</tr>", section, re.S).group(1)
+    body = re.search(r"<table class='human-pairwise-judges'>.*?<tbody><tr>(.*?)</tr>", section, re.DOTALL).group(1)
     cells = re.findall(r"<td[^>]*>(.*?)</td>", body)
     assert cells[2:11] == ["7", "6", "1", "2", "3", "50.0000", "5", "2", "40.0000"]
 
@@ -335,7 +338,7 @@ def test_study_agreement_uses_stored_pairwise_results_per_shared_sample(cli, scr
 def test_study_agreement_never_mixes_pairwise_identities(cli, scripted_runs, isolated_home):
     from harness.human_eval.study import create_study
 
-    a, b, ids = scripted_runs
+    a, b, _ = scripted_runs
     create_study([a["run_id"], b["run_id"]], 7, seed=1, study_id="two")
     for margin in ("0", "0.05"):
         code, _, err = cli("judge", "--pairwise", a["run_id"], b["run_id"], "--judge", "heuristic:lexical",

@@ -114,7 +114,11 @@ def results(study_id, as_json, csv_path, jsonl_path, judge_spec, pairwise_judge,
       harness human-eval results STUDY --pairwise-judge heuristic
     """
     from harness.human_eval import stats
-    from harness.human_eval.judges import live_judge_picks, stored_judge_picks, stored_pairwise_picks
+    from harness.human_eval.judges import (
+        live_judge_picks,
+        stored_judge_picks,
+        stored_pairwise_picks,
+    )
     from harness.human_eval.study import open_study
 
     if judge_spec and pairwise_judge:

@@ -82,9 +82,9 @@ def render_summary(r: dict) -> str:
 
     return "\n".join([
         f"pairwise {r['label']}: A {r['run_a']} vs B {r['run_b']}",
-        f"  {r['n_shared']} shared samples, each judged in both orders; {r['n_failed']} failed (judge error); "
-        f"not judged: {r['n_a_only']} in A only, {r['n_b_only']} in B only, {r['n_no_completion']} without a "
-        "completion in one run",
+        (f"  {r['n_shared']} shared samples, each judged in both orders; {r['n_failed']} failed (judge error); "
+         f"not judged: {r['n_a_only']} in A only, {r['n_b_only']} in B only, {r['n_no_completion']} without a "
+         "completion in one run"),
         f"  A wins {r['wins_a']}, B wins {r['wins_b']}, ties {r['ties']} (tie rate {pct(r['tie_rate'])})",
         f"  position-flip rate {pct(r['flip_rate'], r['flip_rate_ci'])}",
         f"  A's win rate, ties excluded {pct(r['win_rate_a_ties_excluded'], r['win_rate_a_ties_excluded_ci'])}; "
