@@ -97,10 +97,13 @@ def serve(study_id, host, port, runs_dir):
               help="Also write every answer to this JSONL file.")
 @click.option("--judge", "judge_spec", default=None,
               help="Judge the items now with this judge (pairwise where it can) and report its agreement "
-                   "with the raters; default: the runs' stored judgments, if any.")
+                   "with the raters; default: the runs' stored judgments and stored pairwise judgments, if any.")
+@click.option("--pairwise-judge", "pairwise_judge", default=None, metavar="NAME",
+              help="Only the stored pairwise judging (`harness judge --pairwise`) of the study's runs by NAME "
+                   "(a judge name, identity key or label); an error if there is none or several.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (Bradley-Terry intervals).")
 @runs_dir_option
-def results(study_id, as_json, csv_path, jsonl_path, judge_spec, seed, runs_dir):
+def results(study_id, as_json, csv_path, jsonl_path, judge_spec, pairwise_judge, seed, runs_dir):
     """Win rates, rater agreement, rankings and the seed's criteria for STUDY.
 
     \b
@@ -108,17 +111,30 @@ def results(study_id, as_json, csv_path, jsonl_path, judge_spec, seed, runs_dir)
       harness human-eval results study-20261126-101500-ab12
       harness human-eval results STUDY --json --csv answers.csv --jsonl answers.jsonl
       harness human-eval results STUDY --judge llm-judge:exp_18
+      harness human-eval results STUDY --pairwise-judge heuristic
     """
     from harness.human_eval import stats
-    from harness.human_eval.judges import live_judge_picks, stored_judge_picks
+    from harness.human_eval.judges import (
+        live_judge_picks,
+        stored_judge_picks,
+        stored_pairwise_picks,
+    )
     from harness.human_eval.study import open_study
 
+    if judge_spec and pairwise_judge:
+        raise HarnessError("--judge judges the items now and --pairwise-judge reads a stored pairwise judging: "
+                           "give one of them")
     study = open_study(study_id, runs_dir)
+    pairwise = []
     if judge_spec:
         judges, notes = {judge_spec: live_judge_picks(study, judge_spec, runs_dir=runs_dir)}, []
+    elif pairwise_judge:
+        judges, (pairwise, notes) = {}, stored_pairwise_picks(study, runs_dir, select=pairwise_judge)
     else:
         judges, notes = stored_judge_picks(study, runs_dir)
-    res = stats.results(study, judges, seed=seed)
+        pairwise, pairwise_notes = stored_pairwise_picks(study, runs_dir)
+        notes += pairwise_notes
+    res = stats.results(study, judges, seed=seed, pairwise=pairwise)
     res["notes"] = notes
     rows = None
     for path, writer in ((csv_path, stats.to_csv), (jsonl_path, stats.to_jsonl)):

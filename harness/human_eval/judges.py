@@ -3,11 +3,18 @@
 With ``--judge SPEC`` a judge with a pairwise mode (``compare_batch``, as the
 LLM judge has) is asked A-vs-B directly; a judge without one scores both
 reasonings and the higher score wins.  Without ``--judge`` the runs' stored
-judgments (``harness judge``) are compared per sample.
+judgments (``harness judge``) are compared per sample, and so are the stored
+pairwise results of the study's run pairs (``harness judge --pairwise``), each
+under one pair identity (judge identity and pairwise settings): the pick of an
+item is its sample's outcome over both orders, and its position flip is kept.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from harness.errors import HarnessError
 from harness.human_eval.study import Study
 from harness.store.runs import RunStore
 
@@ -81,3 +88,90 @@ def live_judge_picks(study: Study, spec: str, options: dict | None = None, runs_
         if close:
             close()
     return picks
+
+
+@dataclass
+class PairwisePicks:
+    """One stored pairwise identity's picks on a study's items (every run pair of the study judged by it)."""
+
+    label: str  # judge identity key and pairwise settings (harness.store.pairwise.identity_label)
+    judged_as: list[str]  # "RUN_A vs RUN_B" of each stored result used, in the order judged
+    picks: dict[int, str | None] = field(default_factory=dict)  # item_no -> winning run id, None = tie
+    flipped: set[int] = field(default_factory=set)  # items whose two orders disagreed
+    not_judged: dict[int, str] = field(default_factory=dict)  # item_no -> why it has no pick
+
+
+def judge_name(label: str) -> str:
+    return label.split("@", 1)[0]
+
+
+def stored_pairwise_picks(study: Study, runs_dir=None, select: str | None = None) -> tuple[list[PairwisePicks], list[str]]:
+    """Picks of every stored pairwise identity that judged each run pair of the study once, and notes.
+
+    Identities are never mixed: a judge whose pairs were judged under different
+    identities is skipped with a note naming them.  ``select`` (a judge name,
+    identity key or label) keeps one identity and turns every problem into a
+    :class:`HarnessError`: nothing stored, several identities, or mixed ones.
+    """
+    from harness.store import pairwise as pair_store
+
+    root = RunStore(runs_dir).root
+    pairs = [frozenset(p) for p in study.pairs]
+    by_label: dict[str, dict[frozenset, list]] = defaultdict(lambda: defaultdict(list))
+    for pair in pairs:
+        for summary in pair_store.summaries_for(root, *sorted(pair)):
+            if select is None or select in (summary.label, summary.identity["judge"], judge_name(summary.label)):
+                by_label[summary.label][pair].append(summary)
+    names = " vs ".join(study.runs) if len(study.runs) == 2 else f"the {len(pairs)} run pairs of the study"
+    if select is not None and not by_label:
+        first = study.pairs[0]
+        raise HarnessError(f"no stored pairwise judging '{select}' of {names} (judge it with `harness judge "
+                           f"--pairwise {first[0]} {first[1]} --judge JUDGE`)")
+    usable, notes = {}, []
+    for label, stored in sorted(by_label.items()):
+        twice = [s for p in pairs for s in stored.get(p, []) if len(stored[p]) > 1]
+        if twice:
+            notes.append(f"pairwise {label} is skipped: it is stored in both orders ("
+                         + ", ".join(f"{s.identity['run_a']} vs {s.identity['run_b']}" for s in twice)
+                         + "); keep one")
+        elif len(stored) < len(pairs):
+            missing = [" vs ".join(sorted(p)) for p in pairs if p not in stored]
+            notes.append(f"pairwise {label} is skipped: it did not judge {'; '.join(missing)}")
+        else:
+            usable[label] = {p: s[0] for p, s in stored.items()}
+    for name in sorted({judge_name(label) for label in by_label}):
+        partial = sorted(label for label in by_label if judge_name(label) == name and label not in usable)
+        if not any(judge_name(label) == name for label in usable) and len(partial) > 1:
+            notes.append(f"pairwise judge {name}: the study's pairs were judged under different identities "
+                         f"({', '.join(partial)}); one agreement figure needs one identity for every pair, so "
+                         "they are not mixed")
+    if select is not None:
+        if len(usable) > 1:
+            raise HarnessError(f"'{select}' names several stored pairwise identities of {names}: "
+                               f"{', '.join(sorted(usable))}; pass one of them in full")
+        if not usable:
+            raise HarnessError(f"stored pairwise judging '{select}' of {names} cannot be used: " + "; ".join(notes))
+    return [picks_of(label, results, study) for label, results in sorted(usable.items())], notes
+
+
+def picks_of(label: str, results: dict, study: Study) -> PairwisePicks:
+    """Each item's pick from its sample's stored record under the item's pair (both orders, flips kept)."""
+    from harness.judge.pairwise import outcome
+    from harness.store import pairwise as pair_store
+
+    out = PairwisePicks(label, [f"{s.identity['run_a']} vs {s.identity['run_b']}" for s in results.values()])
+    records = {pair: {r.id: r for r in pair_store.read_records(s)} for pair, s in results.items()}
+    for item in study.items:
+        pair = frozenset((item.run_left, item.run_right))
+        rec = records[pair].get(item.sample_id)
+        if rec is None:
+            out.not_judged[item.item_no] = "not in the pairwise judging (in one run only, or without a completion)"
+        elif rec.error is not None:
+            out.not_judged[item.item_no] = f"judge error: {rec.error}"
+        else:
+            won = outcome(rec)
+            ident = results[pair].identity
+            out.picks[item.item_no] = ident["run_a"] if won == "A" else ident["run_b"] if won == "B" else None
+            if rec.flipped:
+                out.flipped.add(item.item_no)
+    return out

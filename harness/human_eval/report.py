@@ -38,18 +38,29 @@ def study_section(study, res: dict) -> str:
     if res["judges"]:
         rows = [[name, j["items"], j["agree"], pct(j["agreement"])] for name, j in res["judges"].items()]
         parts.append(htmlkit.table(["judge", "items", "agree", "agreement %"], rows, css_class="human-judges"))
+    if res.get("pairwise_judges"):
+        rows = [[label, "; ".join(j["judged_as"]), j["items"], j["judged"], j["not_judged"], j["judge_ties"],
+                 j["flips"], pct(j["flip_rate"]), j["compared"], j["agree"], pct(j["agreement"]), pct(j["ci_low"]),
+                 pct(j["ci_high"])] for label, j in res["pairwise_judges"].items()]
+        parts.append(htmlkit.table(["pairwise judge identity", "judged as", "items", "judged", "not judged",
+                                    "judge ties", "position flips", "flip rate %", "compared", "agree",
+                                    "agreement %", "CI low %", "CI high %"], rows, css_class="human-pairwise-judges"))
+    parts += [f"<p class='note'>{esc(note)}</p>" for note in res.get("notes", [])]
     return "".join(parts)
 
 
 def human_eval_section(study_ids: list[str], runs_dir=None) -> str:
     """The "Human preference" section body for ``harness report --study ID``."""
     from harness.human_eval import stats
-    from harness.human_eval.judges import stored_judge_picks
+    from harness.human_eval.judges import stored_judge_picks, stored_pairwise_picks
     from harness.human_eval.study import open_study
 
     out = []
     for study_id in study_ids:
         study = open_study(study_id, runs_dir)
-        judges, _ = stored_judge_picks(study, runs_dir)
-        out.append(study_section(study, stats.results(study, judges)))
+        judges, notes = stored_judge_picks(study, runs_dir)
+        pairwise, pairwise_notes = stored_pairwise_picks(study, runs_dir)
+        res = stats.results(study, judges, pairwise=pairwise)
+        res["notes"] = notes + pairwise_notes
+        out.append(study_section(study, res))
     return "".join(out)

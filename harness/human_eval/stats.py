@@ -183,8 +183,39 @@ def judge_agreement(majority: dict, judge_picks: dict[int, str | None], question
             "agreement": agree / len(compared) if compared else None, "ci_low": low, "ci_high": high}
 
 
-def results(study: Study, judges: dict[str, dict[int, str | None]] | None = None, seed: int = 0) -> dict:
-    """Everything ``harness human-eval results`` prints, as one JSON-ready dict."""
+def pairwise_agreement(majority: dict, pp, question: str = CRITERION_QUESTION) -> dict:
+    """A stored pairwise judging (:class:`harness.human_eval.judges.PairwisePicks`) against the raters' majority.
+
+    Agreement is over items with a non-tie majority that the judge judged (its
+    tie counts as a disagreement, as for other judges); the items it did not
+    judge, its ties and its position flips are counted beside it.
+    """
+    decided = {n: w for (n, q), w in majority.items() if q == question and w is not None}
+    compared = [(pp.picks[n], w) for n, w in decided.items() if n in pp.picks]
+    agree = sum(j == w for j, w in compared)
+    low, high = wilson_interval(agree, len(compared))
+    judged = len(pp.picks)
+    flips = len(pp.flipped)
+    reasons = Counter("judge error" if why.startswith("judge error") else "not in the pairwise judging"
+                      for why in pp.not_judged.values())
+    return {"question": question, "judged_as": pp.judged_as,
+            "items": len(pp.picks) + len(pp.not_judged), "judged": judged, "not_judged": len(pp.not_judged),
+            "not_judged_reasons": dict(sorted(reasons.items())),
+            "rated_not_judged": sum(n in pp.not_judged for n in decided),
+            "judge_ties": sum(p is None for p in pp.picks.values()),
+            "flips": flips, "flip_rate": flips / judged if judged else None,
+            "flip_rate_ci": list(wilson_interval(flips, judged)),
+            "compared": len(compared), "agree": agree,
+            "agreement": agree / len(compared) if compared else None, "ci_low": low, "ci_high": high}
+
+
+def results(study: Study, judges: dict[str, dict[int, str | None]] | None = None, seed: int = 0,
+            pairwise: list | None = None) -> dict:
+    """Everything ``harness human-eval results`` prints, as one JSON-ready dict.
+
+    ``judges``: per-sample picks by judge name; ``pairwise``: stored pairwise picks
+    (:func:`harness.human_eval.judges.stored_pairwise_picks`), keyed in the result by their identity label.
+    """
     answers = read_answers(study)
     majority = majorities(study, answers)
     win_rates = pair_win_rates(study, majority)
@@ -197,6 +228,7 @@ def results(study: Study, judges: dict[str, dict[int, str | None]] | None = None
         "bradley_terry": bradley_terry(study, majority, seed=seed),
         "criteria": criteria_checks(win_rates),
         "judges": {name: judge_agreement(majority, picks) for name, picks in (judges or {}).items()},
+        "pairwise_judges": {pp.label: pairwise_agreement(majority, pp) for pp in (pairwise or [])},
     }
 
 
@@ -267,6 +299,14 @@ def render_text(res: dict) -> str:
     for name, j in res["judges"].items():
         lines.append(f"Judge {name} agrees with the raters' majority ('ship') on {j['agree']}/{j['items']} items "
                      f"({fmt(j['agreement'], True)} [{fmt(j['ci_low'], True)}, {fmt(j['ci_high'], True)}])")
+    for label, j in res["pairwise_judges"].items():
+        lines.append(f"Pairwise {label} ({'; '.join(j['judged_as'])}) agrees with the raters' majority ('ship') on "
+                     f"{j['agree']}/{j['compared']} items ({fmt(j['agreement'], True)} [{fmt(j['ci_low'], True)}, "
+                     f"{fmt(j['ci_high'], True)}]); of the study's {j['items']} items it judged {j['judged']} "
+                     f"(ties {j['judge_ties']}, position flips {j['flips']}, flip rate {fmt(j['flip_rate'], True)}) "
+                     f"and did not judge {j['not_judged']}"
+                     + (f" ({', '.join(f'{k} {v}' for k, v in j['not_judged_reasons'].items())}; "
+                        f"{j['rated_not_judged']} of them with a rater majority)" if j["not_judged"] else ""))
     for note in res.get("notes", []):
         lines.append(f"Note: {note}")
     return "\n".join(lines)

@@ -12,7 +12,8 @@ A sample's outcome is the mean of its two answers (A = 1, tie = 1/2, B = 0):
 above 1/2 A wins, below B wins, else a tie (a flip between A and B is a tie).
 Reported: the position-flip rate (samples whose two answers differ), ties, and
 A's win rate with a Wilson 95 % interval, ties excluded and ties counted as
-half.  Results are stored under the pair's identity by
+half; samples not judged (a judge error, in one run only, no completion) are
+counted, never dropped.  Results are stored under the pair's identity by
 :mod:`harness.store.pairwise`.
 """
 
@@ -55,10 +56,14 @@ def pair_stats(wins_a: int, wins_b: int, ties: int, flips: int) -> dict:
 
 def oriented(summary: PairSummary, run_a: str) -> dict:
     """The summary's figures from the point of view of ``run_a`` as A (a pair judged as B vs A is turned round)."""
-    c = summary.counts
-    wins_a, wins_b = (c["wins_a"], c["wins_b"]) if summary.identity["run_a"] == run_a else (c["wins_b"], c["wins_a"])
-    run_b = summary.identity["run_b"] if summary.identity["run_a"] == run_a else summary.identity["run_a"]
-    return {"identity": summary.identity, "run_a": run_a, "run_b": run_b, "n_shared": summary.n_shared, "n_failed": summary.n_failed,
+    c, u = summary.counts, summary.unpaired
+    same = summary.identity["run_a"] == run_a
+    wins_a, wins_b = (c["wins_a"], c["wins_b"]) if same else (c["wins_b"], c["wins_a"])
+    a_only, b_only = (u["a_only"], u["b_only"]) if same else (u["b_only"], u["a_only"])
+    run_b = summary.identity["run_b"] if same else summary.identity["run_a"]
+    return {"identity": summary.identity, "label": summary.label, "run_a": run_a, "run_b": run_b,
+            "n_shared": summary.n_shared, "n_failed": summary.n_failed,
+            "n_a_only": a_only, "n_b_only": b_only, "n_no_completion": u["no_completion"],
             "wins_a": wins_a, "wins_b": wins_b, "ties": c["ties"], "flips": c["flips"],
             **pair_stats(wins_a, wins_b, c["ties"], c["flips"])}
 
@@ -75,11 +80,11 @@ def render_summary(r: dict) -> str:
             return "n/a"
         return f"{value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci and ci[0] is not None else "")
 
-    ident = r["identity"]
-    settings = f" ({ident['settings']})" if ident.get("settings") else ""
     return "\n".join([
-        f"pairwise {ident['judge']}{settings}: A {r['run_a']} vs B {r['run_b']}",
-        f"  {r['n_shared']} shared samples, {r['n_failed']} failed, each judged in both orders",
+        f"pairwise {r['label']}: A {r['run_a']} vs B {r['run_b']}",
+        (f"  {r['n_shared']} shared samples, each judged in both orders; {r['n_failed']} failed (judge error); "
+         f"not judged: {r['n_a_only']} in A only, {r['n_b_only']} in B only, {r['n_no_completion']} without a "
+         "completion in one run"),
         f"  A wins {r['wins_a']}, B wins {r['wins_b']}, ties {r['ties']} (tie rate {pct(r['tie_rate'])})",
         f"  position-flip rate {pct(r['flip_rate'], r['flip_rate_ci'])}",
         f"  A's win rate, ties excluded {pct(r['win_rate_a_ties_excluded'], r['win_rate_a_ties_excluded_ci'])}; "
@@ -120,20 +125,26 @@ def score_preferences(judge, pairs: list[tuple], margin: float) -> list[Preferen
     return out
 
 
-def shared_inputs(run_a, run_b) -> list[tuple[JudgeInput, JudgeInput]]:
-    """(A's first completion, B's first completion) for each sample both runs recorded, in A's order."""
+def shared_inputs(run_a, run_b) -> tuple[list[tuple[JudgeInput, JudgeInput]], dict]:
+    """(A's first completion, B's first completion) for each sample both runs recorded, in A's order,
+    and the counts of samples left out: ``a_only``, ``b_only`` and ``no_completion`` (shared, but a run
+    recorded no completion for it)."""
     from harness.judge.runner import judge_inputs
 
     ta, tb = run_a.manifest.get("task", {}), run_b.manifest.get("task", {})
     if ta.get("name") != tb.get("name"):
         raise HarnessError(f"run A ({run_a.id}) is on task '{ta.get('name')}' and run B ({run_b.id}) on task "
                            f"'{tb.get('name')}': pairwise judging needs two runs of the same task")
+    records_a = run_a.read_samples()
     by_id = {r.id: r for r in run_b.read_samples()}
-    pairs = [(judge_inputs(r, first_only=True)[0], judge_inputs(by_id[r.id], first_only=True)[0])
-             for r in run_a.read_samples() if r.id in by_id and r.completions and by_id[r.id].completions]
+    shared = [(r, by_id[r.id]) for r in records_a if r.id in by_id]
+    pairs = [(judge_inputs(ra, first_only=True)[0], judge_inputs(rb, first_only=True)[0])
+             for ra, rb in shared if ra.completions and rb.completions]
     if not pairs:
         raise HarnessError(f"runs A ({run_a.id}) and B ({run_b.id}) share no sample with a completion")
-    return pairs
+    unpaired = {"a_only": len(records_a) - len(shared), "b_only": len(by_id) - len(shared),
+                "no_completion": len(shared) - len(pairs)}
+    return pairs, unpaired
 
 
 def judge_pair(run_a, run_b, spec, runs_root, *, margin: float = 0.0) -> dict:
@@ -146,7 +157,7 @@ def judge_pair(run_a, run_b, spec, runs_root, *, margin: float = 0.0) -> dict:
     if margin and hasattr(spec.cls, "prefer_batch"):
         raise HarnessError(f"--margin applies to judges compared by score; '{spec.spec}' answers A, B or tie "
                            "itself (leave --margin out)")
-    pairs = shared_inputs(run_a, run_b)
+    pairs, unpaired = shared_inputs(run_a, run_b)
     judge = spec.create()
     try:
         identity = JudgeIdentity(judge.name, judge.version, spec.args_hash)
@@ -180,7 +191,7 @@ def judge_pair(run_a, run_b, spec, runs_root, *, margin: float = 0.0) -> dict:
     counts = {"wins_a": outcomes.count("A"), "wins_b": outcomes.count("B"), "ties": outcomes.count("tie"),
               "flips": sum(r.flipped for r in judged)}
     pair = PairIdentity(identity, run_a.id, run_b.id, settings)
-    summary = PairSummary(pair.to_dict(), len(records), len(records) - len(judged), counts,
+    summary = PairSummary(pair.to_dict(), len(records), len(records) - len(judged), counts, unpaired,
                           pair_stats(counts["wins_a"], counts["wins_b"], counts["ties"], counts["flips"]))
     path = store.write(runs_root, pair, records, summary)
     return {**oriented(summary, run_a.id), "path": str(path)}

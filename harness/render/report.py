@@ -4,8 +4,10 @@ Sections: the leaderboard of the given runs, then per run its metrics, the
 label probabilities as scores (ROC, precision-recall and reliability curves),
 confusion matrix, per-category accuracy and score distributions, then a paired
 comparison for every run that shares a task with an earlier one (the earlier is
-A): differences with intervals, McNemar, per-category bars, reasoning measures
-and the flipped samples side by side.  The file needs no network and runs no
+A): differences with intervals, McNemar, the stored pairwise judgments of the
+two runs (``harness judge --pairwise``), per-category bars, reasoning measures
+and the flipped samples side by side; pairwise judgments of other pairs of the
+given runs get a section of their own.  The file needs no network and runs no
 script (see :mod:`harness.render.html`); every sample text is escaped.
 """
 
@@ -123,6 +125,8 @@ def comparison_section(result: dict, verdicts=None, criteria_title=None) -> str:
         ["McNemar exact", "right only in A", "right only in B", "both right", "both wrong", "p-value"],
         [["correctness", m["a_only"], m["b_only"], m["both_right"], m["both_wrong"], m["pvalue"]]],
         css_class="mcnemar"))
+    if result.get("pairwise"):
+        parts.append("<h4>Pairwise judgments (harness judge --pairwise)</h4>" + pairwise_table(result["pairwise"]))
     if verdicts is not None:
         rows = [[f"<span class='{'pass' if v.status == 'pass' else 'fail' if v.status == 'fail' else 'skip'}'>"
                  f"{esc(v.status.upper())}</span>", v.criterion.name, v.detail] for v in verdicts]
@@ -163,6 +167,42 @@ def comparison_section(result: dict, verdicts=None, criteria_title=None) -> str:
             parts.append(pairs_table(items[:MAX_FLIPS], extra=lambda f: f"A {f['verdict_a'] or f['status_a']}, "
                                                                         f"B {f['verdict_b'] or f['status_b']}"))
     return "".join(parts)
+
+
+PAIRWISE_COLUMNS = ["judge identity", "A", "B", "judged", "judge errors", "A only", "B only", "no completion",
+                    "A wins", "B wins", "ties", "position-flip rate", "flip rate 95% CI", "A's win rate, ties excluded",
+                    "95% CI, ties excluded", "A's win rate, ties as half", "95% CI, ties as half"]
+
+
+def pairwise_table(results: list[dict]) -> str:
+    """Stored pairwise results (oriented, :func:`harness.judge.pairwise.oriented`): counts and Wilson intervals.
+
+    Every sample not judged is counted: judge errors, samples in one run only, and shared samples without a
+    completion in one run.
+    """
+    def ci(pair):
+        return "-" if pair[0] is None else f"[{pair[0]:.3f}, {pair[1]:.3f}]"
+
+    rows = [[r["label"], r["run_a"], r["run_b"], r["n_shared"] - r["n_failed"], r["n_failed"], r["n_a_only"],
+             r["n_b_only"], r["n_no_completion"], r["wins_a"], r["wins_b"], r["ties"], r["flip_rate"],
+             ci(r["flip_rate_ci"]), r["win_rate_a_ties_excluded"], ci(r["win_rate_a_ties_excluded_ci"]),
+             r["win_rate_a_ties_half"], ci(r["win_rate_a_ties_half_ci"])] for r in results]
+    return (htmlkit.table(PAIRWISE_COLUMNS, rows, css_class="pairwise")
+            + "<p class='note'>Each shared sample judged twice, A shown first and B shown first; a sample whose "
+              "two answers differ is a position flip; its outcome is the mean of the two (A = 1, tie = 1/2, "
+              "B = 0). Intervals are Wilson 95%.</p>")
+
+
+def other_pairwise(store: RunStore, runs, compared: set) -> str:
+    """Stored pairwise results of pairs of the given runs that no comparison section shows."""
+    from harness.judge.pairwise import stored_for
+
+    shown = []
+    for i, a in enumerate(runs):
+        for b in runs[i + 1:]:
+            if a.id != b.id and frozenset((a.id, b.id)) not in compared:
+                shown += stored_for(store.root, a.id, b.id)
+    return pairwise_table(shown) if shown else ""
 
 
 def pairs_table(items, extra) -> str:
@@ -215,13 +255,14 @@ def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_pa
         from harness.analysis.criteria import load_criteria
 
         criteria = load_criteria(criteria_path)
-    comparisons, first_on_task = [], {}
+    comparisons, first_on_task, compared = [], {}, set()
     for run, ref in zip(runs, refs):
         task = run.manifest["task"]["name"]
         if task not in first_on_task:
-            first_on_task[task] = ref
+            first_on_task[task] = (ref, run.id)
             continue
-        result = compare_runs(store, first_on_task[task], ref, partial=partial, seed=seed)
+        compared.add(frozenset((first_on_task[task][1], run.id)))
+        result = compare_runs(store, first_on_task[task][0], ref, partial=partial, seed=seed)
         verdicts = None
         if criteria:
             from harness.analysis.criteria import evaluate
@@ -230,6 +271,9 @@ def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_pa
         comparisons.append(comparison_section(result, verdicts, criteria and criteria[0]))
     if comparisons:
         sections.append(("Comparisons", "".join(comparisons)))
+    pairwise = other_pairwise(store, runs, compared)
+    if pairwise:
+        sections.append(("Pairwise judgments", pairwise))
     if capability:
         sections.append(("Capability (lm-eval)", "".join(capability_section(path) for path in capability)))
     if studies:

@@ -3,7 +3,9 @@
 A pairwise result belongs to a :class:`PairIdentity`: the judge's identity,
 the two run ids in the order judged (A, B) and the pairwise settings (e.g. a
 score judge's margin).  The ``.jsonl`` holds one :class:`PairRecord` per shared
-sample; the ``.json`` the summary.  Judging the same pair again replaces both.
+sample; the ``.json`` the summary, which also counts the samples that could not
+be paired (in one run only, or without a completion) so none is lost silently.
+Judging the same pair again replaces both.
 """
 
 from __future__ import annotations
@@ -58,16 +60,27 @@ class PairRecord:
         return self.error is None and self.a_first != self.b_first
 
 
+def identity_label(identity: dict) -> str:
+    """How a pair's judging is named to people: the judge's identity key and, if any, its pairwise settings."""
+    return identity["judge"] + (f" [{identity['settings']}]" if identity.get("settings") else "")
+
+
 @dataclass
 class PairSummary:
-    identity: dict
+    identity: dict  # PairIdentity.to_dict()
     n_shared: int
     n_failed: int
     counts: dict  # wins_a, wins_b, ties, flips over the judged samples
+    unpaired: dict  # a_only, b_only, no_completion: samples not judged because they have no pair
     stats: dict = field(default_factory=dict)
+    path: Path | None = field(default=None, compare=False)  # the .json it was read from (not written)
+
+    @property
+    def label(self) -> str:
+        return identity_label(self.identity)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "path"}
 
 
 def pairwise_dir(runs_root) -> Path:
@@ -88,8 +101,13 @@ def write(runs_root, identity: PairIdentity, records: list[PairRecord], summary:
     return path
 
 
-def read_records(runs_root, identity: PairIdentity) -> list[PairRecord]:
-    path = pairwise_dir(runs_root) / f"{identity.file_stem}.jsonl"
+def read_records(summary: PairSummary) -> list[PairRecord]:
+    """The per-sample records stored beside a summary read by :func:`summaries_for`."""
+    path = summary.path.with_suffix(".jsonl")
+    if not path.exists():
+        raise HarnessError(f"{path}: missing; its summary {summary.path.name} has no per-sample records "
+                           f"(judge the pair again with `harness judge --pairwise {summary.identity['run_a']} "
+                           f"{summary.identity['run_b']}`)")
     out = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
@@ -106,8 +124,8 @@ def summaries_for(runs_root, run_a: str, run_b: str) -> list[PairSummary]:
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            summary = PairSummary(data["identity"], int(data["n_shared"]), int(data["n_failed"]),
-                                  dict(data["counts"]), dict(data.get("stats") or {}))
+            summary = PairSummary(dict(data["identity"]), int(data["n_shared"]), int(data["n_failed"]),
+                                  dict(data["counts"]), dict(data["unpaired"]), dict(data.get("stats") or {}), path)
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise HarnessError(f"{path}: not a pairwise summary ({type(exc).__name__}: {exc})") from None
         if {summary.identity.get("run_a"), summary.identity.get("run_b")} == {run_a, run_b}:
