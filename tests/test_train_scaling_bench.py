@@ -91,3 +91,24 @@ def test_the_trainer_log_it_reads(tmp_path, cli):
     per_row = first["num_input_tokens_seen"] / 2  # 1 step x 2 rows
     assert words <= per_row <= words + 2  # the text, plus the BOS/EOS the trainer adds
     assert train_scaling.steady_state(metrics)["tokens_per_step"] == 2 * per_row
+
+
+def test_speedup_and_waiting_share_and_the_table():
+    # 1 GPU: 10,000 tokens/s at 2.0 s/step; 2 GPUs: 18,000 tokens/s at 2.2 s/step (twice the tokens per step)
+    stages = {"sft-1gpu": {"tokens_per_s": 10000.0, "step_seconds": 2.0, "rc": 0, "per_rank_batch": 32,
+                           "global_batch": 32, "wall_s": 50.0},
+              "sft-2gpu": {"tokens_per_s": 18000.0, "step_seconds": 2.2, "rc": 0, "per_rank_batch": 32,
+                           "global_batch": 64, "wall_s": 55.0, "imbalance": 1.006, "allreduce_mb": 92.9},
+              "dpo-1gpu": {"skipped": "time budget (10 s left)"},
+              "fsdp-lora": {"rc": 0, "global_step": 4, "per_rank_batch": 4, "tokens_per_s": 5000.0,
+                            "adapter_mb": 160.0, "wall_s": 90.0},
+              "eval-adapter": {"rc": 0, "records": 4, "adapter": "bench_fsdp_lora", "wall_s": 30.0}}
+    train_scaling.speedups(stages, [1, 2])
+    assert stages["sft-2gpu"]["speedup"] == 1.8 and stages["sft-2gpu"]["wait_share"] == pytest.approx(0.091, abs=1e-3)
+    text = train_scaling.render({"date": "2026-11-26", "device": "2 x GPU", "steps": 10, "warmup": 2, "gpus": [1, 2],
+                                 "stages": stages}, write=False)
+    assert "| sft | 2 | 32 / 64 | 18,000 | **1.80x** | 1.8x | 2.2 | 9% | 1.006 | 55.0 s | 0 |" in text
+    assert "| dpo | 1 | | | | | | | | | skipped: time budget (10 s left) |" in text
+    assert "steps 3-10" in text and "92.9 MB per step" in text
+    assert "| fsdp-lora | configs/llama8b_fsdp_lora.yaml | 4 | 4 | 5,000 | 160.0 MB | 90.0 s | 0 |" in text
+    assert "| eval of bench_fsdp_lora |" in text and "4 records" in text
