@@ -144,9 +144,10 @@ def test_a_bad_distributed_value_names_the_file_and_line(fake_host, tmp_path, cl
 
 @pytest.mark.parametrize("preset", ["llama8b_fsdp_lora.yaml", "llama8b_fsdp_qlora.yaml"])
 def test_the_8b_presets_are_valid_sft_configs(preset):
+    from harness_plugins.trl_trainers import check_config
+
     from harness.train.checkpoint import train_config
     from harness.train.launch import distributed_mode
-    from harness_plugins.trl_trainers import check_config
 
     method, config = train_config(str(REPO / "configs" / preset), None)
     assert method == "sft" and distributed_mode(config, None) == "fsdp" and "distributed" not in config
@@ -163,7 +164,6 @@ def captured_load(monkeypatch):
     import peft
     import torch
     import transformers
-
     from harness_plugins import trl_trainers
 
     seen = {"prepared": False, "states": 0}
