@@ -173,7 +173,14 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from harness.train.launch import under_fsdp
+
     trust, allow_unsafe = parent_policy(parent, trust_remote_code, allow_unsafe_weights)
+    fsdp = under_fsdp()
+    if fsdp:  # process group and this rank's GPU before loading: rank 0 reads the weights, 4-bit ones go to this GPU
+        from accelerate import PartialState
+
+        PartialState()
 
     quant = config.get("quantization", (parent.get("options") or {}).get("quantization"))
     kwargs = {"dtype": torch.bfloat16 if use_bf16(config) else torch.float32, "trust_remote_code": trust,
@@ -186,14 +193,15 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16,
             bnb_4bit_use_double_quant=True,
+            **({"bnb_4bit_quant_storage": torch.bfloat16} if fsdp else {}),  # FSDP shards float tensors only
         )
-        # bitsandbytes places weights at load time: one GPU per process (LOCAL_RANK under `accelerate launch`)
-        kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
+        if not fsdp:  # bitsandbytes places weights at load time: one GPU per process (LOCAL_RANK under accelerate)
+            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     tokenizer = AutoTokenizer.from_pretrained(parent["base"], trust_remote_code=trust)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(parent["base"], **kwargs)
-    if quant == "4bit":
+    if quant == "4bit" and not fsdp:  # its fp32 casts would mix dtypes inside FSDP's flat parameters
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(config.get("gradient_checkpointing")))
@@ -461,7 +469,10 @@ class TRLTrainer(Trainer):
             ) from None
         adapter_dir = out / "adapter"
         trainer.accelerator.wait_for_everyone()
-        if trainer.accelerator.is_main_process:  # under `accelerate launch` one process writes the adapter
+        if trainer.is_fsdp_enabled:  # every rank gathers its shard; rank 0 writes the adapter (PEFT's FSDP recipe)
+            trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+            trainer.save_model(str(adapter_dir))
+        elif trainer.accelerator.is_main_process:  # under `accelerate launch` one process writes the adapter
             trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(adapter_dir), selected_adapters=["default"])
             tokenizer.save_pretrained(str(adapter_dir))
         logs = [row for row in trainer.state.log_history if "loss" in row]

@@ -116,14 +116,19 @@ def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, s
 @click.option("--allow-unsafe-weights", is_flag=True, help="RISK: loads pickle (.bin) parent weights, which can execute code.")
 @click.option("--gpus", type=int, default=None,
               help="GPUs to train on (one process each, DDP via accelerate); default: every visible GPU.")
+@click.option("--distributed", type=click.Choice(["ddp", "fsdp"]), default=None,
+              help="ddp: a model copy per GPU (default); fsdp: the base sharded over the GPUs (an 8B base, "
+                   "LoRA or QLoRA; needs 2+ GPUs). Default: the config's train.distributed, else ddp.")
 def train(method, parent, data, name, overwrite, config_file, overrides, no_resume, trust_remote_code,
-          allow_unsafe_weights, gpus):
+          allow_unsafe_weights, gpus, distributed):
     """Train with a registered trainer (built in: LoRA on TRL) and register the result as a named checkpoint.
 
     Interrupted training resumes from its last checkpoint when the same command
     runs again.  On a host with several visible GPUs it re-executes itself under
     `accelerate launch --multi_gpu --num_processes N` (N = --gpus, default all);
-    `--gpus 1` pins it to one GPU.  Several hosts: run `accelerate launch` yourself.
+    `--gpus 1` pins it to one GPU.  `--distributed fsdp` (or `distributed: fsdp` in
+    the config) shards the base over the GPUs instead.  Several hosts: run
+    `accelerate launch` yourself (README, "Scaling out").
 
     \b
     Examples:
@@ -131,20 +136,22 @@ def train(method, parent, data, name, overwrite, config_file, overrides, no_resu
       harness train --method sft --parent hf:unsloth/Llama-3.2-3B-Instruct --data sft.jsonl --output my_rsft --config configs/rsft.yaml
       harness train --method hs-dpo --parent exp_18 --data pairs.jsonl --output exp_19b --set beta=0.2 --set epochs=2
       harness train --method sft --parent exp_18 --data sft.jsonl --output my_rsft --gpus 2
+      harness train --method sft --parent hf:meta-llama/Llama-3.1-8B-Instruct --data sft.jsonl --output rsft_8b --config configs/llama8b_fsdp_qlora.yaml --gpus 2
       accelerate launch --num_processes 2 -m harness train --method dpo --parent exp_18 --data pairs.jsonl --output exp_19
     """
     from harness.cli.evaluate import strip_options
     from harness.config import parse_key_values
     from harness.train.checkpoint import train_checkpoint, train_config
-    from harness.train.launch import relaunch_if_needed
+    from harness.train.launch import distributed_mode, relaunch_if_needed
 
     method, config = train_config(config_file, method)
     overridden = parse_key_values(overrides, "--set")
     config.update(overridden)
     for key in overridden:  # errors about an overridden key must not point at the file's line
         getattr(config, "key_lines", {}).pop(key, None)
+    mode = distributed_mode(config, distributed)
     relaunch_if_needed(gpus, strip_options(click.get_current_context().find_root().obj["argv"], {"--gpus": True}),
-                       echo=lambda msg: click.echo(msg, err=True))
+                       echo=lambda msg: click.echo(msg, err=True), distributed=mode)
     entry = train_checkpoint(method, parent, data, name, config, overwrite=overwrite, resume=not no_resume,
                              trust_remote_code=trust_remote_code, allow_unsafe_weights=allow_unsafe_weights)
     if int(os.environ.get("RANK", "0")) != 0:
