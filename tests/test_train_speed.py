@@ -11,7 +11,6 @@ from harness.config import read_yaml_mapping
 from harness.interfaces.trainer import TrainRequest
 from harness_plugins import trl_trainers
 from harness_plugins.trl_trainers import TRLTrainer, TokenCounter, check_config, hardware_levers, matmul_params
-from tests.tiny_models import build_tiny_llama
 
 FAST = {"bf16": False, "logging_steps": 1, "save_steps": 1000, "report_to": "none", "gradient_checkpointing": False,
         "lora": {"r": 8, "alpha": 16, "dropout": 0.0}, "seed": 3}
@@ -20,8 +19,29 @@ LOSS_TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_llama(tmp_path_factory.mktemp("tiny"), seed=0)
+def small(tmp_path_factory):
+    """A tiny random Llama with a word-level vocabulary of the fixtures' words (41 tokens).
+
+    The Llama-3 vocabulary (128k) makes TRL's LM-head pass ~2.5 s a step on CPU; 50-step curves need a small head.
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    words = {w for row in sft_rows() + dpo_rows() for text in row.values() if isinstance(text, str)
+             for w, _ in pre_tokenizers.Whitespace().pre_tokenize_str(text)}
+    vocab = {t: i for i, t in enumerate(["<pad>", "<unk>", "<s>", "</s>", *sorted(words)])}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                  unk_token="<unk>")
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                         bos_token_id=2, eos_token_id=3, pad_token_id=0, tie_word_embeddings=True))
+    directory = tmp_path_factory.mktemp("small")
+    model.save_pretrained(directory)
+    tok.save_pretrained(directory)
+    return directory
 
 
 def write_jsonl(path, rows):
@@ -53,13 +73,13 @@ def token_losses(model, input_ids, labels, **kwargs):
                                              ignore_index=-100, reduction="none")
 
 
-def test_packed_row_with_position_ids_has_the_padded_loss(tiny):
+def test_packed_row_with_position_ids_has_the_padded_loss(small):
     """Two sequences flattened into one row (position_ids restart, no mask) score exactly as the padded batch."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(tiny, dtype=torch.float32, attn_implementation="sdpa").eval()
+    model = AutoModelForCausalLM.from_pretrained(small, dtype=torch.float32, attn_implementation="sdpa").eval()
     g = torch.Generator().manual_seed(0)
-    a, b = torch.randint(10, 1000, (9,), generator=g), torch.randint(10, 1000, (5,), generator=g)
+    a, b = torch.randint(4, model.config.vocab_size, (9,), generator=g), torch.randint(4, model.config.vocab_size, (5,), generator=g)
     padded = torch.stack([a, torch.cat([b, torch.zeros(4, dtype=torch.long)])])
     mask = torch.tensor([[1] * 9, [1] * 5 + [0] * 4])
     labels = padded.masked_fill(mask == 0, -100)
@@ -85,31 +105,33 @@ def curve(metrics):
     return [loss for _, loss in metrics["loss_curve"]]
 
 
-def train(tmp_path, tiny, method, data, config, name):
-    request = TrainRequest(method, f"hf:{tiny}", data, tmp_path / name, {**FAST, **config})
+def train(tmp_path, model, method, data, config, name):
+    request = TrainRequest(method, f"hf:{model}", data, tmp_path / name, {**FAST, **config})
     return TRLTrainer(method).train(request).metrics
 
 
-def test_sft_padding_free_follows_the_padded_loss_curve_for_50_steps(tiny, tmp_path):
+def test_sft_padding_free_follows_the_padded_loss_curve_for_50_steps(small, tmp_path):
     data = write_jsonl(tmp_path / "sft.jsonl", sft_rows())
-    common = {"max_steps": 50, "batch_size": 4, "learning_rate": 1e-3, "max_length": 24}
-    plain = train(tmp_path, tiny, "sft", data, common, "plain")
-    fast = train(tmp_path, tiny, "sft", data, {**common, "padding_free": True}, "fast")
+    common = {"max_steps": 50, "batch_size": 4, "learning_rate": 1e-2, "max_length": 12}
+    plain = train(tmp_path, small, "sft", data, common, "plain")
+    fast = train(tmp_path, small, "sft", data, {**common, "padding_free": True}, "fast")
     a, b = curve(plain), curve(fast)
+    print("sft loss", a[0], a[-1], "max delta", max(abs(x - y) for x, y in zip(a, b)))
     assert len(a) == len(b) == 50
-    assert a[-1] < a[0] - 0.5  # it trains, so the comparison is not between two flat lines
+    assert a[-1] < a[0] - 0.2  # it trains, so the comparison is not between two flat lines
     assert max(abs(x - y) for x, y in zip(a, b)) < LOSS_TOL
     # same real tokens counted both ways (max_length 24 truncates some rows), none of them padding
     assert fast["throughput"]["tokens"] == plain["throughput"]["tokens"]
 
 
-def test_dpo_precomputed_reference_follows_the_plain_loss_curve_for_50_steps(tiny, tmp_path):
+def test_dpo_precomputed_reference_follows_the_plain_loss_curve_for_50_steps(small, tmp_path):
     data = write_jsonl(tmp_path / "pairs.jsonl", dpo_rows())
     common = {"max_steps": 50, "batch_size": 4, "learning_rate": 5e-3, "beta": 0.5}
-    plain = train(tmp_path, tiny, "dpo", data, common, "plain")
-    fast = train(tmp_path, tiny, "dpo", data, {**common, "precompute_ref_log_probs": True,
+    plain = train(tmp_path, small, "dpo", data, common, "plain")
+    fast = train(tmp_path, small, "dpo", data, {**common, "precompute_ref_log_probs": True,
                                                  "precompute_ref_batch_size": 16}, "fast")
     a, b = curve(plain), curve(fast)
+    print("dpo loss", a[0], a[-1], "max delta", max(abs(x - y) for x, y in zip(a, b)))
     assert len(a) == len(b) == 50
     assert abs(a[0] - 0.6931) < 1e-3  # step 1: policy == reference, so the loss is log 2
     assert a[-1] < a[0] - 0.1
@@ -117,16 +139,16 @@ def test_dpo_precomputed_reference_follows_the_plain_loss_curve_for_50_steps(tin
     assert fast["throughput"]["flops_per_token"] < plain["throughput"]["flops_per_token"]  # no reference forward
 
 
-def test_hs_dpo_with_precomputed_reference_and_grouping_trains(tiny, tmp_path):
+def test_hs_dpo_with_precomputed_reference_and_grouping_trains(small, tmp_path):
     data = write_jsonl(tmp_path / "pairs.jsonl", dpo_rows(weighted=True))
-    metrics = train(tmp_path, tiny, "hs-dpo", data, {"max_steps": 8, "batch_size": 4, "learning_rate": 5e-3,
+    metrics = train(tmp_path, small, "hs-dpo", data, {"max_steps": 8, "batch_size": 4, "learning_rate": 5e-3,
                                                      "precompute_ref_log_probs": True, "group_by_length": True},
                     "hs")
     assert metrics["global_step"] == 8
     assert abs(curve(metrics)[0] - 0.6931 * sum(1.0 + (i % 4) / 8 for i in range(16)) / 16) < 0.2
 
 
-def test_dpo_group_by_length_batches_pairs_of_similar_length(tiny, tmp_path):
+def test_dpo_group_by_length_batches_pairs_of_similar_length(tmp_path):
     from datasets import Dataset
     from trl import DPOConfig, DPOTrainer
 
@@ -156,11 +178,11 @@ def test_dpo_group_by_length_batches_pairs_of_similar_length(tiny, tmp_path):
 # -- throughput ------------------------------------------------------------------------------------------
 
 
-def test_matmul_params_counts_the_tiny_llama_by_hand(tiny):
+def test_matmul_params_counts_the_tiny_llama_by_hand(small):
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(tiny, dtype=torch.float32)
-    d, inter, kv, layers, vocab = 64, 128, 32, 2, model.config.vocab_size
+    model = AutoModelForCausalLM.from_pretrained(small, dtype=torch.float32)
+    d, inter, kv, layers, vocab = 32, 64, 16, 2, model.config.vocab_size
     per_layer = d * d + 2 * d * kv + d * d + 3 * d * inter + 2 * d  # q, k+v, o, gate/up/down, two norms
     assert matmul_params(model) == (layers * per_layer + d + vocab * d, layers, d)  # + final norm + tied head
 
@@ -179,7 +201,7 @@ def test_token_counter_counts_real_tokens_of_padded_and_flat_batches():
     assert (flat.tokens, flat.sequences) == (9, 3)
 
 
-def test_harness_train_prints_throughput_and_records_it_in_the_lineage(tiny, tmp_path, monkeypatch, capsys):
+def test_harness_train_prints_throughput_and_records_it_in_the_lineage(small, tmp_path, monkeypatch, capsys):
     from harness.checkpoints.registry import load_registry
     from harness.cli import main
 
@@ -188,7 +210,7 @@ def test_harness_train_prints_throughput_and_records_it_in_the_lineage(tiny, tmp
     config = tmp_path / "c.yaml"
     config.write_text("train:\n  method: sft\n  bf16: false\n  max_steps: 2\n  batch_size: 4\n  save_steps: 100\n"
                       "  lora: {r: 4, alpha: 8}\n  use_liger_kernel: true\n")
-    main(["train", "--parent", f"hf:{tiny}", "--data", str(data), "--output", "fast", "--config", str(config)])
+    main(["train", "--parent", f"hf:{small}", "--data", str(data), "--output", "fast", "--config", str(config)])
     out, err = capsys.readouterr()
     assert "note: use_liger_kernel: no CUDA GPU here, training without it" in err
     assert "real tokens in" in out and "tokens/s, MFU n/a" in out
@@ -238,7 +260,7 @@ def test_gpu_levers_drop_with_a_note_on_cpu_and_need_their_package_on_a_gpu(monk
         {"attn_implementation": "flex_attention"}, [])
 
 
-def test_missing_liger_on_a_gpu_fails_before_the_model_loads(tiny, tmp_path, monkeypatch):
+def test_missing_liger_on_a_gpu_fails_before_the_model_loads(small, tmp_path, monkeypatch):
     import importlib.util
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
@@ -246,7 +268,7 @@ def test_missing_liger_on_a_gpu_fails_before_the_model_loads(tiny, tmp_path, mon
     loaded = []
     monkeypatch.setattr(trl_trainers, "load_policy", lambda *a, **k: loaded.append(1))
     data = write_jsonl(tmp_path / "sft.jsonl", sft_rows(2))
-    request = TrainRequest("sft", f"hf:{tiny}", data, tmp_path / "o", {**FAST, "use_liger_kernel": True})
+    request = TrainRequest("sft", f"hf:{small}", data, tmp_path / "o", {**FAST, "use_liger_kernel": True})
     with pytest.raises(HarnessError, match="use_liger_kernel"):
         TRLTrainer("sft").check(request)
     with pytest.raises(HarnessError, match="use_liger_kernel"):
