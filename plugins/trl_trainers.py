@@ -49,9 +49,10 @@ CONFIG_KEYS = {
     "report_to": "'none', 'tensorboard', 'wandb', ... (TRL/transformers report_to)",
     "bf16": "train in bf16 (default: when the GPU supports it)",
     "packing": "sft: pack samples into rows of max_length (best-fit decreasing; padding-free, so no sample attends "
-               "across its neighbour); needs attn_implementation sdpa, flex_attention or flash_attention_2",
-    "padding_free": "sft: flatten each micro-batch into one row with position_ids instead of padding it (TRL 1.16's "
-                    "DPO has no padding-free path: dpo/hs-dpo refuse it)",
+               "across its neighbour); on a GPU needs attn_implementation flex_attention or flash_attention_2",
+    "padding_free": "sft: flatten each micro-batch into one row with position_ids instead of padding it (on a GPU "
+                    "needs attn_implementation flex_attention or flash_attention_2; TRL 1.16's DPO has no "
+                    "padding-free path: dpo/hs-dpo refuse it)",
     "attn_implementation": "'sdpa' (default), 'flex_attention' (GPU; skips the masked blocks of padding-free rows), "
                            "'flash_attention_2' (GPU and the flash-attn package) or 'eager'",
     "precompute_ref_log_probs": "dpo/hs-dpo: compute the reference log-probs once, before training, in one no-grad "
@@ -145,7 +146,7 @@ def check_config(method: str, config: dict):
         raise HarnessError(f"{where_of(config, 'padding_free', where)}: training config 'padding_free' does not apply "
                            f"to --method {method}: TRL 1.16's DPOTrainer has no padding-free path (it warns and pads "
                            "anyway); use group_by_length to cut padding")
-    if "precompute_ref_batch_size" in config and not config.get("precompute_ref_log_probs"):
+    if config.get("precompute_ref_batch_size") is not None and not config.get("precompute_ref_log_probs"):
         raise HarnessError(f"{where_of(config, 'precompute_ref_batch_size', where)}: training config "
                            "'precompute_ref_batch_size' needs precompute_ref_log_probs: true")
 
@@ -182,6 +183,12 @@ def hardware_levers(config: dict, cuda: bool | None = None) -> tuple[dict, list[
             notes.append(f"note: attn_implementation: {attention} needs a CUDA GPU here, training with sdpa")
         return config, notes
     where = f"{config.path}: training config" if isinstance(config, Mapping) else "training config"
+    flat = next((key for key in ("packing", "padding_free") if config.get(key)), None)
+    if flat and attention in ("sdpa", "eager"):
+        # the flattened micro-batch (batch_size x max_length tokens for packing) would get a dense T x T mask
+        raise HarnessError(f"{where_of(config, flat, where)}: training config '{flat}' on a GPU needs "
+                           "attn_implementation: flex_attention or flash_attention_2 (with sdpa or eager the flattened "
+                           "micro-batch gets a dense mask, quadratic in its tokens)")
     needs = {"use_liger_kernel": ("liger_kernel", "liger-kernel")} if config.get("use_liger_kernel") else {}
     if attention == "flash_attention_2":
         needs["attn_implementation"] = ("flash_attn", "flash-attn")
@@ -579,13 +586,17 @@ def throughput(trainer, tokens: int, sequences: int, runtime: float, prepare_sec
     seq = tokens / sequences if sequences else 0.0
     per_token = 6 * n + 12 * layers * width * seq + ((2 * n + 4 * layers * width * seq) if reference_in_step else 0)
     world = trainer.accelerator.num_processes
+    import torch
+
     peak, device = peak_flops()
     rate = tokens / runtime if runtime > 0 else 0.0
+    memory = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
     return {
         "tokens": tokens, "sequences": sequences, "train_runtime_s": round(runtime, 2),
         "prepare_s": round(prepare_seconds, 2), "tokens_per_s": round(rate, 1),
         "flops_per_token": per_token, "device": device, "peak_flops": peak,
         "mfu": round(per_token * rate / (peak * world), 4) if peak and trainer.args.bf16 else None,
+        "peak_gpu_gb": round(memory, 2) if memory is not None else None,
     }
 
 

@@ -124,6 +124,15 @@ def test_sft_padding_free_follows_the_padded_loss_curve_for_50_steps(small, tmp_
     assert fast["throughput"]["tokens"] == plain["throughput"]["tokens"]
 
 
+def test_sft_packing_trains_on_the_same_real_tokens_in_fewer_rows(small, tmp_path):
+    data = write_jsonl(tmp_path / "sft.jsonl", sft_rows())
+    common = {"epochs": 1, "batch_size": 2, "learning_rate": 1e-2, "max_length": 32}
+    plain = train(tmp_path, small, "sft", data, common, "plain")["throughput"]
+    packed = train(tmp_path, small, "sft", data, {**common, "packing": True}, "packed")["throughput"]
+    # best-fit decreasing keeps every sample whole (all are shorter than 32 tokens), so nothing is lost or padded
+    assert (packed["tokens"], packed["sequences"]) == (plain["tokens"], plain["sequences"]) and plain["sequences"] == 16
+
+
 def test_dpo_precomputed_reference_follows_the_plain_loss_curve_for_50_steps(small, tmp_path):
     data = write_jsonl(tmp_path / "pairs.jsonl", dpo_rows())
     common = {"max_steps": 50, "batch_size": 4, "learning_rate": 5e-3, "beta": 0.5}
@@ -226,6 +235,7 @@ def test_harness_train_prints_throughput_and_records_it_in_the_lineage(small, tm
     ("sft", {"packing": "yes"}, "'packing' must be true or false"),
     ("dpo", {"padding_free": True}, "has no padding-free path"),
     ("dpo", {"precompute_ref_batch_size": 8}, "needs precompute_ref_log_probs: true"),
+    ("dpo", {"precompute_ref_batch_size": 8, "precompute_ref_log_probs": "no"}, "must be true or false"),
     ("sft", {"precompute_ref_log_probs": True}, None),
 ])
 def test_bad_speed_keys_are_refused_naming_the_key(method, config, message):
@@ -258,6 +268,12 @@ def test_gpu_levers_drop_with_a_note_on_cpu_and_need_their_package_on_a_gpu(monk
         hardware_levers({"attn_implementation": "flash_attention_2"}, cuda=True)
     assert hardware_levers({"attn_implementation": "flex_attention"}, cuda=True) == (
         {"attn_implementation": "flex_attention"}, [])
+    with pytest.raises(HarnessError, match="'packing' on a GPU needs attn_implementation: flex_attention"):
+        hardware_levers({"packing": True, "attn_implementation": "sdpa"}, cuda=True)
+    assert hardware_levers({"padding_free": True, "attn_implementation": "flex_attention"}, cuda=True)[1] == []
+    # on CPU flex attention falls back to sdpa, which is exact there (test_packed_row_with_position_ids_...)
+    assert hardware_levers({"packing": True, "attn_implementation": "flex_attention"}, cuda=False)[0][
+        "attn_implementation"] == "sdpa"
 
 
 def test_missing_liger_on_a_gpu_fails_before_the_model_loads(small, tmp_path, monkeypatch):
