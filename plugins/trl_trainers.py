@@ -148,7 +148,7 @@ def check_config(method: str, config: dict):
                            "anyway); use group_by_length to cut padding")
     if config.get("precompute_ref_batch_size") is not None and not config.get("precompute_ref_log_probs"):
         raise HarnessError(f"{where_of(config, 'precompute_ref_batch_size', where)}: training config "
-                           "'precompute_ref_batch_size' needs precompute_ref_log_probs: true")
+                           "'precompute_ref_batch_size' needs precompute_ref_log_probs: true (or set it null)")
 
 
 #: boolean training-config keys (a quoted "false" would be truthy deep inside TRL)
@@ -649,7 +649,9 @@ class TRLTrainer(Trainer):
         started = time.time()
         trainer, data_info = self.build(model, tokenizer, parent, config, request.data_path, ckpt_dir)
         prepare_seconds = time.time() - started  # tokenising, and with precompute_ref_log_probs the reference pass
-        counter = trainer.data_collator = TokenCounter(trainer.data_collator)
+        counter = None
+        if self.method != "grpo":  # grpo's batches are prompts; its tokens are generated inside the step
+            counter = trainer.data_collator = TokenCounter(trainer.data_collator)
         if config.get("adapter_dtype") == "bf16":
             for name, param in trainer.model.named_parameters():
                 if "lora_" in name:
@@ -677,7 +679,7 @@ class TRLTrainer(Trainer):
             **data_info,
             "throughput": throughput(trainer, counter.tokens, counter.sequences, float(result.metrics["train_runtime"]),
                                      prepare_seconds, reference_in_step=self.method in ("dpo", "hs-dpo")
-                                     and not config.get("precompute_ref_log_probs")),
+                                     and not config.get("precompute_ref_log_probs")) if counter else None,
             "levers_dropped": notes,
         }
         if trainer.accelerator.is_main_process:

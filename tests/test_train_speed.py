@@ -1,16 +1,17 @@
 """Speed levers of `harness train` (issue 17) on a tiny random Llama (CPU): same numerics, validation, throughput."""
 
+import itertools
 import json
 from pathlib import Path
 
 import pytest
 import torch
+from harness_plugins import trl_trainers
+from harness_plugins.trl_trainers import TokenCounter, TRLTrainer, check_config, hardware_levers, matmul_params
 
 from harness import HarnessError
 from harness.config import read_yaml_mapping
 from harness.interfaces.trainer import TrainRequest
-from harness_plugins import trl_trainers
-from harness_plugins.trl_trainers import TRLTrainer, TokenCounter, check_config, hardware_levers, matmul_params
 
 FAST = {"bf16": False, "logging_steps": 1, "save_steps": 1000, "report_to": "none", "gradient_checkpointing": False,
         "lora": {"r": 8, "alpha": 16, "dropout": 0.0}, "seed": 3}
@@ -159,9 +160,8 @@ def test_hs_dpo_with_precomputed_reference_and_grouping_trains(small, tmp_path):
 
 def test_dpo_group_by_length_batches_pairs_of_similar_length(tmp_path):
     from datasets import Dataset
-    from trl import DPOConfig, DPOTrainer
-
     from harness_plugins.trl_trainers import grouped_dpo_class
+    from trl import DPOConfig, DPOTrainer
 
     cls = grouped_dpo_class(DPOTrainer)
 
@@ -181,7 +181,7 @@ def test_dpo_group_by_length_batches_pairs_of_similar_length(tmp_path):
     # batches cover disjoint length ranges (by the pair's longer side, not by its prompt)
     for start in range(0, 64, 16):
         batches = sorted(sorted(length[i] for i in order[j:j + 4]) for j in range(start, start + 16, 4))
-        assert all(left[-1] < right[0] for left, right in zip(batches, batches[1:])), batches
+        assert all(left[-1] < right[0] for left, right in itertools.pairwise(batches)), batches
 
 
 # -- throughput ------------------------------------------------------------------------------------------
