@@ -1,20 +1,32 @@
-"""`harness train` itself (TRL's SFTTrainer / DPOTrainer + PEFT LoRA) on the Llama-3.2-3B
-architecture with random weights, timed end to end on a GPU.
+"""`harness train` itself with the shipped presets (configs/rsft.yaml, configs/exp_19.yaml) on the
+Llama-3.2-3B architecture with random weights, timed on a GPU, one lever at a time.
 
-benchmarks/training.py times the training step written out by hand, variant by variant;
-this script checks the real command path on the same architecture and reports what TRL
-reaches with the shipped settings.  Sequence lengths follow benchmarks/training_lengths.json.
+benchmarks/training.py times the training step written out by hand, variant by variant; this script runs
+the real command (`python -m harness train --config PRESET ...`, one process per run, since Liger patches
+the model classes for the whole process) on synthetic samples whose lengths follow the real data
+(benchmarks/training_lengths.json) and reads the throughput the command records in the checkpoint's
+lineage: real (non-padding) tokens/s, model-FLOPs utilisation, peak GPU memory.  Each `--ab` variant is
+the same preset with one setting changed, so the table shows what each lever pays.
 
-    python benchmarks/training_trl.py --tokenizer PATH/tokenizer.json --steps 12 --out DIR
+    python benchmarks/training_trl.py --tokenizer PATH/tokenizer.json --out DIR
+    python benchmarks/training_trl.py --tokenizer T --out DIR --ab sft:use_liger_kernel=false \\
+        --ab sft:packing=true,attn_implementation=flex_attention --ab dpo:precompute_ref_log_probs=false
+
+Runs stop being started when less than a run's worth of --budget-s is left, so one device call of
+9 minutes returns a table.  The table (Markdown, naming the machine) goes to DIR/training_trl.md and
+the figures to DIR/training_trl.json.
 """
 
 import argparse
 import json
 import os
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+ROOT = Path(__file__).resolve().parents[1]
 LLAMA_3B = dict(hidden_size=3072, intermediate_size=8192, num_hidden_layers=28, num_attention_heads=24,
                 num_key_value_heads=8, vocab_size=128256, max_position_embeddings=131072, rope_theta=500000.0,
                 rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
@@ -22,18 +34,37 @@ LLAMA_3B = dict(hidden_size=3072, intermediate_size=8192, num_hidden_layers=28, 
                 tie_word_embeddings=True, bos_token_id=128000, eos_token_id=128009, pad_token_id=128001)
 WORDS = ["the", "request", "asks", "for", "help", "with", "a", "task", "that", "is", "safe", "step", "content",
          "user", "harm", "analysis", "because", "no", "risk", "and"]
+PRESETS = {"sft": "configs/rsft.yaml", "dpo": "configs/exp_19.yaml", "hs-dpo": "configs/exp_19.yaml"}
+#: real tokens in one epoch (benchmarks/training.py): SFT 11,396 samples, DPO 10,000 pairs
+EPOCH = {"sft": (6.8e6, "11,396 samples"), "dpo": (12.9e6, "10,000 pairs"), "hs-dpo": (12.9e6, "10,000 pairs")}
 
 
 def lengths(hist, rng, n, cap):
     """Draw n lengths from a {"bin": width, "counts": {start: count}} histogram, capped."""
     starts = [int(k) for k in hist["counts"]]
     weights = list(hist["counts"].values())
-    return [min(cap, rng.choices(starts, weights=weights)[0] + rng.randrange(hist["bin"]))
-            for _ in range(n)]
+    return [min(cap, rng.choices(starts, weights=weights)[0] + rng.randrange(hist["bin"])) for _ in range(n)]
 
 
 def text(rng, n_tokens):
     return " ".join(rng.choice(WORDS) for _ in range(max(1, n_tokens)))
+
+
+def write_data(path, method, n, hist, rng):
+    """n synthetic SFT samples or preference pairs with the real length distribution."""
+    with open(path, "w") as fh:
+        if method == "sft":
+            p, c = lengths(hist["sft"]["prompt"], rng, n, 700), lengths(hist["sft"]["completion"], rng, n, 700)
+            for a, b in zip(p, c):
+                fh.write(json.dumps({"prompt": text(rng, a), "completion": text(rng, b)}) + "\n")
+            return
+        p = lengths(hist["dpo"]["prompt"], rng, n, 500)
+        c1, c2 = lengths(hist["dpo"]["completion"], rng, n, 500), lengths(hist["dpo"]["completion"], rng, n, 500)
+        for a, b, d in zip(p, c1, c2):
+            row = {"prompt": text(rng, a), "chosen": text(rng, b), "rejected": text(rng, d)}
+            if method == "hs-dpo":
+                row["weight"] = round(1 + rng.random() / 2, 3)
+            fh.write(json.dumps(row) + "\n")
 
 
 def build_base(directory, tokenizer_file):
@@ -50,66 +81,116 @@ def build_base(directory, tokenizer_file):
     torch.cuda.empty_cache()
 
 
-def run(method, base, data, steps, batch, home):
-    import torch
+def preset_batch(method):
+    """The preset's micro-batch (samples or pairs), read the way `harness train` reads it."""
+    sys.path.insert(0, str(ROOT))
+    from harness.train.checkpoint import train_config
 
-    from harness.cli import main
+    return int(train_config(ROOT / PRESETS[method], method)[1].get("batch_size", 8))
 
-    torch.cuda.reset_peak_memory_stats()
-    name = f"bench_{method}"
-    args = ["train", "--method", method, "--parent", f"hf:{base}", "--data", str(data), "--output", name,
-            "--overwrite", "--no-resume", "--set", f"max_steps={steps}", "--set", f"batch_size={batch}",
-            "--set", "gradient_checkpointing=true", "--set", "save_steps=100000", "--set", "logging_steps=1",
-            "--set", "max_length=1024"]
-    start = time.time()
-    try:
-        main(args)
-    except SystemExit as exc:
-        if exc.code:
-            raise
-    wall = time.time() - start
-    metrics = json.loads((Path(home) / "checkpoints" / name / "train_metrics.json").read_text())
-    return metrics, wall, torch.cuda.max_memory_allocated() / 2**30
+
+def command(method, base, data, name, steps, overrides):
+    args = [sys.executable, "-m", "harness", "train", "--config", str(ROOT / PRESETS[method]), "--method", method,
+            "--parent", f"hf:{base}", "--data", str(data), "--output", name, "--overwrite", "--no-resume",
+            "--set", f"max_steps={steps}", "--set", "save_steps=100000", "--set", "logging_steps=1"]
+    for key, value in overrides.items():
+        args += ["--set", f"{key}={value}"]
+    return args
+
+
+def parse_ab(specs):
+    """``METHOD:KEY=VALUE[,KEY=VALUE]`` -> [(method, {key: value})]."""
+    out = []
+    for spec in specs:
+        method, _, sets = spec.partition(":")
+        if method not in PRESETS or not sets:
+            raise SystemExit(f"--ab {spec!r}: expected METHOD:KEY=VALUE[,KEY=VALUE] with METHOD in {', '.join(PRESETS)}")
+        out.append((method, dict(kv.split("=", 1) for kv in sets.split(","))))
+    return out
+
+
+def row(method, label, overrides, speed, steps, wall):
+    tokens, rate = speed["tokens"], speed["tokens_per_s"]
+    epoch_tokens, what = EPOCH[method]
+    # preparation (tokenising; with precompute_ref_log_probs the reference pass) scales with the data set too
+    per_epoch = epoch_tokens / (tokens / (speed["train_runtime_s"] + speed["prepare_s"])) / 60
+    return {"method": method, "variant": label, "overrides": overrides, "steps": steps, "tokens": tokens,
+            "train_runtime_s": speed["train_runtime_s"], "prepare_s": speed["prepare_s"], "tokens_per_s": rate,
+            "mfu": speed["mfu"], "peak_gb": speed["peak_gpu_gb"], "wall_s": round(wall, 1),
+            "projected_epoch_min": round(per_epoch, 1), "epoch": what}
+
+
+def markdown(rows, machine, argv):
+    lines = [(f"Machine: {machine}. Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Command (repository "
+              f"root on the device): `python3 benchmarks/training_trl.py {' '.join(argv)}`"), "",
+             ("| method | variant (preset + change) | steps | real tokens | train_runtime | preparation | tokens/s | MFU "
+              "| peak GB | projected epoch |"), "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
+        peak = f"{r['peak_gb']:.1f}" if r["peak_gb"] is not None else "n/a"
+        lines.append(f"| {r['method']} | {r['variant']} | {r['steps']} | {r['tokens']:,} | {r['train_runtime_s']:.1f} s "
+                     f"| {r['prepare_s']:.1f} s | {r['tokens_per_s']:,.0f} | {mfu} | {peak} | "
+                     f"{r['projected_epoch_min']} min ({r['epoch']}) |")
+    return "\n".join(lines) + "\n"
 
 
 def main_cli():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--tokenizer", required=True)
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--tokenizer", help="Llama-3 tokenizer.json (to build the random 3B base)")
+    parser.add_argument("--steps", type=int, default=16, help="optimizer steps per run (the first one warms up)")
+    parser.add_argument("--methods", default="sft,dpo,hs-dpo", help="preset runs, comma-separated")
+    parser.add_argument("--ab", action="append", default=[], metavar="METHOD:KEY=VALUE[,KEY=VALUE]",
+                        help="one more run of METHOD's preset with these settings changed (repeatable)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a change applied to every run (default: quantization=null, bf16 LoRA as in issue 17; "
+                             "the rsft preset's 4-bit needs bitsandbytes carried)")
+    parser.add_argument("--budget-s", type=float, default=520, help="start no run past this many seconds")
+    parser.add_argument("--base", help="an existing base model folder instead of building the random 3B one "
+                        "(a tiny model checks the script on CPU)")
     parser.add_argument("--out", default=".")
     args = parser.parse_args()
+    started = time.time()
+    common = dict(kv.split("=", 1) for kv in (args.set or ["quantization=null"]))
+    runs = [(m, {}) for m in args.methods.split(",") if m] + parse_ab(args.ab)
     rng = random.Random(0)
-    hist = json.loads((Path(__file__).parent / "training_lengths.json").read_text())
+    hist = json.loads((ROOT / "benchmarks" / "training_lengths.json").read_text())
     work = Path("/tmp/trl_bench")
     work.mkdir(exist_ok=True)
-    os.environ["HARNESS_HOME"] = str(work / "home")
-    build_base(work / "base", args.tokenizer)
-    report = {}
-    for method, batch in (("sft", 16), ("dpo", 8)):
-        n = args.steps * batch
-        data = work / f"{method}.jsonl"
-        tokens = 0
-        with open(data, "w") as fh:
-            if method == "sft":
-                p, c = lengths(hist["sft"]["prompt"], rng, n, 700), lengths(hist["sft"]["completion"], rng, n, 700)
-                for a, b in zip(p, c):
-                    fh.write(json.dumps({"prompt": text(rng, a), "completion": text(rng, b)}) + "\n")
-                    tokens += min(a + b, 1024)
-            else:
-                p = lengths(hist["dpo"]["prompt"], rng, n, 500)
-                c1, c2 = lengths(hist["dpo"]["completion"], rng, n, 500), lengths(hist["dpo"]["completion"], rng, n, 500)
-                for a, b, d in zip(p, c1, c2):
-                    fh.write(json.dumps({"prompt": text(rng, a), "chosen": text(rng, b), "rejected": text(rng, d)}) + "\n")
-                    tokens += min(a + b, 1024) + min(a + d, 1024)
-        metrics, wall, peak = run(method, work / "base", data, args.steps, batch, os.environ["HARNESS_HOME"])
-        runtime = float(metrics.get("train_runtime", wall))
-        report[method] = {"batch": batch, "steps": metrics.get("global_step"), "tokens": tokens,
-                          "train_runtime_s": runtime, "tokens_per_s": tokens / runtime, "peak_gb": peak,
-                          "train_loss": metrics.get("train_loss")}
-        epoch = {"sft": 6.8e6, "dpo": 12.9e6}[method]  # real tokens in one epoch (benchmarks/training.py)
-        report[method]["projected_epoch_min"] = epoch / report[method]["tokens_per_s"] / 60
-        print(method, json.dumps(report[method]), flush=True)
-    Path(args.out, "training_trl.json").write_text(json.dumps(report, indent=2))
+    home = work / "home"
+    env = {**os.environ, "HARNESS_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    base = Path(args.base) if args.base else work / "base"
+    if not (base / "config.json").exists():
+        build_base(base, args.tokenizer)
+    import torch
+
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    machine = f"{device} (torch {torch.__version__}, {base.name if args.base else 'Llama-3.2-3B architecture, random weights'})"
+    rows, longest = [], 0.0
+    for i, (method, overrides) in enumerate(runs):
+        if time.time() - started + longest > args.budget_s:
+            print(f"skipped (budget): {method} {overrides}", flush=True)
+            continue
+        batch = int({**common, **overrides}.get("batch_size", preset_batch(method)))
+        data = work / f"{method}_{i}.jsonl"
+        write_data(data, method, args.steps * batch, hist, rng)
+        name = f"bench_{i}_{method}"
+        t0 = time.time()
+        proc = subprocess.run(command(method, base, data, name, args.steps, {**common, **overrides}),
+                              env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+        wall = time.time() - t0
+        longest = max(longest, wall)
+        print(proc.stdout[-2000:], proc.stderr[-3000:] if proc.returncode else "", flush=True)
+        if proc.returncode:
+            print(f"FAILED ({proc.returncode}): {method} {overrides}", flush=True)
+            continue
+        metrics = json.loads((home / "checkpoints" / name / "train_metrics.json").read_text())
+        label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "preset"
+        rows.append(row(method, label, {**common, **overrides}, metrics["throughput"], args.steps, wall))
+        print(json.dumps(rows[-1]), flush=True)
+        (Path(args.out) / "training_trl.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
+    table = markdown(rows, machine + "; every run: " + ", ".join(f"{k}={v}" for k, v in common.items()), sys.argv[1:])
+    Path(args.out, "training_trl.md").write_text(table)
+    print(table)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,11 @@ loaded at CLI start.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
+import sys
+import time
 from pathlib import Path
 
 from harness import HarnessError, Trainer, TrainRequest, TrainResult, hookimpl
@@ -45,10 +48,20 @@ CONFIG_KEYS = {
     "save_total_limit": "checkpoints kept",
     "report_to": "'none', 'tensorboard', 'wandb', ... (TRL/transformers report_to)",
     "bf16": "train in bf16 (default: when the GPU supports it)",
-    "packing": "sft: pack samples into full sequences",
-    "padding_free": "sft/dpo: no padding (flash-attention)",
-    "use_liger_kernel": "use Liger fused kernels (needs liger-kernel and a GPU)",
-    "group_by_length": "sft: batch samples of similar length (less padding)",
+    "packing": "sft: pack samples into rows of max_length (best-fit decreasing; padding-free, so no sample attends "
+               "across its neighbour); on a GPU needs attn_implementation flex_attention or flash_attention_2",
+    "padding_free": "sft: flatten each micro-batch into one row with position_ids instead of padding it (on a GPU "
+                    "needs attn_implementation flex_attention or flash_attention_2; TRL 1.16's DPO has no "
+                    "padding-free path: dpo/hs-dpo refuse it)",
+    "attn_implementation": "'sdpa' (default), 'flex_attention' (GPU; skips the masked blocks of padding-free rows), "
+                           "'flash_attention_2' (GPU and the flash-attn package) or 'eager'",
+    "precompute_ref_log_probs": "dpo/hs-dpo: compute the reference log-probs once, before training, in one no-grad "
+                                "pass, instead of a reference forward in every step",
+    "precompute_ref_batch_size": "dpo/hs-dpo: pairs per batch of that no-grad pass (default: batch_size)",
+    "use_liger_kernel": "Liger's fused RMSNorm/SwiGLU/RoPE kernels (GPU and the liger-kernel package; on CPU the key "
+                        "is dropped with a one-line note so the GPU presets still run in CPU tests)",
+    "torch_compile": "torch.compile the model (GPU; on CPU dropped with a one-line note)",
+    "group_by_length": "sft/dpo/hs-dpo: batch samples of similar length (less padding)",
     "adapter_dtype": "'bf16' keeps LoRA weights in bf16 (about 1.7x faster on H100; fine at SFT learning rates, "
                      "keep the default fp32 for DPO at 5e-6, where bf16 rounds the updates away)",
     "num_generations": "grpo: completions per prompt",
@@ -67,12 +80,12 @@ TRL_NAMES = {
 PASSTHROUGH = {
     "max_steps", "learning_rate", "lr_scheduler_type", "warmup_ratio", "gradient_accumulation_steps",
     "gradient_checkpointing", "seed", "logging_steps", "save_steps", "save_total_limit", "report_to", "bf16",
-    "use_liger_kernel",
+    "use_liger_kernel", "torch_compile",
 }
 METHOD_KEYS = {
     "sft": {"max_length", "packing", "padding_free", "group_by_length"},
-    "dpo": {"max_length", "beta", "padding_free"},
-    "hs-dpo": {"max_length", "beta", "padding_free"},
+    "dpo": {"max_length", "beta", "group_by_length", "precompute_ref_log_probs", "precompute_ref_batch_size"},
+    "hs-dpo": {"max_length", "beta", "group_by_length", "precompute_ref_log_probs", "precompute_ref_batch_size"},
     "grpo": {"beta", "num_generations", "max_completion_length", "temperature"},
 }
 
@@ -83,6 +96,7 @@ NUMBERS = {
     "batch_size": (int, 1), "gradient_accumulation_steps": (int, 1), "max_length": (int, 1), "beta": (float, 0),
     "seed": (int, 0), "logging_steps": (int, 1), "save_steps": (int, 1), "save_total_limit": (int, 1),
     "num_generations": (int, 1), "max_completion_length": (int, 1), "temperature": (float, 0),
+    "precompute_ref_batch_size": (int, 1),
 }
 
 
@@ -121,6 +135,68 @@ def check_config(method: str, config: dict):
     if config.get("quantization") not in (None, "4bit"):
         raise HarnessError(f"{where_of(config, 'quantization', where)}: training config 'quantization' must be "
                            f"'4bit' or null, got {config['quantization']!r}")
+    for key in BOOLEANS:
+        if key in config and not isinstance(config[key], bool):
+            raise HarnessError(f"{where_of(config, key, where)}: training config '{key}' must be true or false, "
+                               f"got {config[key]!r}")
+    if config.get("attn_implementation", "sdpa") not in ATTENTION:
+        raise HarnessError(f"{where_of(config, 'attn_implementation', where)}: training config 'attn_implementation' "
+                           f"must be one of {', '.join(ATTENTION)}, got {config['attn_implementation']!r}")
+    if method in ("dpo", "hs-dpo") and config.get("padding_free"):
+        raise HarnessError(f"{where_of(config, 'padding_free', where)}: training config 'padding_free' does not apply "
+                           f"to --method {method}: TRL 1.16's DPOTrainer has no padding-free path (it warns and pads "
+                           "anyway); use group_by_length to cut padding")
+    if config.get("precompute_ref_batch_size") is not None and not config.get("precompute_ref_log_probs"):
+        raise HarnessError(f"{where_of(config, 'precompute_ref_batch_size', where)}: training config "
+                           "'precompute_ref_batch_size' needs precompute_ref_log_probs: true (or set it null)")
+
+
+#: boolean training-config keys (a quoted "false" would be truthy deep inside TRL)
+BOOLEANS = ("packing", "padding_free", "precompute_ref_log_probs", "use_liger_kernel", "torch_compile",
+            "group_by_length", "gradient_checkpointing", "bf16")
+ATTENTION = ("sdpa", "flex_attention", "flash_attention_2", "eager")
+
+
+def hardware_levers(config: dict, cuda: bool | None = None) -> tuple[dict, list[str]]:
+    """The config with its GPU-only levers settled for this machine, and a note per lever dropped.
+
+    Without a CUDA GPU, Liger, torch.compile and flex/flash attention are dropped
+    with a one-line note (the shipped presets turn them on and must still run in
+    CPU tests).  On a GPU, a lever whose package is missing fails here, naming
+    the key, before any weights load.
+    """
+    import importlib.util
+
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    config, notes = copy.copy(config), []
+    attention = config.get("attn_implementation", "sdpa")
+    if not cuda:
+        for key in ("use_liger_kernel", "torch_compile"):
+            if config.get(key):
+                config[key] = False
+                notes.append(f"note: {key}: no CUDA GPU here, training without it")
+        if attention in ("flex_attention", "flash_attention_2"):
+            config["attn_implementation"] = "sdpa"
+            notes.append(f"note: attn_implementation: {attention} needs a CUDA GPU here, training with sdpa")
+        return config, notes
+    where = f"{config.path}: training config" if isinstance(config, Mapping) else "training config"
+    flat = next((key for key in ("packing", "padding_free") if config.get(key)), None)
+    if flat and attention in ("sdpa", "eager"):
+        # the flattened micro-batch (batch_size x max_length tokens for packing) would get a dense T x T mask
+        raise HarnessError(f"{where_of(config, flat, where)}: training config '{flat}' on a GPU needs "
+                           "attn_implementation: flex_attention or flash_attention_2 (with sdpa or eager the flattened "
+                           "micro-batch gets a dense mask, quadratic in its tokens)")
+    needs = {"use_liger_kernel": ("liger_kernel", "liger-kernel")} if config.get("use_liger_kernel") else {}
+    if attention == "flash_attention_2":
+        needs["attn_implementation"] = ("flash_attn", "flash-attn")
+    for key, (module, package) in needs.items():
+        if importlib.util.find_spec(module) is None:
+            raise HarnessError(f"{where_of(config, key, where)}: training config '{key}' needs the {package} package "
+                               f"(pip install {package}), or set {key} off")
+    return config, notes
 
 
 def parse_hf_spec(spec: str) -> tuple[str, str | None]:
@@ -184,7 +260,8 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
 
     quant = config.get("quantization", (parent.get("options") or {}).get("quantization"))
     kwargs = {"dtype": torch.bfloat16 if use_bf16(config) else torch.float32, "trust_remote_code": trust,
-              "use_safetensors": None if allow_unsafe else True}
+              "use_safetensors": None if allow_unsafe else True,
+              "attn_implementation": config.get("attn_implementation", "sdpa")}
     if quant == "4bit":
         if not torch.cuda.is_available():
             raise HarnessError("quantization: 4bit needs a CUDA GPU (bitsandbytes); set quantization: null on CPU")
@@ -412,6 +489,125 @@ def cpu_ddp_arguments() -> dict:
     return {}
 
 
+# -- speed levers and throughput -------------------------------------------
+
+
+def truncate_tokenized(dataset, max_length: int):
+    """Keep the first ``max_length`` tokens of each tokenised SFT row (TRL's keep_start), drop rows left without loss."""
+    cut = dataset.map(lambda row: {"input_ids": row["input_ids"][:max_length], "labels": row["labels"][:max_length]})
+    return cut.filter(lambda row: any(label != -100 for label in row["labels"]))
+
+
+def grouped_dpo_class(base):
+    """``base`` (a DPOTrainer) whose group_by_length sampler measures pairs by their longer side.
+
+    transformers' length-grouped sampler reads ``input_ids``, which a DPO dataset
+    does not have (prompt_ids, chosen_ids, rejected_ids), and the columns are
+    filtered before the sampler is built, so the lengths are taken here.
+    """
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    class GroupedDPOTrainer(base):
+        def _get_train_sampler(self, train_dataset=None):
+            if self.args.train_sampling_strategy != "group_by_length":
+                return super()._get_train_sampler(train_dataset)
+            data = self.train_dataset
+            lengths = [len(p) + max(len(c), len(r)) for p, c, r in
+                       zip(data["prompt_ids"], data["chosen_ids"], data["rejected_ids"])]
+            return LengthGroupedSampler(self.args.train_batch_size * self.args.gradient_accumulation_steps,
+                                        lengths=lengths)
+
+    GroupedDPOTrainer.__name__ = base.__name__
+    return GroupedDPOTrainer
+
+
+class TokenCounter:
+    """Wraps the training collator and counts real (non-padding) tokens and sequences of every micro-batch."""
+
+    def __init__(self, base):
+        self.base, self.tokens, self.sequences = base, 0, 0
+
+    def __getattr__(self, name):
+        return getattr(self.base, name)
+
+    def __call__(self, examples):
+        batch = self.base(examples)
+        if "attention_mask" in batch:  # padded rows (sft without padding_free, dpo: chosen and rejected rows)
+            self.tokens += int(batch["attention_mask"].sum())
+            self.sequences += int(batch["attention_mask"].size(0))
+        else:  # padding-free: one flat row of the examples' own tokens (packed rows hold several samples)
+            self.tokens += sum(len(e["input_ids"]) for e in examples)
+            self.sequences += sum(len(e.get("seq_lengths") or [0]) for e in examples)
+        return batch
+
+
+#: dense bf16 tensor-core peak, FLOP/s, by device name (NVIDIA data sheets; H100/H200 SXM 989.4 TFLOP/s)
+PEAK_BF16 = {"H100 PCIe": 756e12, "H100": 989.4e12, "H200": 989.4e12, "GH200": 989.4e12, "A100": 312e12}
+
+
+def peak_flops() -> tuple[float | None, str]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return None, "cpu"
+    name = torch.cuda.get_device_name()
+    return next((peak for key, peak in PEAK_BF16.items() if key in name), None), name
+
+
+def matmul_params(model) -> tuple[int, int, int]:
+    """(N, layers, width) of the model a token passes through: every weight but the input embedding lookup.
+
+    LoRA factors are left out (r 16 adds ~1 %); a tied LM head counts as a matmul;
+    4-bit weights count their unpacked size.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    embed = base.get_input_embeddings().weight
+    n = 0
+    for name, param in base.named_parameters():
+        if "lora_" in name or param is embed:
+            continue
+        state = getattr(param, "quant_state", None)
+        n += state.shape.numel() if state is not None else param.numel()
+    out = base.get_output_embeddings()
+    if out is not None and out.weight is embed:
+        n += embed.numel()
+    cfg = base.config.get_text_config()
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    return n, int(cfg.num_hidden_layers), int(cfg.num_attention_heads * head_dim)
+
+
+def throughput(trainer, tokens: int, sequences: int, runtime: float, prepare_seconds: float,
+               reference_in_step: bool) -> dict:
+    """Real tokens/s and model-FLOPs utilisation of the training loop.
+
+    Model FLOPs per token follow PaLM (Chowdhery et al. 2022, appendix B):
+    6 N + 12 L H Q T, with N the weights a token passes through (matmul_params),
+    L layers, H Q the attention width and T the mean real sequence length.  6 N
+    counts 2 N forward + 4 N backward as for full fine-tuning: LoRA still
+    back-propagates through every frozen weight (2 N) but skips their weight
+    gradients (2 N), so this is the usual model-FLOPs convention, not the
+    hardware's count; recomputation under gradient checkpointing is not counted.
+    A DPO reference forward inside the step adds 2 N + 4 L H Q T per token.
+    MFU = model FLOPs / train_runtime / the device's dense bf16 peak (PEAK_BF16).
+    """
+    n, layers, width = matmul_params(trainer.model)
+    seq = tokens / sequences if sequences else 0.0
+    per_token = 6 * n + 12 * layers * width * seq + ((2 * n + 4 * layers * width * seq) if reference_in_step else 0)
+    world = trainer.accelerator.num_processes
+    import torch
+
+    peak, device = peak_flops()
+    rate = tokens / runtime if runtime > 0 else 0.0
+    memory = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+    return {
+        "tokens": tokens, "sequences": sequences, "train_runtime_s": round(runtime, 2),
+        "prepare_s": round(prepare_seconds, 2), "tokens_per_s": round(rate, 1),
+        "flops_per_token": per_token, "device": device, "peak_flops": peak,
+        "mfu": round(per_token * rate / (peak * world), 4) if peak and trainer.args.bf16 else None,
+        "peak_gpu_gb": round(memory, 2) if memory is not None else None,
+    }
+
+
 # -- the trainer ------------------------------------------------------------
 
 
@@ -433,6 +629,7 @@ class TRLTrainer(Trainer):
         check_config(self.method, request.config)
         parent = resolve_parent(request)
         check_base(parent, request.config)
+        hardware_levers(request.config)  # a GPU lever without its package is refused before any weights load
         parent_policy(parent, request.trust_remote_code, request.allow_unsafe_weights)
         self.read_data(request.data_path)  # a bad data line is reported before any weights load
 
@@ -447,15 +644,22 @@ class TRLTrainer(Trainer):
     def train(self, request: TrainRequest) -> TrainResult:
         import torch
 
-        config = request.config
-        check_config(self.method, config)
+        check_config(self.method, request.config)
+        config, notes = hardware_levers(request.config)
+        for note in notes:
+            print(note, file=sys.stderr)
         parent = resolve_parent(request)
         check_base(parent, config)
         out = Path(request.output_dir)
         ckpt_dir = out / "trainer"
         last = last_complete_checkpoint(ckpt_dir) if request.resume else None
         tokenizer, model = load_policy(parent, config, request.trust_remote_code, request.allow_unsafe_weights)
+        started = time.time()
         trainer, data_info = self.build(model, tokenizer, parent, config, request.data_path, ckpt_dir)
+        prepare_seconds = time.time() - started  # tokenising, and with precompute_ref_log_probs the reference pass
+        counter = None
+        if self.method != "grpo":  # grpo's batches are prompts; its tokens are generated inside the step
+            counter = trainer.data_collator = TokenCounter(trainer.data_collator)
         if config.get("adapter_dtype") == "bf16":
             for name, param in trainer.model.named_parameters():
                 if "lora_" in name:
@@ -482,7 +686,12 @@ class TRLTrainer(Trainer):
             "resumed_from": Path(last).name if last else None,
             "first_log": logs[0] if logs else None,
             "last_log": logs[-1] if logs else None,
+            "loss_curve": [[row["step"], row["loss"]] for row in logs],  # [step, loss] per log, for A/B of numerics
             **data_info,
+            "throughput": throughput(trainer, counter.tokens, counter.sequences, float(result.metrics["train_runtime"]),
+                                     prepare_seconds, reference_in_step=self.method in ("dpo", "hs-dpo")
+                                     and not config.get("precompute_ref_log_probs")) if counter else None,
+            "levers_dropped": notes,
         }
         if trainer.accelerator.is_main_process:
             (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
@@ -499,12 +708,16 @@ class TRLTrainer(Trainer):
             from trl import SFTTrainer
 
             rows = sft_rows(data_path)
-            return SFTTrainer(train_dataset=Dataset.from_list(rows), **common), {"rows": len(rows)}
+            trainer = SFTTrainer(train_dataset=Dataset.from_list(rows), **common)
+            if config.get("padding_free") and not config.get("packing") and config.get("max_length"):
+                # TRL truncates only when it packs; without packing, truncate here (see trl_args)
+                trainer.train_dataset = truncate_tokenized(trainer.train_dataset, int(config["max_length"]))
+            return trainer, {"rows": len(rows)}
         if self.method in ("dpo", "hs-dpo"):
             from trl import DPOTrainer
 
             rows, dropped = pair_rows(data_path, weighted=self.method == "hs-dpo")
-            cls = weighted_dpo_trainer_class() if self.method == "hs-dpo" else DPOTrainer
+            cls = grouped_dpo_class(weighted_dpo_trainer_class() if self.method == "hs-dpo" else DPOTrainer)
             return cls(train_dataset=Dataset.from_list(rows), **common), {"pairs": len(rows), "identical_dropped": dropped}
         if self.method == "grpo":
             from trl import GRPOTrainer
@@ -531,9 +744,13 @@ class TRLTrainer(Trainer):
             elif key == "group_by_length" and key in METHOD_KEYS[self.method]:
                 if value:
                     kwargs["train_sampling_strategy"] = "group_by_length"
+            elif key == "packing" and key in METHOD_KEYS[self.method]:
+                # best-fit decreasing keeps each sample whole and makes the rows padding-free (position_ids)
+                kwargs.update(packing=value, packing_strategy="bfd") if value else None
             elif key in PASSTHROUGH or key in METHOD_KEYS[self.method]:
                 kwargs[key] = value
-            elif key not in {"base", "lora", "quantization", "trl", "judge", "parser", "adapter_dtype"}:
+            elif key not in {"base", "lora", "quantization", "trl", "judge", "parser", "adapter_dtype",
+                             "attn_implementation"}:
                 raise HarnessError(f"training config key '{key}' does not apply to --method {self.method}")
         if self.method == "grpo":
             kwargs.setdefault("num_generations", 4)
@@ -542,6 +759,8 @@ class TRLTrainer(Trainer):
         kwargs.update(config.get("trl") or {})
         if kwargs.get("max_steps") is None:
             kwargs.pop("max_steps", None)
+        if kwargs.get("padding_free") and not kwargs.get("packing"):
+            kwargs["max_length"] = None  # TRL refuses max_length without packing here; build() truncates instead
         try:
             return cls(**kwargs)
         except (TypeError, ValueError) as exc:

@@ -160,6 +160,11 @@ def train(method, parent, data, name, overwrite, config_file, overrides, no_resu
     click.echo(f"Registered '{name}': {entry['spec']}")
     click.echo(f"  steps {m.get('global_step')}, train_loss {m.get('train_loss')}, "
                f"resumed from {m.get('resumed_from') or 'scratch'}; use: harness eval --model {name} --task ...")
+    speed = m.get("throughput")
+    if speed:  # real (non-padding) tokens; MFU per the trainer's model-FLOPs definition
+        mfu = f"{100 * speed['mfu']:.1f}% of the {speed['device']} bf16 peak" if speed.get("mfu") is not None else "n/a"
+        click.echo(f"  {speed['tokens']:,} real tokens in {speed['train_runtime_s']} s: {speed['tokens_per_s']:,.0f} "
+                   f"tokens/s, MFU {mfu} (preparation {speed['prepare_s']} s)")
 
 
 # -- pipeline ---------------------------------------------------------------------

@@ -92,6 +92,7 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
             "git_commit": git_commit(),
             "versions": package_versions(),
             "metrics": result.metrics,
+            "throughput": result.metrics.get("throughput"),  # tokens/s and MFU, when the trainer measures them
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "train_seconds": round(time.time() - started, 1),
         },
