@@ -233,7 +233,7 @@ def scaling(bench: Bench, args, work: Path, home: Path, results: dict, cpu: bool
     """sft and dpo at each GPU count; steady-state tokens/s and what explains the speed-up."""
     model = work / ("tiny3b" if args.tiny else "llama3b")
     quant_ok = bench.dry_run or (has_bitsandbytes() and not cpu)
-    for method in ("sft", "dpo"):
+    for method in args.methods.split(","):
         preset = read_preset(PRESETS[method])
         micro, accumulation = int(preset.get("batch_size", 8)), int(preset.get("gradient_accumulation_steps", 1))
         if args.tiny:
@@ -358,6 +358,7 @@ def main():
     parser.add_argument("--task", default="wildguard")
     parser.add_argument("--budget", type=float, default=540,
                         help="seconds for the whole script (one device call); stages that would not fit are skipped")
+    parser.add_argument("--methods", default="sft,dpo", help="scaling runs to make (comma-separated: sft, dpo)")
     parser.add_argument("--qlora", action="store_true", help="keep the preset's 4-bit base (default: bf16)")
     parser.add_argument("--skip-fsdp", action="store_true")
     parser.add_argument("--tiny", action="store_true", help="tiny model and short texts (CPU check of the script)")

@@ -476,6 +476,33 @@ def load_judge(spec: str):
     return load(spec)
 
 
+def shared_dataset(rows: list[dict], folder: Path):
+    """The rows as a dataset on disk that every rank of a multi-process run reads.
+
+    TRL's precomputed reference log-probs are written by rank 0 next to the
+    dataset's cache files and read back by every rank; an in-memory dataset
+    keeps its cache in a temporary folder of each process, so the other ranks
+    look for a file only rank 0 has (FileNotFoundError on 2 and 4 GPUs).
+    The folder lies inside the checkpoint's own trainer folder.
+    """
+    from datasets import Dataset, load_from_disk
+
+    dataset = Dataset.from_list(rows)
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        return dataset
+    from accelerate import PartialState
+
+    state = PartialState()
+    with state.main_process_first():
+        if state.is_main_process:
+            if folder.exists():
+                import shutil
+
+                shutil.rmtree(folder)
+            dataset.save_to_disk(str(folder))
+    return load_from_disk(str(folder))
+
+
 def cpu_ddp_arguments() -> dict:
     """Under torchrun/accelerate without a GPU, train data-parallel over gloo.
 
@@ -718,7 +745,9 @@ class TRLTrainer(Trainer):
 
             rows, dropped = pair_rows(data_path, weighted=self.method == "hs-dpo")
             cls = grouped_dpo_class(weighted_dpo_trainer_class() if self.method == "hs-dpo" else DPOTrainer)
-            return cls(train_dataset=Dataset.from_list(rows), **common), {"pairs": len(rows), "identical_dropped": dropped}
+            dataset = shared_dataset(rows, ckpt_dir / "pairs_dataset") if config.get("precompute_ref_log_probs") \
+                else Dataset.from_list(rows)
+            return cls(train_dataset=dataset, **common), {"pairs": len(rows), "identical_dropped": dropped}
         if self.method == "grpo":
             from trl import GRPOTrainer
 
