@@ -233,7 +233,7 @@ def scaling(bench: Bench, args, work: Path, home: Path, results: dict, cpu: bool
     """sft and dpo at each GPU count; steady-state tokens/s and what explains the speed-up."""
     model = work / ("tiny3b" if args.tiny else "llama3b")
     quant_ok = bench.dry_run or (has_bitsandbytes() and not cpu)
-    for method in args.methods.split(","):
+    for method in [m for m in args.methods.split(",") if m]:
         preset = read_preset(PRESETS[method])
         micro, accumulation = int(preset.get("batch_size", 8)), int(preset.get("gradient_accumulation_steps", 1))
         if args.tiny:
@@ -303,6 +303,8 @@ def fsdp_runs(bench: Bench, args, work: Path, home: Path, results: dict, cpu: bo
         build(model, args.tokenizer, LLAMA_31_8B, tiny=False)
         stages["build-8b"] = {"wall_s": round(time.perf_counter() - started, 1)}
     data = work / "sft.jsonl"
+    if not data.exists() and not bench.dry_run:  # the scaling runs were not asked for (--methods dpo or "")
+        write_data("sft", data, 2 * args.fsdp_batch * args.fsdp_steps + args.fsdp_batch, scale=0.05 if args.tiny else 1.0)
     trained = None
     for key, preset in FSDP_PRESETS.items():
         if key == "fsdp-qlora" and not bench.dry_run and not has_bitsandbytes():
