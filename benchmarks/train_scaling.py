@@ -300,7 +300,7 @@ def fsdp_runs(bench: Bench, args, work: Path, home: Path, results: dict, cpu: bo
         return
     if not bench.dry_run:
         started = time.perf_counter()
-        build(model, args.tokenizer, LLAMA_31_8B, tiny=False)
+        build(model, args.tokenizer, LLAMA_31_8B, tiny=args.tiny)
         stages["build-8b"] = {"wall_s": round(time.perf_counter() - started, 1)}
     data = work / "sft.jsonl"
     if not data.exists() and not bench.dry_run:  # the scaling runs were not asked for (--methods dpo or "")

@@ -476,6 +476,26 @@ def load_judge(spec: str):
     return load(spec)
 
 
+def check_saved_adapter(adapter_dir: Path, expected: int):
+    """Refuse to register an adapter file that lacks the trained LoRA tensors.
+
+    Under FSDP an adapter gathered the wrong way is written without its weights
+    (found on 2 x H200: a 0.0 MB adapter that `harness eval` then loaded as a
+    no-op); a checkpoint must never look trained when it is not.
+    """
+    from safetensors import safe_open
+
+    files = sorted(Path(adapter_dir).glob("*.safetensors"))
+    keys = []
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            keys += [k for k in handle.keys() if "lora_" in k]
+    if expected and len(keys) < expected:
+        raise HarnessError(f"{adapter_dir}: the saved adapter holds {len(keys)} of the {expected} trained LoRA tensors "
+                           f"(files: {', '.join(f.name for f in files) or 'none'}); the training result was not saved "
+                           "correctly and is not registered")
+
+
 def shared_dataset(rows: list[dict], folder: Path):
     """The rows as a dataset on disk that every rank of a multi-process run reads.
 
@@ -683,6 +703,7 @@ class TRLTrainer(Trainer):
         tokenizer, model = load_policy(parent, config, request.trust_remote_code, request.allow_unsafe_weights)
         started = time.time()
         trainer, data_info = self.build(model, tokenizer, parent, config, request.data_path, ckpt_dir)
+        lora_tensors = sum(1 for name, _ in trainer.model.named_parameters() if "lora_" in name)
         prepare_seconds = time.time() - started  # tokenising, and with precompute_ref_log_probs the reference pass
         counter = None
         if self.method != "grpo":  # grpo's batches are prompts; its tokens are generated inside the step
@@ -706,6 +727,8 @@ class TRLTrainer(Trainer):
         elif trainer.accelerator.is_main_process:  # under `accelerate launch` one process writes the adapter
             trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(adapter_dir), selected_adapters=["default"])
             tokenizer.save_pretrained(str(adapter_dir))
+        if trainer.accelerator.is_main_process:
+            check_saved_adapter(adapter_dir, lora_tensors)
         logs = [row for row in trainer.state.log_history if "loss" in row]
         metrics = {
             **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
