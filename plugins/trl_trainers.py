@@ -721,9 +721,17 @@ class TRLTrainer(Trainer):
             ) from None
         adapter_dir = out / "adapter"
         trainer.accelerator.wait_for_everyone()
-        if trainer.is_fsdp_enabled:  # every rank gathers its shard; rank 0 writes the adapter (PEFT's FSDP recipe)
+        if trainer.is_fsdp_enabled:
+            # Every rank joins the gather from the FSDP root; rank 0 writes the adapter.  PEFT's FSDP recipe
+            # (set FULL_STATE_DICT, then trainer.save_model) gathered from the unwrapped PeftModel under
+            # transformers 5 and wrote an adapter without tensors (40 bytes, 2 x H200); check_saved_adapter
+            # below refuses such a file.
             trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
-            trainer.save_model(str(adapter_dir))
+            state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped)
+            if trainer.accelerator.is_main_process:
+                trainer.accelerator.unwrap_model(trainer.model_wrapped).save_pretrained(
+                    str(adapter_dir), state_dict=state_dict, selected_adapters=["default"])
+                tokenizer.save_pretrained(str(adapter_dir))
         elif trainer.accelerator.is_main_process:  # under `accelerate launch` one process writes the adapter
             trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(adapter_dir), selected_adapters=["default"])
             tokenizer.save_pretrained(str(adapter_dir))
