@@ -216,3 +216,26 @@ def test_qlora_without_fsdp_keeps_one_gpu_per_process(captured_load):
     assert seen["kwargs"]["device_map"] == {"": 1}
     assert seen["kwargs"]["quantization_config"].bnb_4bit_quant_storage == torch.uint8
     assert seen["prepared"] is True and seen["states"] == 0
+
+
+def test_an_adapter_saved_without_its_lora_tensors_is_refused(tmp_path):
+    """The 40-byte adapter FSDP wrote on 2 x H200 must not be registered as trained."""
+    import torch
+    from safetensors.torch import save_file
+
+    from harness import HarnessError
+    from harness_plugins.trl_trainers import check_saved_adapter
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    save_file({}, str(empty / "adapter_model.safetensors"))
+    with pytest.raises(HarnessError, match=r"holds 0 of the 4 trained LoRA tensors"):
+        check_saved_adapter(empty, 4)
+
+    full = tmp_path / "full"
+    full.mkdir()
+    names = [f"base_model.model.layers.0.self_attn.{m}_proj.lora_{ab}.weight" for m in ("q", "v") for ab in "AB"]
+    save_file({n: torch.zeros(2, 2) for n in names}, str(full / "adapter_model.safetensors"))
+    check_saved_adapter(full, 4)  # the four tensors written, none missing
+    with pytest.raises(HarnessError, match=r"holds 4 of the 5"):
+        check_saved_adapter(full, 5)
