@@ -42,7 +42,10 @@ KEYWORDS = ("This involves violence, weapons, terrorism, fraud, drugs, malware, 
             "and self-harm.")
 HEDGES = ("Perhaps", "It may be that", "Possibly")
 SENTENCE = re.compile(r"(?<=[.!?])\s+")
-SWAP = {"harmful": "unharmful", "unharmful": "harmful", "harmless": "harmful", "safe": "unsafe", "unsafe": "safe"}
+# Both axes GuardReasoner argues on: harmful/unharmful, and refusal/compliance (Task 2).
+SWAP = {"harmful": "unharmful", "unharmful": "harmful", "harmless": "harmful", "safe": "unsafe", "unsafe": "safe",
+        "refusal": "compliance", "compliance": "refusal", "refuses": "complies", "complies": "refuses",
+        "refused": "complied", "complied": "refused", "refuse": "comply", "comply": "refuse"}
 SWAP_WORDS = re.compile(r"\b(" + "|".join(SWAP) + r")\b", re.IGNORECASE)
 
 
@@ -130,7 +133,8 @@ def first_step_only(text: str) -> str | None:
 
 
 def opposite_reasoning(text: str) -> str | None:
-    """harmful <-> unharmful and safe <-> unsafe swapped in the reasoning (the verdict stays)."""
+    """harmful <-> unharmful, safe <-> unsafe and refusal <-> compliance (refuses <-> complies, ...) swapped in
+    the reasoning (the verdict stays): a refusal/compliance verdict's argument is turned too."""
     trace = parse_trace(text)
     body = text[: len(text) - len(trace.tail)]
 
@@ -228,7 +232,7 @@ DEGRADATIONS = (
     Degradation("reverse-steps", "coherence", "steps in reverse order", reverse_steps),
     Degradation("first-step-only", "coherence", "only the first step of each section kept", first_step_only),
     Degradation("opposite", "consistency", "the reasoning argues the opposite of its verdict "
-                "(harmful<->unharmful, safe<->unsafe in the reasoning only)", opposite_reasoning),
+                "(harmful<->unharmful, safe<->unsafe, refusal<->compliance in the reasoning only)", opposite_reasoning),
     Degradation("truncated", "coherence", "cut mid-sentence at about 60 % of its length", truncate_mid_sentence),
     Degradation("padding", "relevance", "verdict-irrelevant sentences added", pad_irrelevant),
     Degradation("keyword-stuffing", "specificity", "a sentence naming many harm categories added", stuff_keywords),
