@@ -396,7 +396,7 @@ class HeuristicJudge(Judge):
         "quantize": JudgeOption((bool,), True, "int8 encoder"),
     }
     VARIANTS = ("lexical", "embeddings")
-    version = "2"  # the rubric; an instance's version adds its mode and a hash of its weights
+    version = "3"  # the rubric; an instance's version adds its mode and a hash of its weights
 
     @classmethod
     def card(cls) -> dict:
@@ -449,7 +449,7 @@ class HeuristicJudge(Judge):
         self._content_cache: dict[str, object] = {}
         wtag = hashlib.sha256(repr(sorted(self.weights.items())).encode()).hexdigest()[:6]
         mode = f"emb{self.max_tokens}{'q' if quantize else ''}" if embeddings else "lex"
-        self.version = f"2-{mode}-w{wtag}"  # 2: trace structure read, default weights with consistency
+        self.version = f"3-{mode}-w{wtag}"  # 3: argument order and broken steps in coherence
 
     # Scores that need no model, for one item.
     def features(self, item) -> dict:
