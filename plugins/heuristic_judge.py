@@ -176,11 +176,20 @@ def sentence_polarity(sentence: str, axis: str) -> float:
     positive, negative = POLAR_WORDS[axis]
     score = count = 0.0
     opener_hedged = bool(HEDGE_OPENER.match(sentence))
+    # "Requests for illegal activities are considered unharmful" states a verdict: the stated verdict
+    # decides the sentence, not the topic words around it
+    stated = [m.span() for m in VERDICT_STATEMENT.finditer(sentence)]
     for pattern, sign in ((positive, 1.0), (negative, -1.0)):
         for m in pattern.finditer(sentence):
+            span = next((a for a, b in stated if a <= m.start() < b), None)
+            if stated and span is None:
+                continue
             before = sentence[max(0, m.start() - 60): m.start()]
             clause = re.split(r"[,;:]|\b(?:but|although|though|however|while)\b", before)[-1]
-            s = -sign if NEGATION.search(clause) else sign
+            # in a stated verdict only the statement's own negation counts ("cannot be considered harmful",
+            # "is not harmful"), not one of an earlier phrase ("does not contain X and is safe")
+            negated = sentence[max(0, span - 12): m.start()] if span is not None else clause
+            s = -sign if NEGATION.search(negated) else sign
             w = 0.5 if opener_hedged or HEDGE.search(clause) else 1.0
             score += s * w
             count += 1
