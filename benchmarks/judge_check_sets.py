@@ -17,15 +17,15 @@ SETS = {  # name: (task, predictions relative to the data dir, role)
                                           "generated_predictions.jsonl", "tuning"),
     "exp_18 hard samples": ("exp18_hard_samples", "wizard101/exp18/hard_samples_exp18.json", "tuning"),
     "GuardReasoner-1B, HarmBenchPrompt": ("gr_harmbench_prompt", "guardreasoner/predictions/1B/HarmBenchPrompt/"
-                                          "generated_predictions.jsonl", "held out"),
+                                          "generated_predictions.jsonl", "tuning"),
     "GuardReasoner-1B, HarmBenchResponse": ("gr_harmbench_response", "guardreasoner/predictions/1B/"
                                             "HarmBenchResponse/generated_predictions.jsonl", "held out"),
     "GuardReasoner-1B, SimpleSafetyTests": ("gr_simple_safety_tests", "guardreasoner/predictions/1B/"
                                             "SimpleSafetyTests/generated_predictions.jsonl", "held out"),
     "GuardReasoner-1B, XSTestResponseHarmful": ("gr_xstest_response_harmful", "guardreasoner/predictions/1B/"
-                                                "XSTestReponseHarmful/generated_predictions.jsonl", "held out"),
+                                                "XSTestReponseHarmful/generated_predictions.jsonl", "tuning"),
     "GuardReasoner-1B, XSTestResponseRefusal": ("gr_xstest_response_refusal", "guardreasoner/predictions/1B/"
-                                                "XSTestResponseRefusal/generated_predictions.jsonl", "held out"),
+                                                "XSTestResponseRefusal/generated_predictions.jsonl", "tuning"),
 }
 CRITERIA = ("coherence", "relevance", "specificity", "consistency")
 
@@ -42,12 +42,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mode", choices=("lexical", "embeddings"), default="lexical")
     ap.add_argument("--no-seed", action="store_true", help="skip the seed-weight column")
+    ap.add_argument("--sets", default=None, help="comma-separated task names to run (default: all)")
     args = ap.parse_args()
     data = os.environ["HARNESS_DATA_DIR"]
     runs = tempfile.mkdtemp()
     default = HeuristicJudge(embeddings=args.mode == "embeddings")
     seed = None if args.no_seed else HeuristicJudge(embeddings=args.mode == "embeddings", weights="seed")
     for title, (task, preds, role) in SETS.items():
+        if args.sets and task not in args.sets.split(","):
+            continue
         items, _ = _items(task, f"replay:{data}/{preds}", None, runs, True)
         rep = validate(default, f"heuristic@{default.version}", items, task)
         srep = validate(seed, f"heuristic@{seed.version}", items, task) if seed else None
