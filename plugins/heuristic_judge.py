@@ -435,7 +435,7 @@ class HeuristicJudge(Judge):
                           "(only that it is on topic, ordered, committed and agrees with the verdict), "
                           "reasoning in languages other than English, a conclusion that is only implied; a trace "
                           "that argues both sides without committing has no conclusion to check",
-            "validation": "judge-check (issue 12), version 3, lexical: tuned on GuardReasoner-1B AegisSafetyTest, "
+            "validated (benchmarks)": "judge-check (issue 12), version 3, lexical: tuned on GuardReasoner-1B AegisSafetyTest, "
                           "HarmBenchPrompt, XSTest and exp_18; on held-out HarmBenchResponse and SimpleSafetyTests "
                           + VALIDATION_SUMMARY + " (benchmarks/RESULTS.md, 'Judge validation')",
         }
