@@ -132,14 +132,16 @@ class Units:
                 self.unique.append(sent)
 
     @staticmethod
+    @lru_cache(maxsize=1 << 16)
     def is_keyword_list(sentence: str) -> bool:
         """Keywords posing as a sentence: almost no function words, or four or more harm categories
         named in one sentence (an enumeration, not an analysis of any of them)."""
         words = WORD.findall(sentence.lower())
         if len(words) < 4:
             return False
-        return (sum(w in FUNCTION_WORDS for w in words) / len(words) < 0.12
-                or sum(bool(p.search(sentence)) for p in CATEGORY_PATTERNS.values()) >= 4)
+        if sum(w in FUNCTION_WORDS for w in words) / len(words) < 0.12:
+            return True
+        return len({m.lastgroup for m in ANY_CATEGORY.finditer(sentence)}) >= 4
 
 
 # -- stance: what the reasoning concludes ---------------------------------------
@@ -279,10 +281,19 @@ CATEGORY_CUES = {
     "illegal": r"illegal\w*|crim\w*|unlawful|smuggl\w*|traffick\w*|evad\w*|bypass\w*",
 }
 CATEGORY_PATTERNS = {c: re.compile(r"\b(?:" + p + r")\b", re.IGNORECASE) for c, p in CATEGORY_CUES.items()}
+# one pass naming which categories a sentence mentions (group k = the k-th category)
+ANY_CATEGORY = re.compile("|".join(rf"(?P<c{k}>\b(?:{p})\b)" for k, p in enumerate(CATEGORY_CUES.values())),
+                          re.IGNORECASE)
 
 
 def categories(text: str) -> set:
     return {c for c, p in CATEGORY_PATTERNS.items() if p.search(text)}
+
+
+@lru_cache(maxsize=4096)
+def content_categories(content: str) -> frozenset:
+    """The content's categories: one content is judged with many completions (and degraded copies)."""
+    return frozenset(categories(content))
 
 
 # -- embeddings --------------------------------------------------------------------
@@ -586,7 +597,8 @@ class HeuristicJudge(Judge):
         coverage = min(1.0, len(said_terms) / min(len(content_terms), 6)) if content_terms else 0.0
         density = sum(bool(terms & content_terms) for terms, ok in zip(own, prose) if ok) / n_unique
         named = categories(" ".join(unique))
-        grounded = categories(" ".join(s for s, ok in zip(unique, prose) if ok)) & categories(content)
+        said_named = named if all(prose) else categories(" ".join(s for s, ok in zip(unique, prose) if ok))
+        grounded = said_named & content_categories(content)
         # smoothed share of named categories the content touches: 0.5 when none is named, and every
         # ungrounded category named lowers it, even when none was grounded before
         category_score = (len(grounded) + 0.5) / (len(named) + 1)
