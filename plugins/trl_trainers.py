@@ -625,7 +625,7 @@ def matmul_params(model) -> tuple[int, int, int]:
 
 def throughput(trainer, tokens: int, sequences: int, runtime: float, prepare_seconds: float,
                reference_in_step: bool) -> dict:
-    """Real tokens/s and model-FLOPs utilisation of the training loop.
+    """Real tokens/s and model-FLOPs utilisation of the training loop (tokens: all ranks together).
 
     Model FLOPs per token follow PaLM (Chowdhery et al. 2022, appendix B):
     6 N + 12 L H Q T, with N the weights a token passes through (matmul_params),
@@ -719,6 +719,11 @@ class TRLTrainer(Trainer):
                 "Out of GPU memory while training. Try quantization: 4bit, a smaller batch_size with more "
                 "gradient_accumulation_steps, gradient_checkpointing: true, or a smaller max_length."
             ) from None
+        tokens, sequences = (counter.tokens, counter.sequences) if counter else (0, 0)
+        if counter and trainer.accelerator.num_processes > 1:  # each rank counted its own batches: sum them
+            summed = trainer.accelerator.reduce(torch.tensor([tokens, sequences], device=trainer.accelerator.device),
+                                                reduction="sum")
+            tokens, sequences = (int(v) for v in summed.tolist())
         adapter_dir = out / "adapter"
         trainer.accelerator.wait_for_everyone()
         if trainer.is_fsdp_enabled:
@@ -746,7 +751,7 @@ class TRLTrainer(Trainer):
             "last_log": logs[-1] if logs else None,
             "loss_curve": [[row["step"], row["loss"]] for row in logs],  # [step, loss] per log, for A/B of numerics
             **data_info,
-            "throughput": throughput(trainer, counter.tokens, counter.sequences, float(result.metrics["train_runtime"]),
+            "throughput": throughput(trainer, tokens, sequences, float(result.metrics["train_runtime"]),
                                      prepare_seconds, reference_in_step=self.method in ("dpo", "hs-dpo")
                                      and not config.get("precompute_ref_log_probs")) if counter else None,
             "levers_dropped": notes,
