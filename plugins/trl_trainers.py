@@ -703,7 +703,8 @@ class TRLTrainer(Trainer):
         tokenizer, model = load_policy(parent, config, request.trust_remote_code, request.allow_unsafe_weights)
         started = time.time()
         trainer, data_info = self.build(model, tokenizer, parent, config, request.data_path, ckpt_dir)
-        lora_tensors = sum(1 for name, _ in trainer.model.named_parameters() if "lora_" in name)
+        # the trained adapter's tensors ("default"; a parent's adapter also has a frozen reference copy)
+        lora_tensors = sum(1 for name, _ in trainer.model.named_parameters() if "lora_" in name and ".default." in name)
         prepare_seconds = time.time() - started  # tokenising, and with precompute_ref_log_probs the reference pass
         counter = None
         if self.method != "grpo":  # grpo's batches are prompts; its tokens are generated inside the step
