@@ -45,6 +45,7 @@ class TinyServer:
                     attempt = server.attempts[prompt]
                     server.in_flight += 1
                     server.peak = max(server.peak, server.in_flight)
+                self.counted = True
                 try:
                     time.sleep(0.05)  # let concurrent requests overlap
                     if "[500x2]" in prompt and attempt <= 2:
@@ -64,10 +65,19 @@ class TinyServer:
                     usage = {"prompt_tokens": gen.n_prompt_tokens, "completion_tokens": gen.n_new_tokens}
                     self.reply(200, json.dumps({"choices": [choice], "usage": usage}).encode())
                 finally:
+                    self.done()
+
+            def done(self):
+                """A request stops counting before its answer is written: the client may send the next one
+                as soon as it has read this answer, possibly before this thread runs again (seen under load:
+                peak 5 with concurrency 3)."""
+                if getattr(self, "counted", False):
+                    self.counted = False
                     with server.lock:
                         server.in_flight -= 1
 
             def reply(self, status, payload, headers=None):
+                self.done()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
