@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from harness.errors import HarnessError
-from harness.train import launch
 from harness.train.launch import FSDP, Launch, command, decide
+from tests.test_train_launch import Execed, fake_host  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 FOUR = ["0", "1", "2", "3"]
@@ -70,29 +70,6 @@ def test_accelerate_launch_accepts_the_fsdp_flags():
 
 
 # -- choosing it from harness train ---------------------------------------------------
-
-
-class Execed(Exception):
-    pass
-
-
-@pytest.fixture()
-def fake_host(monkeypatch):
-    calls = []
-
-    def execve(path, cmd, env):
-        calls.append((path, cmd, env))
-        raise Execed
-
-    monkeypatch.setattr(launch.os, "execve", execve)
-    for var in ("WORLD_SIZE", "CUDA_VISIBLE_DEVICES", "ACCELERATE_USE_FSDP"):
-        monkeypatch.delenv(var, raising=False)
-
-    def with_gpus(visible):
-        monkeypatch.setattr("harness.evaluate.sharding.visible_gpus", lambda: list(visible))
-        return calls
-
-    return with_gpus
 
 
 def train_args(tmp_path, *extra):

@@ -59,8 +59,8 @@ def fake_host(monkeypatch):
         raise Execed
 
     monkeypatch.setattr(launch.os, "execve", execve)
-    monkeypatch.delenv("WORLD_SIZE", raising=False)
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    for var in ("WORLD_SIZE", "CUDA_VISIBLE_DEVICES", "ACCELERATE_USE_FSDP"):
+        monkeypatch.delenv(var, raising=False)
 
     def with_gpus(visible):
         monkeypatch.setattr("harness.evaluate.sharding.visible_gpus", lambda: list(visible))
