@@ -35,13 +35,41 @@ SECTION = "## Scale-out through the real commands (issue 16)"
 
 
 def harness(args, env, log):
-    """Run ``harness ARGS``; return (seconds, exit code, stdout, stderr tail)."""
-    started = time.perf_counter()
+    """Run ``harness ARGS``; return (epoch it was launched, seconds, exit code, stdout, stderr tail)."""
+    launched, started = time.time(), time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "harness", *args], env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     log.write(f"$ harness {' '.join(args)}\n# rc {proc.returncode}, {seconds:.1f} s\n{proc.stderr[-3000:]}\n")
     log.flush()
-    return seconds, proc.returncode, proc.stdout, proc.stderr[-2000:]
+    return launched, seconds, proc.returncode, proc.stdout, proc.stderr[-2000:]
+
+
+def breakdown(run_dir: Path, launched: float) -> list[dict]:
+    """Each process's stages from the run's manifest, in seconds since the command was launched.
+
+    One row per rank (one for a single-process run): when its process started, when it
+    entered ``evaluate``, finished planning, got its first completion (the weights load on
+    first use), finished generating; rank 0 also when every rank was done, the shards
+    merged and the run scored; with the engine's own split of its generation time.
+    """
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    lead = manifest.get("timeline", {})
+    ranks = manifest.get("topology", {}).get("ranks") or [
+        {"rank": 0, "timeline": lead, "load_seconds": manifest["model_info"].get("load_seconds"),
+         "import_seconds": manifest["model_info"].get("import_seconds"),
+         "generation_timings": manifest["model_info"].get("generation_timings")}]
+    rows = []
+    for info in ranks:
+        timeline = lead if info["rank"] == 0 and lead else info["timeline"]
+        offset = timeline["started_at"] - launched
+        row = {"rank": info["rank"], "process_start": round(offset, 2),
+               **{k: round(offset + v, 2) for k, v in timeline["stages"].items()},
+               "load_seconds": info.get("load_seconds"), "import_seconds": info.get("import_seconds")}
+        gen = info.get("generation_timings") or {}
+        row.update({f"engine_{k}": v for k, v in gen.get("seconds", {}).items()})
+        row["decode_steps"], row["batch_sizes"] = gen.get("decode_steps"), gen.get("batch_sizes")
+        rows.append(row)
+    return rows
 
 
 def eval_figures(stdout: str, task: str) -> dict:
@@ -104,12 +132,13 @@ def main():
     with open(out / "scaling.log", "w") as log:
         for name, extra, visible in stages_for(gpus, args.tiny, work):
             stage_env = env if visible is None else {**env, "CUDA_VISIBLE_DEVICES": visible}
-            seconds, code, stdout, err = harness(base + extra, stage_env, log)
+            launched, seconds, code, stdout, err = harness(base + extra, stage_env, log)
             stage = {"seconds": round(seconds, 1), "rc": code}
             if code == 0:
                 stage.update(eval_figures(stdout, args.task))
                 ids = [json.loads(line)["id"] for line in open(Path(stage["dir"]) / "samples.jsonl") if line.strip()]
                 stage["records"], stage["unique"] = len(ids), len(set(ids))
+                stage["breakdown"] = breakdown(Path(stage["dir"]), launched)
             else:
                 stage["error"] = err
             stages[name] = stage
@@ -164,10 +193,38 @@ def render(path: Path) -> str:
         notes.append(f"Label probabilities cost {cost:.1f} s of {one['seconds']:.1f} s on 1 GPU.")
     if s.get("eval-cached", {}).get("rc") == 0:
         notes.append(f"Cache-complete re-run: {s['eval-cached']['seconds']:.1f} s (target 3 s).")
-    text = "\n".join(lines + ([""] + notes if notes else []))
+    text = "\n".join(lines + ([""] + notes if notes else []) + timeline_table(s))
     write_section(SECTION, text)
     print(text)
     return text
+
+
+def timeline_table(stages: dict) -> list[str]:
+    """Where each command's time went, per process, in seconds since the command was launched."""
+    rows = [(name, label, st) for name, label in LABELS if (st := stages.get(name)) and st.get("breakdown")]
+    if not rows:
+        return []
+    fmt = lambda v: "" if v is None else f"{v:.1f}"  # noqa: E731
+    out = ["", "Where the time goes (seconds since the command was launched; from each rank's timeline in the "
+           "run's manifest, `harness/evaluate/timeline.py`; engine columns are seconds spent in each stage of "
+           "generation, decode = what prefill, CUDA-graph capture and label capture leave of it):", "",
+           "| command | rank | process up | planned | first completion | generated | all ranks done | scored | "
+           "command end | imports + weights load | capture | prefill | decode (steps, ms/step) | labels | batches |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    for name, label, st in rows:
+        for r in st["breakdown"]:
+            steps = r.get("decode_steps")
+            per_step = (f", {1000 * r['engine_decode'] / steps:.1f}" if steps and r.get("engine_decode") else "")
+            decode = f"{fmt(r.get('engine_decode'))} ({steps}{per_step})" if steps else fmt(r.get("engine_decode"))
+            load = ("" if r.get("load_seconds") is None
+                    else f"{fmt(r.get('import_seconds'))} + {fmt(r['load_seconds'] - (r.get('import_seconds') or 0))}")
+            out.append(f"| {label if r['rank'] == 0 else ''} | {r['rank']} | {fmt(r['process_start'])} | "
+                       f"{fmt(r.get('planned'))} | {fmt(r.get('first_completion'))} | {fmt(r.get('generated'))} | "
+                       f"{fmt(r.get('ranks_waited'))} | {fmt(r.get('scored'))} | "
+                       f"{fmt(st['seconds']) if r['rank'] == 0 else ''} | {load} | "
+                       f"{fmt(r.get('engine_capture'))} | {fmt(r.get('engine_prefill'))} | {decode} | "
+                       f"{fmt(r.get('engine_labels'))} | {' '.join(map(str, r.get('batch_sizes') or []))} |")
+    return out
 
 
 if __name__ == "__main__":

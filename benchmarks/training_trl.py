@@ -90,9 +90,15 @@ def preset_batch(method):
 
 
 def command(method, base, data, name, steps, overrides):
+    """`harness train` with the preset; the trainer also counts real tokens per log (for the steady state)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from train_scaling import read_preset
+
+    trl = {**(read_preset(str(ROOT / PRESETS[method])).get("trl") or {}), "include_num_input_tokens_seen": "non_padding"}
     args = [sys.executable, "-m", "harness", "train", "--config", str(ROOT / PRESETS[method]), "--method", method,
             "--parent", f"hf:{base}", "--data", str(data), "--output", name, "--overwrite", "--no-resume",
-            "--set", f"max_steps={steps}", "--set", "save_steps=100000", "--set", "logging_steps=1"]
+            "--set", f"max_steps={steps}", "--set", "save_steps=100000", "--set", "logging_steps=1",
+            "--set", f"trl={json.dumps(trl)}"]
     for key, value in overrides.items():
         args += ["--set", f"{key}={value}"]
     return args
@@ -120,18 +126,67 @@ def row(method, label, overrides, speed, steps, wall):
             "projected_epoch_min": round(per_epoch, 1), "epoch": what}
 
 
+def curve_gap(a, b) -> dict | None:
+    """Largest and mean |loss difference| over the steps two runs both logged, and the first loss of each."""
+    common = sorted(set(dict(a)) & set(dict(b)))
+    if not common:
+        return None
+    da, db = dict(a), dict(b)
+    gaps = [abs(da[step] - db[step]) for step in common]
+    return {"steps": len(common), "max_abs": max(gaps), "mean_abs": sum(gaps) / len(gaps),
+            "first": (da[common[0]], db[common[0]]), "last": (da[common[-1]], db[common[-1]])}
+
+
+def curve_lines(rows) -> list[str]:
+    """Each variant's loss curve against its method's preset run (same rows, same seed)."""
+    out = []
+    for r in rows:
+        preset = next((p for p in rows if p["method"] == r["method"] and p["variant"] == "preset"), None)
+        if r["variant"] == "preset" or not preset or not r.get("loss_curve") or not preset.get("loss_curve"):
+            continue
+        gap = curve_gap(preset["loss_curve"], r["loss_curve"])
+        if gap:
+            out.append(f"| {r['method']} | {r['variant']} | {gap['steps']} | {gap['first'][0]:.4f} / {gap['first'][1]:.4f} "
+                       f"| {gap['last'][0]:.4f} / {gap['last'][1]:.4f} | {gap['max_abs']:.4f} | {gap['mean_abs']:.4f} |")
+    if out:
+        out = ["", "Loss curves against the preset run (same rows, same seed; logged every step):", "",
+               "| method | variant | steps compared | first loss (preset / variant) | last loss | max abs gap | "
+               "mean abs gap |", "|---|---|---:|---:|---:|---:|---:|"] + out
+    return out
+
+
+def profile_lines(rows) -> list[str]:
+    """Where the profiled steps' GPU time went (profile_steps runs)."""
+    out = []
+    for r in rows:
+        p = r.get("profile")
+        if not p or "error" in p:
+            continue
+        kinds = ", ".join(f"{k} {v:.3f}" for k, v in p["device_s_by_category"].items())
+        idle = "n/a" if p["gpu_idle_share"] is None else f"{100 * p['gpu_idle_share']:.0f}%"
+        out.append(f"| {r['method']} | {r['variant']} | {p['steps_profiled']} | {p['wall_s']:.3f} | "
+                   f"{p['gpu_busy_s']:.3f} | {idle} | {p['kernels_per_step']:,.0f} | {kinds} |")
+    if out:
+        out = ["", "Profiled steps (torch.profiler through `profile_steps`; seconds over the profiled steps):", "",
+               "| method | variant | steps | wall s | GPU busy s | GPU idle | kernels a step | GPU seconds by kind |",
+               "|---|---|---|---:|---:|---:|---:|---|"] + out
+    return out
+
+
 def markdown(rows, machine, argv):
     lines = [(f"Machine: {machine}. Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Command (repository "
               f"root on the device): `python3 benchmarks/training_trl.py {' '.join(argv)}`"), "",
-             ("| method | variant (preset + change) | steps | real tokens | train_runtime | preparation | tokens/s | MFU "
-              "| peak GB | projected epoch |"), "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             ("| method | variant (preset + change) | steps | real tokens | train_runtime | preparation | tokens/s | "
+              "tokens/s after step 1 | MFU | peak GB | projected epoch |"), "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
         peak = f"{r['peak_gb']:.1f}" if r["peak_gb"] is not None else "n/a"
+        steady = r.get("steady") or {}
+        steady = f"{steady['tokens_per_s']:,.0f}" if "tokens_per_s" in steady else "n/a"
         lines.append(f"| {r['method']} | {r['variant']} | {r['steps']} | {r['tokens']:,} | {r['train_runtime_s']:.1f} s "
-                     f"| {r['prepare_s']:.1f} s | {r['tokens_per_s']:,.0f} | {mfu} | {peak} | "
+                     f"| {r['prepare_s']:.1f} s | {r['tokens_per_s']:,.0f} | {steady} | {mfu} | {peak} | "
                      f"{r['projected_epoch_min']} min ({r['epoch']}) |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + curve_lines(rows) + profile_lines(rows)) + "\n"
 
 
 def main_cli():
@@ -148,14 +203,16 @@ def main_cli():
     parser.add_argument("--base", help="an existing base model folder instead of building the random 3B one "
                         "(a tiny model checks the script on CPU)")
     parser.add_argument("--out", default=".")
+    parser.add_argument("--work", default="/tmp/trl_bench", help="base model, data and HARNESS_HOME (one per "
+                        "concurrent instance, e.g. one per GPU)")
     args = parser.parse_args()
     started = time.time()
     common = dict(kv.split("=", 1) for kv in (args.set or ["quantization=null"]))
     runs = [(m, {}) for m in args.methods.split(",") if m] + parse_ab(args.ab)
-    rng = random.Random(0)
     hist = json.loads((ROOT / "benchmarks" / "training_lengths.json").read_text())
-    work = Path("/tmp/trl_bench")
-    work.mkdir(exist_ok=True)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
     home = work / "home"
     env = {**os.environ, "HARNESS_HOME": str(home), "PYTHONPATH": str(ROOT)}
     base = Path(args.base) if args.base else work / "base"
@@ -164,7 +221,9 @@ def main_cli():
     import torch
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
-    machine = f"{device} (torch {torch.__version__}, {base.name if args.base else 'Llama-3.2-3B architecture, random weights'})"
+    shape = json.loads((base / "config.json").read_text())
+    is_3b = (shape.get("hidden_size"), shape.get("num_hidden_layers")) == (LLAMA_3B["hidden_size"], LLAMA_3B["num_hidden_layers"])
+    machine = f"{device} (torch {torch.__version__}, {'Llama-3.2-3B architecture, random weights' if is_3b else base.name})"
     rows, longest = [], 0.0
     for i, (method, overrides) in enumerate(runs):
         if time.time() - started + longest > args.budget_s:
@@ -172,7 +231,8 @@ def main_cli():
             continue
         batch = int({**common, **overrides}.get("batch_size", preset_batch(method)))
         data = work / f"{method}_{i}.jsonl"
-        write_data(data, method, args.steps * batch, hist, rng)
+        # the same rows for every run of a method with this batch, so loss curves of two variants compare
+        write_data(data, method, args.steps * batch, hist, random.Random(f"{method}:{batch}:{args.steps}"))
         name = f"bench_{i}_{method}"
         t0 = time.time()
         proc = subprocess.run(command(method, base, data, name, args.steps, {**common, **overrides}),
@@ -185,7 +245,11 @@ def main_cli():
             continue
         metrics = json.loads((home / "checkpoints" / name / "train_metrics.json").read_text())
         label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "preset"
-        rows.append(row(method, label, {**common, **overrides}, metrics["throughput"], args.steps, wall))
+        from train_scaling import steady_state
+
+        rows.append({**row(method, label, {**common, **overrides}, metrics["throughput"], args.steps, wall),
+                     "steady": steady_state(metrics), "loss_curve": metrics.get("loss_curve"),
+                     "profile": metrics.get("profile")})
         print(json.dumps(rows[-1]), flush=True)
         (Path(args.out) / "training_trl.json").write_text(json.dumps({"machine": machine, "rows": rows}, indent=2))
     table = markdown(rows, machine + "; every run: " + ", ".join(f"{k}={v}" for k, v in common.items()), sys.argv[1:])

@@ -77,6 +77,15 @@ def check_options(options: dict) -> dict:
     return opts
 
 
+def generation_timings(engine) -> dict:
+    """Seconds of the engine's last run by stage (decoding is what the other stages leave of the run)."""
+    t = engine.timings
+    stages = {k: round(t[k], 3) for k in ("run", "prefill", "capture", "labels")}
+    stages["decode"] = round(t["run"] - t["prefill"] - t["capture"] - t["labels"], 3)
+    return {"seconds": stages, "decode_steps": engine.decode_steps, "batch_sizes": list(engine.last_batch_sizes),
+            "caches": t.get("caches", [])}
+
+
 class Source:
     """Where a base model or adapter comes from: a local directory or a hub id."""
 
@@ -247,7 +256,7 @@ class HFModel(Model):
                                    "expected a PEFT LoRA adapter directory or hub id")
             check_weights(self.adapter_source, self.allow_unsafe, adapter=True)
         self.adapter_base_mismatch = False
-        self.load_seconds = None  # set when the weights load
+        self.load_seconds = self.import_seconds = None  # set when the weights load (imports included)
         self._model = self._tokenizer = self._engine = None
 
     # -- loading (on first use) ------------------------------------------------------
@@ -279,6 +288,10 @@ class HFModel(Model):
         """Load the tokenizer and weights unless done already (generation and scoring call this)."""
         if not self.loaded:
             start = time.perf_counter()
+            import torch  # noqa: F401  (timed apart: in a fresh process the imports are seconds of the load)
+            import transformers  # noqa: F401
+
+            self.import_seconds = round(time.perf_counter() - start, 2)
             self._load()
             self.load_seconds = round(time.perf_counter() - start, 2)
         return self
@@ -376,11 +389,14 @@ class HFModel(Model):
         }
         if not self.loaded:
             return info
-        info.update(max_context=self.max_context, stop_token_ids=self.stop_ids, load_seconds=self.load_seconds)
+        info.update(max_context=self.max_context, stop_token_ids=self.stop_ids, load_seconds=self.load_seconds,
+                    import_seconds=self.import_seconds)
         if self.adapter_base_mismatch:
             info["adapter_declared_base"] = self.adapter_config.get("base_model_name_or_path")
         if self._engine is not None and getattr(self._engine, "graph_error", None):
             info["cuda_graphs_error"] = self._engine.graph_error
+        if self._engine is not None and "run" in getattr(self._engine, "timings", {}):
+            info["generation_timings"] = generation_timings(self._engine)
         return info
 
     def engine(self):

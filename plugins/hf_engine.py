@@ -155,7 +155,7 @@ class FastEngine:
         self.graph_error = None
         self.state = None
         self.last_batch_sizes, self.decode_steps = [], 0
-        self.timings = {"prefill": 0.0, "capture": 0.0}
+        self.timings = {"prefill": 0.0, "capture": 0.0, "labels": 0.0}
         self.kernel = None
         if self.cuda and use_kernel:
             try:
@@ -258,7 +258,8 @@ class FastEngine:
         pending = sorted(prepared, key=lambda p: len(p.ids), reverse=True)
         requested = batch_size
         self.last_batch_sizes, self.decode_steps = [], 0
-        self.timings = {"prefill": 0.0, "capture": 0.0}
+        self.timings = {"prefill": 0.0, "capture": 0.0, "labels": 0.0}
+        began = time.perf_counter()
         with torch.inference_mode(), self._active():
             while pending:
                 room = LABEL_ROOM if labeler is not None else 0
@@ -280,6 +281,7 @@ class FastEngine:
                     requested = max(1, batch // 2)
                 finally:
                     self._release()
+        self.timings["run"] = time.perf_counter() - began
 
     def _release(self):
         import torch
@@ -353,6 +355,7 @@ class FastEngine:
         as :func:`label_probabilities`, whose full forward pass takes any query that
         does not fit the cache.  Returns ``{slot: {label: p}}``.
         """
+        began = time.perf_counter()
         rows, fallback, out = [], [], {}
         for b, slot, tokens, fed, _ in done_rows:
             query = labeler(slot.prepared.index, tokens)
@@ -377,6 +380,7 @@ class FastEngine:
         if fallback:
             found = label_probabilities(self.model, self.device, self.pad_id, [q for _, q in fallback])
             out.update({b: p for (b, _), p in zip(fallback, found)})
+        self.timings["labels"] += time.perf_counter() - began  # the probabilities are on the host: GPU work done
         return out
 
     def _extend(self, st, chunk):

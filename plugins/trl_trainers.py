@@ -24,6 +24,7 @@ from pathlib import Path
 from harness import HarnessError, Trainer, TrainRequest, TrainResult, hookimpl
 from harness.config import Mapping, check_keys, where_of
 from harness.errors import unknown_name
+from harness_plugins.train_profile import parse_profile_steps, step_profiler
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -62,6 +63,9 @@ CONFIG_KEYS = {
                         "is dropped with a one-line note so the GPU presets still run in CPU tests)",
     "torch_compile": "torch.compile the model (GPU; on CPU dropped with a one-line note)",
     "group_by_length": "sft/dpo/hs-dpo: batch samples of similar length (less padding)",
+    "profile_steps": "\"FIRST-LAST\" optimizer steps to run under torch.profiler: the trace goes to "
+                     "trainer/profile_trace.json.gz, where the GPU time went to the lineage (plugins/train_profile.py); "
+                     "profiled steps are slower, so measure speed in another run",
     "adapter_dtype": "'bf16' keeps LoRA weights in bf16 (about 1.7x faster on H100; fine at SFT learning rates, "
                      "keep the default fp32 for DPO at 5e-6, where bf16 rounds the updates away)",
     "num_generations": "grpo: completions per prompt",
@@ -146,6 +150,7 @@ def check_config(method: str, config: dict):
         raise HarnessError(f"{where_of(config, 'padding_free', where)}: training config 'padding_free' does not apply "
                            f"to --method {method}: TRL 1.16's DPOTrainer has no padding-free path (it warns and pads "
                            "anyway); use group_by_length to cut padding")
+    parse_profile_steps(config, where)
     if config.get("precompute_ref_batch_size") is not None and not config.get("precompute_ref_log_probs"):
         raise HarnessError(f"{where_of(config, 'precompute_ref_batch_size', where)}: training config "
                            "'precompute_ref_batch_size' needs precompute_ref_log_probs: true (or set it null)")
@@ -709,6 +714,10 @@ class TRLTrainer(Trainer):
         counter = None
         if self.method != "grpo":  # grpo's batches are prompts; its tokens are generated inside the step
             counter = trainer.data_collator = TokenCounter(trainer.data_collator)
+        profiled = parse_profile_steps(config, "training config")
+        profiler = step_profiler(*profiled, ckpt_dir) if profiled and trainer.accelerator.is_main_process else None
+        if profiler:
+            trainer.add_callback(profiler)
         if config.get("adapter_dtype") == "bf16":
             for name, param in trainer.model.named_parameters():
                 if "lora_" in name:
@@ -756,6 +765,8 @@ class TRLTrainer(Trainer):
                                      prepare_seconds, reference_in_step=self.method in ("dpo", "hs-dpo")
                                      and not config.get("precompute_ref_log_probs")) if counter else None,
             "levers_dropped": notes,
+            **({"profile": profiler.summary or {"error": f"steps {config['profile_steps']} were not reached"}}
+               if profiler else {}),
         }
         if trainer.accelerator.is_main_process:
             (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
@@ -816,7 +827,7 @@ class TRLTrainer(Trainer):
             elif key in PASSTHROUGH or key in METHOD_KEYS[self.method]:
                 kwargs[key] = value
             elif key not in {"base", "lora", "quantization", "trl", "judge", "parser", "adapter_dtype",
-                             "attn_implementation"}:
+                             "attn_implementation", "profile_steps"}:
                 raise HarnessError(f"training config key '{key}' does not apply to --method {self.method}")
         if self.method == "grpo":
             kwargs.setdefault("num_generations", 4)

@@ -65,6 +65,18 @@ def test_eval_end_to_end_on_tiny_model(tiny, clean_run):
     assert manifest["versions"]["transformers"] == transformers.__version__
     assert manifest["git_commit"] == git_commit()  # the harness's own, though the eval ran elsewhere
     assert json.loads((run_dir / "metrics.json").read_text())["policies"]["strict"]["n"] == N
+    # where the time went: the engine's stages add up to its run, which lies inside the timeline's
+    # generating..generated span; label probabilities (on by default) took some of it
+    timings = manifest["model_info"]["generation_timings"]
+    sec = timings["seconds"]
+    assert abs(sec["run"] - sec["prefill"] - sec["capture"] - sec["labels"] - sec["decode"]) < 0.005
+    assert sec["labels"] > 0 and sec["decode"] > 0 and sec["capture"] == 0  # no CUDA graphs on CPU
+    assert all(1 <= b <= 2 for b in timings["batch_sizes"])  # --batch-size 2
+    longest = max(c["n_new_tokens"] for row in rows for c in row["completions"])
+    assert timings["decode_steps"] >= longest - 1  # the first token comes from the prefill, each other from a step
+    stages = manifest["timeline"]["stages"]
+    assert list(stages.values()) == sorted(stages.values())
+    assert sec["run"] <= stages["generated"] - stages["generating"] + 0.01
 
 
 def test_resume_after_kill_9_reproduces_the_same_records(tiny, tmp_path, clean_run):

@@ -55,13 +55,29 @@ def test_two_cpu_workers_without_devices_still_work(tmp_path):
     env = {**os.environ, "HARNESS_RUNS_DIR": str(tmp_path / "runs")}
     args = [sys.executable, "-m", "harness", "eval", "--model", "keyword-baseline", "--task", str(task),
             "--data-dir", str(data), "--workers", "2", "--quiet", "--json"]
+    launched = time.time()
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parent.parent)
+    ended = time.time()
     assert done.returncode == 0, done.stderr
     run_dir = Path(json.loads(done.stdout)["runs"]["t"]["dir"])
     assert len((run_dir / "samples.jsonl").read_text().splitlines()) == 10
-    assert json.loads((run_dir / "manifest.json").read_text())["topology"]["world_size"] == 2
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["topology"]["world_size"] == 2
     assert not list(run_dir.glob("rank*.done"))
+    # every rank's timeline: its process started after the launch (the workers are children of the
+    # launching process), and its stages come in order and end before the command did
+    ranks = manifest["topology"]["ranks"]
+    assert [r["rank"] for r in ranks] == [0, 1] and [r["records"] for r in ranks] == [5, 5]
+    for info in ranks:
+        timeline = info["timeline"]
+        assert launched - 0.05 <= timeline["started_at"] <= ended
+        stages = timeline["stages"]
+        assert list(stages) == ["evaluate", "planned", "generating", "first_completion", "generated"]
+        assert list(stages.values()) == sorted(stages.values())
+        assert timeline["started_at"] + stages["generated"] <= ended
+    lead = manifest["timeline"]["stages"]
+    assert list(lead)[-3:] == ["ranks_waited", "merged", "scored"] and list(lead.values()) == sorted(lead.values())
 
 
 def test_markers_of_another_launch_are_neither_waited_on_nor_kept(tmp_path, monkeypatch):

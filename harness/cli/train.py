@@ -165,6 +165,15 @@ def train(method, parent, data, name, overwrite, config_file, overrides, no_resu
         mfu = f"{100 * speed['mfu']:.1f}% of the {speed['device']} bf16 peak" if speed.get("mfu") is not None else "n/a"
         click.echo(f"  {speed['tokens']:,} real tokens in {speed['train_runtime_s']} s: {speed['tokens_per_s']:,.0f} "
                    f"tokens/s, MFU {mfu} (preparation {speed['prepare_s']} s)")
+    profile = m.get("profile")
+    if profile and "error" in profile:
+        click.echo(f"  profile: {profile['error']}")
+    elif profile:
+        idle = "n/a (no GPU)" if profile["gpu_idle_share"] is None else f"{100 * profile['gpu_idle_share']:.0f}%"
+        kinds = ", ".join(f"{k} {v:.2f} s" for k, v in profile["device_s_by_category"].items()) or "no GPU kernels"
+        click.echo(f"  profile of steps {profile['steps_profiled']}: {profile['wall_s']:.2f} s, GPU idle {idle}; "
+                   f"{kinds}; {profile['kernels_per_step']:,.0f} kernels a step; trace: "
+                   f"{entry['lineage']['metrics'].get('profile_trace', profile['trace'])}")
 
 
 # -- pipeline ---------------------------------------------------------------------

@@ -26,6 +26,7 @@ from harness.evaluate.sharding import (
     shard_assignment,
     wait_for_ranks,
 )
+from harness.evaluate.timeline import Timeline
 from harness.interfaces.model import GenerationRequest, GenerationSettings
 from harness.records import Completion, SampleRecord
 from harness.store.runs import Run, RunStore, now_iso
@@ -66,6 +67,8 @@ def evaluate(request: EvalRequest, topology: Topology | None = None, log=None) -
     """
     topology = topology or Topology()
     log = log or (lambda msg: print(msg, file=sys.stderr))
+    timeline = Timeline()
+    timeline.mark("evaluate")
     store = RunStore(request.runs_dir)
     plans = [plan_run(request.model_name, task, request.settings, policy=request.policy, limit=request.limit,
                       data_dir=request.data_dir, options=request.options, exclude=request.exclude)
@@ -74,6 +77,7 @@ def evaluate(request: EvalRequest, topology: Topology | None = None, log=None) -
         from harness.judge.runner import check_judge_specs
 
         check_judge_specs(request.judges, request.judge_options)
+    timeline.mark("planned")
     model = None
     results = []
     try:
@@ -101,7 +105,7 @@ def evaluate(request: EvalRequest, topology: Topology | None = None, log=None) -
                     log(f"Resuming {run.id}: {len(done)}/{len(plan.samples)} samples already recorded.")
                 with run.owned() if topology.rank == 0 else nullcontext():  # `harness runs` tells live from killed
                     metrics = execute(plan, run, done, model, progress=request.progress, use_cache=request.use_cache,
-                                      topology=topology)
+                                      topology=topology, timeline=timeline)
                 if metrics is None:  # a non-zero rank
                     continue
             if request.judges:
@@ -185,13 +189,15 @@ def create_run(store: RunStore, plan: RunPlan, topology=None) -> Run:
 
 
 def execute(plan: RunPlan, run: Run, done: list[SampleRecord], model, *, progress=True, use_cache=True,
-            topology=None) -> dict | None:
+            topology=None, timeline: Timeline | None = None) -> dict | None:
     """Generate the samples not yet in ``run``, append each record as it completes, then score.
 
     With several ranks, each generates its share; rank 0 merges and returns the
-    metrics, the other ranks return None.
+    metrics, the other ranks return None.  Each process's :class:`Timeline` goes
+    into the manifest (rank 0's as ``timeline``, every rank's under ``topology``).
     """
     topology = topology or Topology()
+    timeline = Timeline(timeline.started_at, dict(timeline.stages)) if timeline else Timeline()  # one per task
     store = run.store
     parser = plan.task.output_parser(plan.parser)
     template = templates.resolve_template(plan.template)
@@ -231,9 +237,12 @@ def execute(plan: RunPlan, run: Run, done: list[SampleRecord], model, *, progres
                disable=not progress)
     buffers: dict[str, list] = {}
     n_done = len(done)
+    timeline.mark("generating")
     try:
         with run.open_appender(topology.rank if topology.distributed else None) as out:
             for gen in generate_stream(model, requests, plan.settings, use_cache):
+                if "first_completion" not in timeline.stages:
+                    timeline.mark("first_completion")  # weights loaded (on first use), first prompts decoded
                 buffers.setdefault(gen.sample_id, []).append(gen)
                 if len(buffers[gen.sample_id]) < k:
                     continue
@@ -257,20 +266,29 @@ def execute(plan: RunPlan, run: Run, done: list[SampleRecord], model, *, progres
         raise
     finally:
         bar.close()
+    timeline.mark("generated")
+    model_info = model.describe()
     if lead:  # what generating did (an endpoint's retries and timeouts) belongs in the manifest too
-        run.write_manifest({**run.manifest, "model_info": model.describe()})
-    if not topology.distributed:
-        return finalize(plan, run)
-    mark_done(run.dir, topology, len(mine))
-    if not lead:
-        return None
-    ranks = wait_for_ranks(run.dir, topology.world_size)
-    run.merge_shards([s.id for s in plan.samples])
-    manifest = run.manifest
-    manifest["topology"] = {"world_size": topology.world_size, "launcher": topology.launcher, "ranks": ranks}
-    run.write_manifest(manifest)
-    clear_markers(run.dir)
-    return finalize(plan, run)
+        run.write_manifest({**run.manifest, "model_info": model_info})
+    if topology.distributed:
+        mark_done(run.dir, topology, len(mine),
+                  {"timeline": timeline.as_dict(), "load_seconds": model_info.get("load_seconds"),
+                   "import_seconds": model_info.get("import_seconds"),
+                   "generation_timings": model_info.get("generation_timings")})
+        if not lead:
+            return None
+        ranks = wait_for_ranks(run.dir, topology.world_size)
+        timeline.mark("ranks_waited")
+        run.merge_shards([s.id for s in plan.samples])
+        timeline.mark("merged")
+        manifest = run.manifest
+        manifest["topology"] = {"world_size": topology.world_size, "launcher": topology.launcher, "ranks": ranks}
+        run.write_manifest(manifest)
+        clear_markers(run.dir)
+    metrics = finalize(plan, run)
+    timeline.mark("scored")
+    run.write_manifest({**run.manifest, "timeline": timeline.as_dict()})
+    return metrics
 
 
 def generate_stream(model, requests, settings, use_cache):

@@ -93,8 +93,9 @@ def done_marker(run_dir, rank: int):
     return run_dir / f"rank{rank}.done"
 
 
-def mark_done(run_dir, topology: Topology, n_records: int):
-    info = {**topology.rank_info(), "records": n_records}
+def mark_done(run_dir, topology: Topology, n_records: int, extra: dict | None = None):
+    """Say this rank has written all its records; ``extra`` (its timeline) reaches rank 0 with the marker."""
+    info = {**topology.rank_info(), "records": n_records, **(extra or {})}
     tmp = done_marker(run_dir, topology.rank).with_suffix(".tmp")
     tmp.write_text(json.dumps(info))
     tmp.replace(done_marker(run_dir, topology.rank))
