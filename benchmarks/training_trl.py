@@ -214,7 +214,10 @@ def main_cli():
     work.mkdir(parents=True, exist_ok=True)
     Path(args.out).mkdir(parents=True, exist_ok=True)
     home = work / "home"
-    env = {**os.environ, "HARNESS_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    # the working tree's harness first, then what PYTHONPATH had (on the device: the carried wheels, whose entry
+    # points register the trainers)
+    env = {**os.environ, "HARNESS_HOME": str(home),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
     base = Path(args.base) if args.base else work / "base"
     if not (base / "config.json").exists():
         build_base(base, args.tokenizer)

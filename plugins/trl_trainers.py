@@ -501,6 +501,48 @@ def check_saved_adapter(adapter_dir: Path, expected: int):
                            "correctly and is not registered")
 
 
+FSDP_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")
+
+
+def gather_fsdp_adapter(trainer) -> dict:
+    """The trained LoRA tensors of an FSDP-wrapped model, gathered from every rank onto rank 0 (others: {}).
+
+    Every rank must call this (the gathers are collective).  First accelerate's full
+    state dict of the FSDP root; where that holds no LoRA tensor (transformers 5.24
+    with FSDP1 wrote a 40-byte adapter on 2 x H200), the parameters themselves are
+    gathered with ``summon_full_params`` (original names, one full copy on rank 0's CPU).
+    Wrapper prefixes are dropped so PEFT finds its own names.
+    """
+    import torch
+    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
+
+    accelerator, root = trainer.accelerator, trainer.model_wrapped
+    accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
+    state = clean_fsdp_names(accelerator.get_state_dict(root))
+    found = torch.tensor([sum(1 for k in state if "lora_" in k)], device=accelerator.device)
+    torch.distributed.broadcast(found, src=0)  # rank 0 holds the gathered dict; every rank takes the same branch
+    how = "state dict of the FSDP root"
+    if int(found.item()) == 0:
+        with FSDP.summon_full_params(root, writeback=False, rank0_only=True, offload_to_cpu=True):
+            state = clean_fsdp_names({name: param.detach().clone().cpu() for name, param in root.named_parameters()
+                                      if "lora_" in name}) if accelerator.is_main_process else {}
+        how = "summon_full_params"
+    if accelerator.is_main_process:
+        print(f"fsdp: gathered {sum(1 for k in state if 'lora_' in k)} LoRA tensors through the {how}",
+              file=sys.stderr)
+    return state
+
+
+def clean_fsdp_names(state: dict) -> dict:
+    """Parameter names without the wrappers' prefixes (FSDP, activation checkpointing)."""
+    out = {}
+    for name, value in state.items():
+        for prefix in FSDP_PREFIXES:
+            name = name.replace(prefix, "")
+        out[name] = value
+    return out
+
+
 def shared_dataset(rows: list[dict], folder: Path):
     """The rows as a dataset on disk that every rank of a multi-process run reads.
 
@@ -741,8 +783,7 @@ class TRLTrainer(Trainer):
             # (set FULL_STATE_DICT, then trainer.save_model) gathered from the unwrapped PeftModel under
             # transformers 5 and wrote an adapter without tensors (40 bytes, 2 x H200); check_saved_adapter
             # below refuses such a file.
-            trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
-            state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped)
+            state_dict = gather_fsdp_adapter(trainer)
             if trainer.accelerator.is_main_process:
                 trainer.accelerator.unwrap_model(trainer.model_wrapped).save_pretrained(
                     str(adapter_dir), state_dict=state_dict, selected_adapters=["default"])

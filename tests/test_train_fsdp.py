@@ -216,3 +216,13 @@ def test_an_adapter_saved_without_its_lora_tensors_is_refused(tmp_path):
     check_saved_adapter(full, 4)  # the four tensors written, none missing
     with pytest.raises(HarnessError, match=r"holds 4 of the 5"):
         check_saved_adapter(full, 5)
+
+
+def test_fsdp_wrapper_prefixes_are_dropped_so_peft_finds_its_names():
+    from harness_plugins.trl_trainers import clean_fsdp_names
+
+    state = {"_fsdp_wrapped_module.base_model.model.model.layers.0._fsdp_wrapped_module._checkpoint_wrapped_module."
+             "self_attn.q_proj.lora_A.default.weight": 1,
+             "base_model.model.model.embed_tokens.weight": 2}
+    assert clean_fsdp_names(state) == {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight": 1,
+                                       "base_model.model.model.embed_tokens.weight": 2}
