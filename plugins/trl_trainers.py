@@ -533,6 +533,29 @@ def gather_fsdp_adapter(trainer) -> dict:
     return state
 
 
+def write_adapter(peft_model, state: dict, adapter_dir: Path, adapter: str = "default"):
+    """PEFT's adapter files (the same names and config ``save_pretrained`` writes) from a gathered state dict.
+
+    Not ``save_pretrained(state_dict=...)``: PEFT 0.21 picks an adapter's tensors by
+    walking the model's modules, whose names under FSDP1 carry ``_fsdp_wrapped_module``,
+    so it matched none of the 448 gathered tensors and wrote an empty file (2 x H200).
+    """
+    import copy
+
+    from safetensors.torch import save_file
+
+    tensors = {name.replace(f".{adapter}.", "."): value.detach().cpu().contiguous()
+               for name, value in state.items() if "lora_" in name and f".{adapter}." in name}
+    adapter_dir.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(adapter_dir / "adapter_model.safetensors"), metadata={"format": "pt"})
+    config = copy.deepcopy(peft_model.peft_config[adapter])
+    config.inference_mode = True  # as save_pretrained writes it, with the same base class record for a config
+    base = peft_model.base_model.model  # without a task type
+    mapping = ({"base_model_class": type(base).__name__, "parent_library": type(base).__module__}
+               if config.task_type is None else None)
+    config.save_pretrained(str(adapter_dir), auto_mapping_dict=mapping)
+
+
 def clean_fsdp_names(state: dict) -> dict:
     """Parameter names without the wrappers' prefixes (FSDP, activation checkpointing)."""
     out = {}
@@ -785,8 +808,7 @@ class TRLTrainer(Trainer):
             # below refuses such a file.
             state_dict = gather_fsdp_adapter(trainer)
             if trainer.accelerator.is_main_process:
-                trainer.accelerator.unwrap_model(trainer.model_wrapped).save_pretrained(
-                    str(adapter_dir), state_dict=state_dict, selected_adapters=["default"])
+                write_adapter(trainer.accelerator.unwrap_model(trainer.model_wrapped), state_dict, adapter_dir)
                 tokenizer.save_pretrained(str(adapter_dir))
         elif trainer.accelerator.is_main_process:  # under `accelerate launch` one process writes the adapter
             trainer.accelerator.unwrap_model(trainer.model).save_pretrained(str(adapter_dir), selected_adapters=["default"])

@@ -226,3 +226,34 @@ def test_fsdp_wrapper_prefixes_are_dropped_so_peft_finds_its_names():
              "base_model.model.model.embed_tokens.weight": 2}
     assert clean_fsdp_names(state) == {"base_model.model.model.layers.0.self_attn.q_proj.lora_A.default.weight": 1,
                                        "base_model.model.model.embed_tokens.weight": 2}
+
+
+def test_write_adapter_writes_what_peft_save_pretrained_writes(tmp_path):
+    """The FSDP save path against PEFT's own save_pretrained (the reference) on a tiny model without FSDP."""
+    import json
+
+    import torch
+    from harness_plugins.trl_trainers import write_adapter
+    from peft import LoraConfig, PeftModel, get_peft_model
+    from safetensors.torch import load_file
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, num_key_value_heads=1)
+    model = get_peft_model(LlamaForCausalLM(config), LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"]))
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(param)  # B starts at zero: make the adapter non-trivial
+    model.peft_config["default"].base_model_name_or_path = "tiny-base"  # as for any base loaded from a path
+    model.save_pretrained(tmp_path / "reference")
+    write_adapter(model, model.state_dict(), tmp_path / "ours")
+    ours, reference = (load_file(tmp_path / d / "adapter_model.safetensors") for d in ("ours", "reference"))
+    assert sorted(ours) == sorted(reference) and len(ours) == 2 * 2 * 2  # 2 layers x 2 modules x (A, B)
+    assert all(torch.equal(ours[k], reference[k]) for k in ours)
+    assert (json.loads((tmp_path / "ours" / "adapter_config.json").read_text())
+            == json.loads((tmp_path / "reference" / "adapter_config.json").read_text()))
+    base = LlamaForCausalLM(config)
+    loaded = PeftModel.from_pretrained(base, tmp_path / "ours")
+    b = dict(loaded.named_parameters())["base_model.model.model.layers.1.self_attn.v_proj.lora_B.default.weight"]
+    assert torch.equal(b, dict(model.named_parameters())["base_model.model.model.layers.1.self_attn.v_proj.lora_B.default.weight"])
