@@ -164,12 +164,13 @@ def profile_lines(rows) -> list[str]:
             continue
         kinds = ", ".join(f"{k} {v:.3f}" for k, v in p["device_s_by_category"].items())
         idle = "n/a" if p["gpu_idle_share"] is None else f"{100 * p['gpu_idle_share']:.0f}%"
+        top = "; ".join(f"{name[:48]} {sec:.3f}" for name, sec, _ in p["top_kernels"][:4])
         out.append(f"| {r['method']} | {r['variant']} | {p['steps_profiled']} | {p['wall_s']:.3f} | "
-                   f"{p['gpu_busy_s']:.3f} | {idle} | {p['kernels_per_step']:,.0f} | {kinds} |")
+                   f"{p['gpu_busy_s']:.3f} | {idle} | {p['kernels_per_step']:,.0f} | {kinds} | {top} |")
     if out:
         out = ["", "Profiled steps (torch.profiler through `profile_steps`; seconds over the profiled steps):", "",
-               "| method | variant | steps | wall s | GPU busy s | GPU idle | kernels a step | GPU seconds by kind |",
-               "|---|---|---|---:|---:|---:|---:|---|"] + out
+               "| method | variant | steps | wall s | GPU busy s | GPU idle | kernels a step | GPU seconds by kind | "
+               "longest kernels (s) |", "|---|---|---|---:|---:|---:|---:|---|---|"] + out
     return out
 
 

@@ -22,12 +22,13 @@ from pathlib import Path
 from harness.config import where_of
 from harness.errors import HarnessError
 
-#: kernel-name patterns, tried in order (names of cuBLAS/CUTLASS, flash/mem-efficient attention, NCCL, torch's
-#: fused optimizers; Triton kernels, Liger's among them, carry their Python function name)
+#: kernel-name patterns, tried in order (names of cuBLAS/CUTLASS, including CUDA 13's "nvjet" GEMMs that were "other"
+#: in the first H200 profile, flash/mem-efficient attention, NCCL, torch's fused optimizers; Triton kernels, Liger's
+#: among them, carry their Python function name)
 CATEGORIES = (
     ("communication", re.compile(r"nccl", re.I)),
     ("attention", re.compile(r"flash|fmha|attention|sdpa|efficient_attn", re.I)),
-    ("matmul", re.compile(r"gemm|cutlass|xmma|cublas|wgmma|sm\d\d_.*(mma|gemm)|splitk", re.I)),
+    ("matmul", re.compile(r"gemm|gemv|nvjet|cutlass|xmma|cublas|wgmma|sm\d\d_.*(mma|gemm)|splitk", re.I)),
     ("optimizer", re.compile(r"multi_tensor_apply|adam|foreach", re.I)),
     ("triton", re.compile(r"^triton_|^_.*_kernel$|liger", re.I)),
 )

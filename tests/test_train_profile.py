@@ -41,6 +41,7 @@ def test_busy_seconds_counts_overlaps_once():
 
 @pytest.mark.parametrize("name,expected", [
     ("ampere_bf16_s16816gemm_bf16_128x128_ldg8_f2f_stages_32x5_tn", "matmul"),
+    ("nvjet_tst_192x192_64x4_2x1_v_bz_coopA_NNT", "matmul"),  # cuBLAS on H200 with CUDA 13
     ("void cutlass::Kernel2<cutlass_80_wmma_tensorop_bf16_s161616gemm_bf16_32x32_128x1_tn_align8>", "matmul"),
     ("fmha_cutlassF_bf16_aligned_64x128_rf_sm80", "attention"),  # SDPA's mem-efficient kernel: attention first
     ("void multi_tensor_apply_kernel<TensorListMetadata<4>, AdamFunctor<float>>", "optimizer"),
