@@ -8,13 +8,16 @@ recompute the composite offline for every candidate:
   specificity and consistency on a 0.05 grid, each at least 0.05;
 * relevance gate: coherence, specificity and consistency count times
   ``floor + (1 - floor) * min(1, relevance / full_at)`` (a well-argued trace about other content
-  earns less for its argument), floor in {1 (no gate), 0.75, 0.5, 0.25}, full_at in {0.25, 0.5, 0.75}.
+  earns less for its argument), floor in {1 (no gate), 0.75, 0.5, 0.25}, full_at in {0.25, 0.5, 0.75};
+* the recall cap of lexical relevance (``RECALL_CAP``: how many content words a trace must speak of
+  for full recall; with a long response in the content a low cap lets any trace on a similar topic
+  saturate it), in {10, 20, 40}: the traces are judged once per cap.
 
 A candidate's score per degradation is its composite catch rate pooled over the tuning sets
 (original strictly above its degraded copy; ties fail).  The choice is the leximin one: it maximises
-the smallest of the ten rates, then the second smallest, and so on (rates to 3 decimals; the
-smallest, reverse-steps, hardly depends on the weights), then the mean over (set, degradation); the
-top candidates are printed.  The held-out sets
+the smallest of the ten rates, then the second smallest, and so on (rates to 2 decimals: finer
+differences are within sampling noise; the smallest, reverse-steps, hardly depends on the weights),
+then the mean over (set, degradation); the top candidates are printed.  The held-out sets
 (HarmBenchResponse, SimpleSafetyTests) are never read here.
 
     HARNESS_DATA_DIR=/work/shared/data python benchmarks/judge_weights_choice.py
@@ -36,11 +39,17 @@ FLOORS = (1.0, 0.75, 0.5, 0.25)
 FULL_AT = (0.25, 0.5, 0.75)
 
 
-def score_pairs():
+RECALL_CAPS = (10, 20, 40)
+
+
+def score_pairs(cap):
     """{degradation: {set: (original scores, degraded scores)}}, arrays of shape (n, 5): criteria + label."""
+    import harness_plugins.heuristic_judge as heuristic
     from harness.cli.judge_check import _items
     from harness.judge.validation import DEGRADATIONS, _judge_all, degrade
     from harness_plugins.heuristic_judge import HeuristicJudge
+
+    heuristic.RECALL_CAP = cap
 
     data = os.environ["HARNESS_DATA_DIR"]
     runs = tempfile.mkdtemp()
@@ -62,7 +71,7 @@ def score_pairs():
             judged = _judge_all(judge, [x for _, x in pairs], 64)
             out.setdefault(d.name, {})[title] = (np.array([row(originals[n]) for n, _ in pairs]),
                                                   np.array([row(j) for j in judged]))
-        print(f"judged {title}: {len(usable)} traces", file=sys.stderr, flush=True)
+        print(f"judged {title}: {len(usable)} traces (recall cap {cap})", file=sys.stderr, flush=True)
     return out
 
 
@@ -100,26 +109,29 @@ def evaluate(pairs, weights, floor, full_at):
 
 
 def main():
-    pairs = score_pairs()
-    names = list(pairs)
-    print("rank | min pooled | mean | coherence relevance specificity consistency | floor full_at | "
+    by_cap = {cap: score_pairs(cap) for cap in RECALL_CAPS}
+    names = list(by_cap[RECALL_CAPS[0]])
+    print("rank | min pooled | mean | coherence relevance specificity consistency | floor full_at | recall cap | "
           + " ".join(names))
 
-    def line(rank, low, mean, weights, floor, full_at, pooled):
+    def line(rank, low, mean, pooled, weights, floor, full_at, cap):
         print(f"{rank} | {low:.4f} | {mean:.4f} | {' '.join(f'{w:.2f}' for w in weights)} | {floor} {full_at} | "
-              + " ".join(f"{p:.3f}" for p in pooled))
+              f"{cap} | " + " ".join(f"{p:.3f}" for p in pooled))
 
-    results = [(*evaluate(pairs, w, floor, full_at), w, floor, full_at) for w, floor, full_at in candidates()]
-    # leximin: the worst pooled rate first, then the second worst, ... (rates to 3 decimals), then the mean
-    results.sort(key=lambda r: (sorted(round(p, 3) for p in r[2]), round(r[1], 4)), reverse=True)
-    for k, (low, mean, pooled, weights, floor, full_at) in enumerate(results[:10]):
-        line(k + 1, low, mean, weights, floor, full_at, pooled)
-    seed_default = (0.21, 0.21, 0.14, 0.14)  # version 2's default, no gate
-    line("v2 default", *evaluate(pairs, seed_default, 1.0, 0.25)[:2], seed_default, 1.0, "-",
-         evaluate(pairs, seed_default, 1.0, 0.25)[2])
-    low, mean, _, weights, floor, full_at = results[0]
+    results = [(*evaluate(pairs, w, floor, full_at), w, floor, full_at, cap)
+               for cap, pairs in by_cap.items() for w, floor, full_at in candidates()]
+    # leximin: the worst pooled rate first, then the second worst, ... (rates to 2 decimals: a pooled rate
+    # near 0.95 over ~1550 traces has a 95 % interval of about +-0.011, finer differences are noise),
+    # then the mean
+    results.sort(key=lambda r: (sorted(round(p, 2) for p in r[2]), round(r[1], 4)), reverse=True)
+    for k, r in enumerate(results[:10]):
+        line(k + 1, *r)
+    v2 = (0.21, 0.21, 0.14, 0.14)  # version 2/3's default: no gate, recall cap 10
+    line("v3 default", *evaluate(by_cap[10], v2, 1.0, 0.25), v2, 1.0, "-", 10)
+    low, mean, _, weights, floor, full_at, cap = results[0]
     print("\nchosen: label 0.3, " + ", ".join(f"{c} {w:.2f}" for c, w in zip(CRITERIA, weights))
-          + f"; relevance gate floor {floor}, full at {full_at} (min pooled {low:.4f}, mean {mean:.4f})")
+          + f"; relevance gate floor {floor}, full at {full_at}; recall cap {cap} "
+          f"(min pooled {low:.4f}, mean {mean:.4f})")
 
 
 if __name__ == "__main__":

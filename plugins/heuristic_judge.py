@@ -87,6 +87,10 @@ ANALYSIS_WORDS = frozenset(
 
 #: share of lexical relevance given to character 4-gram similarity (the rest: shared words)
 CHAR_WEIGHT = 0.2
+#: content words a trace must speak of for full recall (at most the content's); chosen with the weights
+#: (benchmarks/judge_weights_choice.py).  Version 3 had 10: with a long response in the content, any
+#: trace on a similar topic reached it, and another sample's reasoning lost little relevance.
+RECALL_CAP = 40
 STEMS = re.compile(r"(ing|edly|ed|ies|es|s|ly)$")
 
 
@@ -685,7 +689,7 @@ class HeuristicJudge(Judge):
         said_terms = {t for t in content_terms if match_key(t) in spoken_keys or term_categories(t) & spoken_cats}
         if content_terms and reasoning_terms:
             precision = len(on_topic(spoken)) / len(reasoning_terms)
-            recall = len(said_terms) / min(len(content_terms), 10)
+            recall = len(said_terms) / min(len(content_terms), RECALL_CAP)
             # saturating but strictly increasing in precision: any off-topic padding costs something
             words = (1.25 * precision / (precision + 0.25) * min(1.0, recall)) ** 0.5
         else:

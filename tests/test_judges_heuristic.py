@@ -66,10 +66,10 @@ def test_good_reasoning_scores_well_and_reward_uses_default_weights(judge):
 
 
 def default_reward(s):
-    """plugins/judge_weights.yaml: 0.3 label + 0.25 relevance + (0.2 coherence + 0.1 specificity + 0.15
+    """plugins/judge_weights.yaml: 0.3 label + 0.2 relevance + (0.15 coherence + 0.1 specificity + 0.25
     consistency) x gate, gate = 0.25 + 0.75 min(1, relevance / 0.5); without gold, over 0.7."""
     gate = 0.25 + 0.75 * min(1.0, s["relevance"] / 0.5)
-    argued = 0.25 * s["relevance"] + gate * (0.2 * s["coherence"] + 0.1 * s["specificity"] + 0.15 * s["consistency"])
+    argued = 0.2 * s["relevance"] + gate * (0.15 * s["coherence"] + 0.1 * s["specificity"] + 0.25 * s["consistency"])
     return 0.3 * s["label"] + argued if "label" in s else argued / 0.7
 
 
@@ -432,3 +432,16 @@ def test_bad_relevance_gate_is_reported_with_its_line(tmp_path, text, message):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(HarnessError, match=message):
         load_judge("heuristic:lexical", {"weights": str(path)})
+
+
+def test_recall_counts_up_to_forty_content_words(lexical, monkeypatch):
+    import harness_plugins.heuristic_judge as heuristic
+
+    monkeypatch.setattr(heuristic, "CHAR_WEIGHT", 0.0)  # the shared-word part alone
+    content = "Alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima?"  # 12 content terms
+    ten = "This is about alpha, bravo, charlie, delta, echo, foxtrot, golf, hotel, india and juliet."
+    twelve = ten.replace("and juliet", "juliet, kilo and lima")
+    # precision 1 for both; recall 10/12 and 12/12: sqrt(1.25 * 1 / 1.25 * 10/12) = 0.91287 and 1.
+    # Version 3 capped recall at 10 words: both 1.0, so a trace could skip most of a long content.
+    assert scores(lexical, item(ten, "safe", "safe", content=content))["relevance"] == pytest.approx(0.9129, abs=1e-4)
+    assert scores(lexical, item(twelve, "safe", "safe", content=content))["relevance"] == pytest.approx(1.0)
