@@ -13,6 +13,8 @@ recompute the composite offline for every candidate:
   for full recall; with a long response in the content a low cap lets any trace on a similar topic
   saturate it), in {10, 20, 40}: the traces are judged once per cap.
 
+Candidates whose composite tells correct from wrong verdicts on the tuning traces worse than version
+3's weights (AUROC more than 0.002 below) are dropped: the composite must not regress there.
 A candidate's score per degradation is its composite catch rate pooled over the tuning sets
 (original strictly above its degraded copy; ties fail).  The choice is the leximin one: it maximises
 the smallest of the ten rates, then the second smallest, and so on (rates to 2 decimals: finer
@@ -58,13 +60,14 @@ def score_pairs(cap):
     def row(j):
         return [j.scores.get(c, 0.0) for c in CRITERIA] + [j.scores.get("label", np.nan)]
 
-    out = {}
+    out = {"_originals": {}}
     for title, (task, preds, role) in SETS.items():
         if role != "tuning":
             continue
         items, _ = _items(task, f"replay:{data}/{preds}", None, runs, True)
         usable = [i for i in items if (i.reasoning or "").strip() and i.verdict]
         originals = _judge_all(judge, usable, 64)
+        out["_originals"][title] = np.array([row(j) for j in originals])
         for d in DEGRADATIONS:
             pairs = [(n, degrade(item, d, usable)) for n, item in enumerate(usable)]
             pairs = [(n, x) for n, x in pairs if x is not None]
@@ -95,10 +98,20 @@ def candidates():
                     yield weights, floor, full_at
 
 
+def correctness_auroc(originals, weights, floor, full_at):
+    """AUROC of the composite for telling a correct verdict (label 1) from a wrong one, pooled."""
+    from sklearn.metrics import roc_auc_score
+
+    rows = np.concatenate([o[~np.isnan(o[:, 4])] for o in originals.values()])
+    return roc_auc_score(rows[:, 4], composite(rows, weights, floor, full_at))
+
+
 def evaluate(pairs, weights, floor, full_at):
     """(smallest pooled catch rate, mean per-set catch rate, pooled rate per degradation)."""
     pooled, per_set = [], []
-    for by_set in pairs.values():
+    for name, by_set in pairs.items():
+        if name == "_originals":
+            continue
         caught = n = 0
         for orig, deg in by_set.values():
             hits = composite(orig, weights, floor, full_at) > composite(deg, weights, floor, full_at)
@@ -110,28 +123,34 @@ def evaluate(pairs, weights, floor, full_at):
 
 def main():
     by_cap = {cap: score_pairs(cap) for cap in RECALL_CAPS}
-    names = list(by_cap[RECALL_CAPS[0]])
-    print("rank | min pooled | mean | coherence relevance specificity consistency | floor full_at | recall cap | "
-          + " ".join(names))
+    names = [n for n in by_cap[RECALL_CAPS[0]] if n != "_originals"]
+    print("rank | min pooled | mean | correctness AUROC | coherence relevance specificity consistency | "
+          "floor full_at | recall cap | " + " ".join(names))
 
-    def line(rank, low, mean, pooled, weights, floor, full_at, cap):
-        print(f"{rank} | {low:.4f} | {mean:.4f} | {' '.join(f'{w:.2f}' for w in weights)} | {floor} {full_at} | "
-              f"{cap} | " + " ".join(f"{p:.3f}" for p in pooled))
+    def line(rank, low, mean, pooled, auroc, weights, floor, full_at, cap):
+        print(f"{rank} | {low:.4f} | {mean:.4f} | {auroc:.4f} | {' '.join(f'{w:.2f}' for w in weights)} | "
+              f"{floor} {full_at} | {cap} | " + " ".join(f"{p:.3f}" for p in pooled))
 
-    results = [(*evaluate(pairs, w, floor, full_at), w, floor, full_at, cap)
-               for cap, pairs in by_cap.items() for w, floor, full_at in candidates()]
+    v3 = (0.21, 0.21, 0.14, 0.14)  # version 3's default: no gate, recall cap 10
+    v3_auroc = correctness_auroc(by_cap[10]["_originals"], v3, 1.0, 0.25)
+    results = []
+    for cap, pairs in by_cap.items():
+        for w, floor, full_at in candidates():
+            auroc = correctness_auroc(pairs["_originals"], w, floor, full_at)
+            if auroc >= v3_auroc - 0.002:  # the reward must still tell right verdicts from wrong ones
+                results.append((*evaluate(pairs, w, floor, full_at), auroc, w, floor, full_at, cap))
     # leximin: the worst pooled rate first, then the second worst, ... (rates to 2 decimals: a pooled rate
     # near 0.95 over ~1550 traces has a 95 % interval of about +-0.011, finer differences are noise),
     # then the mean
     results.sort(key=lambda r: (sorted(round(p, 2) for p in r[2]), round(r[1], 4)), reverse=True)
     for k, r in enumerate(results[:10]):
         line(k + 1, *r)
-    v2 = (0.21, 0.21, 0.14, 0.14)  # version 2/3's default: no gate, recall cap 10
-    line("v3 default", *evaluate(by_cap[10], v2, 1.0, 0.25), v2, 1.0, "-", 10)
-    low, mean, _, weights, floor, full_at, cap = results[0]
-    print("\nchosen: label 0.3, " + ", ".join(f"{c} {w:.2f}" for c, w in zip(CRITERIA, weights))
+    line("v3 default", *evaluate(by_cap[10], v3, 1.0, 0.25), v3_auroc, v3, 1.0, "-", 10)
+    low, mean, _, auroc, weights, floor, full_at, cap = results[0]
+    print(f"\n{len(results)} candidates keep the correctness AUROC >= {v3_auroc - 0.002:.4f} (version 3's "
+          f"{v3_auroc:.4f} - 0.002); chosen: label 0.3, " + ", ".join(f"{c} {w:.2f}" for c, w in zip(CRITERIA, weights))
           + f"; relevance gate floor {floor}, full at {full_at}; recall cap {cap} "
-          f"(min pooled {low:.4f}, mean {mean:.4f})")
+          f"(min pooled {low:.4f}, mean {mean:.4f}, correctness AUROC {auroc:.4f})")
 
 
 if __name__ == "__main__":

@@ -66,10 +66,9 @@ def test_good_reasoning_scores_well_and_reward_uses_default_weights(judge):
 
 
 def default_reward(s):
-    """plugins/judge_weights.yaml: 0.3 label + 0.2 relevance + (0.15 coherence + 0.1 specificity + 0.25
-    consistency) x gate, gate = 0.25 + 0.75 min(1, relevance / 0.5); without gold, over 0.7."""
-    gate = 0.25 + 0.75 * min(1.0, s["relevance"] / 0.5)
-    argued = 0.2 * s["relevance"] + gate * (0.15 * s["coherence"] + 0.1 * s["specificity"] + 0.25 * s["consistency"])
+    """plugins/judge_weights.yaml: 0.3 label + 0.15 coherence + 0.35 relevance + 0.05 specificity + 0.15
+    consistency; without gold, the last four over 0.7."""
+    argued = 0.15 * s["coherence"] + 0.35 * s["relevance"] + 0.05 * s["specificity"] + 0.15 * s["consistency"]
     return 0.3 * s["label"] + argued if "label" in s else argued / 0.7
 
 
@@ -434,7 +433,7 @@ def test_bad_relevance_gate_is_reported_with_its_line(tmp_path, text, message):
         load_judge("heuristic:lexical", {"weights": str(path)})
 
 
-def test_recall_counts_up_to_forty_content_words(lexical, monkeypatch):
+def test_recall_counts_up_to_twenty_content_words(lexical, monkeypatch):
     import harness_plugins.heuristic_judge as heuristic
 
     monkeypatch.setattr(heuristic, "CHAR_WEIGHT", 0.0)  # the shared-word part alone
