@@ -500,10 +500,10 @@ def clip01(x: float) -> float:
 
 
 #: the held-out catch rates of this version, quoted in the card (benchmarks/RESULTS.md has the tables)
-VALIDATION_SUMMARY = ("the composite catches every degradation in >= 0.95 of traces but other-sample (0.88 on "
-                      "HarmBenchResponse: relevance drops but the other trace is more coherent); each own criterion "
-                      ">= 0.95 but relevance on other-sample/padding (0.91/0.92) and specificity on boilerplate "
-                      "(0.93) on SimpleSafetyTests, ties on traces sharing no word with very short prompts")
+VALIDATION_SUMMARY = ("the composite catches every degradation in >= 0.95 of traces but other-sample (0.92 on "
+                      "HarmBenchResponse: another HarmBench trace is close in vocabulary and sometimes better argued); "
+                      "each own criterion >= 0.95 but relevance on other-sample on SimpleSafetyTests (0.92: short "
+                      "prompts the reasoning paraphrases; 0.97 with embeddings)")
 
 
 def gate_text(reward: Reward) -> str:
