@@ -427,7 +427,8 @@ class Reward:
     full_at)``: a well-built argument about other content is not worth its build (issue 12: another
     sample's reasoning kept its reward when it was more coherent than the real one).  The floor keeps
     the argument's criteria ordering traces whose relevance is 0 (a prompt sharing no word with its
-    reasoning).  ``floor`` 1 is no gate (the seed's).
+    reasoning).  ``floor`` 1 is no gate (the default weights and the seed's have none; the choice
+    procedure tries gates, benchmarks/judge_weights_choice.py).
     """
 
     weights: dict
