@@ -2,8 +2,9 @@
 
 Same computation as ``harness judge-check heuristic[:lexical] --on TASK --model replay:FILE`` per set
 (:func:`harness.judge.validation.validate`), once per weighting, printed as the Markdown tables of
-RESULTS.md.  Tuning set: GuardReasoner-1B AegisSafetyTest and the exp_18 samples; held out: the
-other GuardReasoner-1B benchmarks.
+RESULTS.md.  Tuning sets (read to change the judge; benchmarks/judge_weights_choice.py chooses the
+weights on them): GuardReasoner-1B AegisSafetyTest, HarmBenchPrompt, both XSTest sets and the exp_18
+samples; held out (never tuned on): GuardReasoner-1B HarmBenchResponse and SimpleSafetyTests.
 
     HARNESS_DATA_DIR=/work/shared/data python benchmarks/judge_check_sets.py --mode lexical
 """
