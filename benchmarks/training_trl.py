@@ -148,11 +148,14 @@ def curve_lines(rows) -> list[str]:
         if gap:
             out.append(f"| {r['method']} | {r['variant']} | {gap['steps']} | {gap['first'][0]:.4f} / {gap['first'][1]:.4f} "
                        f"| {gap['last'][0]:.4f} / {gap['last'][1]:.4f} | {gap['max_abs']:.4f} | {gap['mean_abs']:.4f} |")
-    if out:
-        out = ["", "Loss curves against the preset run (same rows, same seed; logged every step):", "",
-               "| method | variant | steps compared | first loss (preset / variant) | last loss | max abs gap | "
-               "mean abs gap |", "|---|---|---:|---:|---:|---:|---:|"] + out
-    return out
+    return titled_table("Loss curves against the preset run (same rows, same seed; logged every step):",
+                        "| method | variant | steps compared | first loss (preset / variant) | last loss | max abs gap | "
+                        "mean abs gap |", "|---|---|---:|---:|---:|---:|---:|", out)
+
+
+def titled_table(title: str, header: str, align: str, rows: list[str]) -> list[str]:
+    """Markdown lines of a table after a blank line and its title; nothing when it has no rows."""
+    return ["", title, "", header, align, *rows] if rows else []
 
 
 def profile_lines(rows) -> list[str]:
@@ -167,11 +170,9 @@ def profile_lines(rows) -> list[str]:
         top = "; ".join(f"{name[:48]} {sec:.3f}" for name, sec, _ in p["top_kernels"][:4])
         out.append(f"| {r['method']} | {r['variant']} | {p['steps_profiled']} | {p['wall_s']:.3f} | "
                    f"{p['gpu_busy_s']:.3f} | {idle} | {p['kernels_per_step']:,.0f} | {kinds} | {top} |")
-    if out:
-        out = ["", "Profiled steps (torch.profiler through `profile_steps`; seconds over the profiled steps):", "",
-               "| method | variant | steps | wall s | GPU busy s | GPU idle | kernels a step | GPU seconds by kind | "
-               "longest kernels (s) |", "|---|---|---|---:|---:|---:|---:|---|---|"] + out
-    return out
+    return titled_table("Profiled steps (torch.profiler through `profile_steps`; seconds over the profiled steps):",
+                        "| method | variant | steps | wall s | GPU busy s | GPU idle | kernels a step | GPU seconds by "
+                        "kind | longest kernels (s) |", "|---|---|---|---:|---:|---:|---:|---|---|", out)
 
 
 def markdown(rows, machine, argv):

@@ -245,7 +245,8 @@ def test_write_adapter_writes_what_peft_save_pretrained_writes(tmp_path):
     for name, param in model.named_parameters():
         if "lora_B" in name:
             torch.nn.init.normal_(param)  # B starts at zero: make the adapter non-trivial
-    model.peft_config["default"].base_model_name_or_path = "tiny-base"  # as for any base loaded from a path
+    config.save_pretrained(tmp_path / "base")  # a local base: PEFT's save reads its config, never the hub
+    model.peft_config["default"].base_model_name_or_path = str(tmp_path / "base")
     model.save_pretrained(tmp_path / "reference")
     write_adapter(model, model.state_dict(), tmp_path / "ours")
     ours, reference = (load_file(tmp_path / d / "adapter_model.safetensors") for d in ("ours", "reference"))

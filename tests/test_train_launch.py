@@ -58,7 +58,12 @@ def fake_host(monkeypatch):
         calls.append((path, cmd, env))
         raise Execed
 
+    def run_launcher(cmd, env):
+        calls.append((cmd[0], cmd, env))
+        raise Execed
+
     monkeypatch.setattr(launch.os, "execve", execve)
+    monkeypatch.setattr("harness.train.launcher_output.run_launcher", run_launcher)
     for var in ("WORLD_SIZE", "CUDA_VISIBLE_DEVICES", "ACCELERATE_USE_FSDP"):
         monkeypatch.delenv(var, raising=False)
 

@@ -7,7 +7,7 @@ import pytest
 from harness_plugins.train_profile import busy_seconds, category, parse_profile_steps, summarize_trace
 
 from harness import HarnessError
-from tests.test_train_speed import sft_rows, small, write_jsonl  # noqa: F401  (small is a fixture)
+from tests.test_train_speed import small, train_small_sft  # noqa: F401  (small is a fixture)
 
 
 def kernel(name, ts, dur, cat="kernel"):
@@ -64,14 +64,8 @@ def test_bad_profile_steps_are_refused(value, message):
 
 def test_train_with_profile_steps_keeps_the_trace_and_records_the_summary(small, tmp_path, monkeypatch, capsys):  # noqa: F811
     from harness.checkpoints.registry import load_registry
-    from harness.cli import main
 
-    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
-    data = write_jsonl(tmp_path / "sft.jsonl", sft_rows(8))
-    config = tmp_path / "c.yaml"
-    config.write_text("train:\n  method: sft\n  bf16: false\n  max_steps: 4\n  batch_size: 2\n  save_steps: 100\n"
-                      "  lora: {r: 4, alpha: 8}\n  profile_steps: 2-3\n")
-    main(["train", "--parent", f"hf:{small}", "--data", str(data), "--output", "prof", "--config", str(config)])
+    train_small_sft(small, tmp_path, monkeypatch, "prof", "  max_steps: 4\n  batch_size: 2\n  profile_steps: 2-3\n")
     out, _ = capsys.readouterr()
     profile = load_registry()["prof"]["lineage"]["metrics"]["profile"]
     assert profile["steps_profiled"] == "2-3" and profile["steps"] == 2 and profile["wall_s"] > 0

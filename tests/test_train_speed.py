@@ -210,16 +210,21 @@ def test_token_counter_counts_real_tokens_of_padded_and_flat_batches():
     assert (flat.tokens, flat.sequences) == (9, 3)
 
 
-def test_harness_train_prints_throughput_and_records_it_in_the_lineage(small, tmp_path, monkeypatch, capsys):
-    from harness.checkpoints.registry import load_registry
+def train_small_sft(small, tmp_path, monkeypatch, name: str, settings: str):
+    """`harness train` of 8 SFT rows on the small model; ``settings`` are more YAML lines of the config."""
     from harness.cli import main
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
     data = write_jsonl(tmp_path / "sft.jsonl", sft_rows(8))
     config = tmp_path / "c.yaml"
-    config.write_text("train:\n  method: sft\n  bf16: false\n  max_steps: 2\n  batch_size: 4\n  save_steps: 100\n"
-                      "  lora: {r: 4, alpha: 8}\n  use_liger_kernel: true\n")
-    main(["train", "--parent", f"hf:{small}", "--data", str(data), "--output", "fast", "--config", str(config)])
+    config.write_text("train:\n  method: sft\n  bf16: false\n  save_steps: 100\n  lora: {r: 4, alpha: 8}\n" + settings)
+    main(["train", "--parent", f"hf:{small}", "--data", str(data), "--output", name, "--config", str(config)])
+
+
+def test_harness_train_prints_throughput_and_records_it_in_the_lineage(small, tmp_path, monkeypatch, capsys):
+    from harness.checkpoints.registry import load_registry
+
+    train_small_sft(small, tmp_path, monkeypatch, "fast", "  max_steps: 2\n  batch_size: 4\n  use_liger_kernel: true\n")
     out, err = capsys.readouterr()
     assert "note: use_liger_kernel: no CUDA GPU here, training without it" in err
     assert "real tokens in" in out and "tokens/s, MFU n/a" in out

@@ -115,7 +115,8 @@ def command(launch: Launch, argv: list[str]) -> list[str]:
 
 
 def relaunch_if_needed(gpus: int | None, argv: list[str], echo=None, distributed: str | None = None):
-    """Replace this process with the launch the host needs; return only when training should run here."""
+    """Replace this process with the launch the host needs (one pinned process), or run accelerate's launcher and
+    exit with its code (several); return only when training should run here."""
     from harness.evaluate.sharding import visible_gpus
 
     launch = decide(visible_gpus(), gpus, int(os.environ.get("WORLD_SIZE", "1")), distributed, under_fsdp())
@@ -129,4 +130,8 @@ def relaunch_if_needed(gpus: int | None, argv: list[str], echo=None, distributed
         echo(f"Training on {launch.processes} GPU(s){' with FSDP' if launch.fsdp else ''}: {' '.join(cmd[1:])}")
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(sys.executable, cmd, env)
+    if launch.processes == 1:
+        os.execve(sys.executable, cmd, env)
+    from harness.train.launcher_output import run_launcher
+
+    sys.exit(run_launcher(cmd, env))
