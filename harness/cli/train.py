@@ -136,6 +136,7 @@ def train(method, parent, data, name, overwrite, config_file, overrides, no_resu
       harness train --method sft --parent hf:unsloth/Llama-3.2-3B-Instruct --data sft.jsonl --output my_rsft --config configs/rsft.yaml
       harness train --method hs-dpo --parent exp_18 --data pairs.jsonl --output exp_19b --set beta=0.2 --set epochs=2
       harness train --method sft --parent exp_18 --data sft.jsonl --output my_rsft --gpus 2
+      harness train --method sft --parent exp_18 --data sft.jsonl --output probe --config configs/rsft.yaml --set max_steps=8 --set profile_steps=4-6
       harness train --method sft --parent hf:meta-llama/Llama-3.1-8B-Instruct --data sft.jsonl --output rsft_8b --config configs/llama8b_fsdp_qlora.yaml --gpus 2
       accelerate launch --num_processes 2 -m harness train --method dpo --parent exp_18 --data pairs.jsonl --output exp_19
     """
