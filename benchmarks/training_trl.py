@@ -26,42 +26,33 @@ import sys
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from generation import LLAMA_32_3B  # noqa: E402  (the same random 3B as the other benchmarks)
+from train_scaling import draw_lengths, read_preset, steady_state, words  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-LLAMA_3B = dict(hidden_size=3072, intermediate_size=8192, num_hidden_layers=28, num_attention_heads=24,
-                num_key_value_heads=8, vocab_size=128256, max_position_embeddings=131072, rope_theta=500000.0,
-                rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0,
-                              "high_freq_factor": 4.0, "original_max_position_embeddings": 8192},
-                tie_word_embeddings=True, bos_token_id=128000, eos_token_id=128009, pad_token_id=128001)
-WORDS = ["the", "request", "asks", "for", "help", "with", "a", "task", "that", "is", "safe", "step", "content",
-         "user", "harm", "analysis", "because", "no", "risk", "and"]
 PRESETS = {"sft": "configs/rsft.yaml", "dpo": "configs/exp_19.yaml", "hs-dpo": "configs/exp_19.yaml"}
 #: real tokens in one epoch (benchmarks/training.py): SFT 11,396 samples, DPO 10,000 pairs
 EPOCH = {"sft": (6.8e6, "11,396 samples"), "dpo": (12.9e6, "10,000 pairs"), "hs-dpo": (12.9e6, "10,000 pairs")}
 
 
-def lengths(hist, rng, n, cap):
-    """Draw n lengths from a {"bin": width, "counts": {start: count}} histogram, capped."""
-    starts = [int(k) for k in hist["counts"]]
-    weights = list(hist["counts"].values())
-    return [min(cap, rng.choices(starts, weights=weights)[0] + rng.randrange(hist["bin"])) for _ in range(n)]
-
-
-def text(rng, n_tokens):
-    return " ".join(rng.choice(WORDS) for _ in range(max(1, n_tokens)))
+def capped(hist, rng, n, cap):
+    """n lengths drawn as train_scaling draws them, capped (the trainer truncates longer rows anyway)."""
+    return [min(cap, length) for length in draw_lengths(hist, rng, n)]
 
 
 def write_data(path, method, n, hist, rng):
     """n synthetic SFT samples or preference pairs with the real length distribution."""
     with open(path, "w") as fh:
         if method == "sft":
-            p, c = lengths(hist["sft"]["prompt"], rng, n, 700), lengths(hist["sft"]["completion"], rng, n, 700)
+            p, c = capped(hist["sft"]["prompt"], rng, n, 700), capped(hist["sft"]["completion"], rng, n, 700)
             for a, b in zip(p, c):
-                fh.write(json.dumps({"prompt": text(rng, a), "completion": text(rng, b)}) + "\n")
+                fh.write(json.dumps({"prompt": words(rng, a), "completion": words(rng, b)}) + "\n")
             return
-        p = lengths(hist["dpo"]["prompt"], rng, n, 500)
-        c1, c2 = lengths(hist["dpo"]["completion"], rng, n, 500), lengths(hist["dpo"]["completion"], rng, n, 500)
+        p = capped(hist["dpo"]["prompt"], rng, n, 500)
+        c1, c2 = capped(hist["dpo"]["completion"], rng, n, 500), capped(hist["dpo"]["completion"], rng, n, 500)
         for a, b, d in zip(p, c1, c2):
-            row = {"prompt": text(rng, a), "chosen": text(rng, b), "rejected": text(rng, d)}
+            row = {"prompt": words(rng, a), "chosen": words(rng, b), "rejected": words(rng, d)}
             if method == "hs-dpo":
                 row["weight"] = round(1 + rng.random() / 2, 3)
             fh.write(json.dumps(row) + "\n")
@@ -74,7 +65,7 @@ def build_base(directory, tokenizer_file):
     tok = PreTrainedTokenizerFast(tokenizer_file=tokenizer_file, bos_token="<|begin_of_text|>",
                                   eos_token="<|eot_id|>", pad_token="<|end_of_text|>")
     with torch.device("cuda"):
-        model = LlamaForCausalLM(LlamaConfig(**LLAMA_3B)).to(torch.bfloat16)
+        model = LlamaForCausalLM(LlamaConfig(**LLAMA_32_3B, pad_token_id=128001)).to(torch.bfloat16)
     model.save_pretrained(directory)
     tok.save_pretrained(directory)
     del model
@@ -91,9 +82,6 @@ def preset_batch(method):
 
 def command(method, base, data, name, steps, overrides):
     """`harness train` with the preset; the trainer also counts real tokens per log (for the steady state)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from train_scaling import read_preset
-
     trl = {**(read_preset(str(ROOT / PRESETS[method])).get("trl") or {}), "include_num_input_tokens_seen": "non_padding"}
     args = [sys.executable, "-m", "harness", "train", "--config", str(ROOT / PRESETS[method]), "--method", method,
             "--parent", f"hf:{base}", "--data", str(data), "--output", name, "--overwrite", "--no-resume",
@@ -227,7 +215,8 @@ def main_cli():
 
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     shape = json.loads((base / "config.json").read_text())
-    is_3b = (shape.get("hidden_size"), shape.get("num_hidden_layers")) == (LLAMA_3B["hidden_size"], LLAMA_3B["num_hidden_layers"])
+    is_3b = (shape.get("hidden_size"), shape.get("num_hidden_layers")) == (LLAMA_32_3B["hidden_size"],
+                                                                              LLAMA_32_3B["num_hidden_layers"])
     machine = f"{device} (torch {torch.__version__}, {'Llama-3.2-3B architecture, random weights' if is_3b else base.name})"
     rows, longest = [], 0.0
     for i, (method, overrides) in enumerate(runs):
@@ -250,8 +239,6 @@ def main_cli():
             continue
         metrics = json.loads((home / "checkpoints" / name / "train_metrics.json").read_text())
         label = ", ".join(f"{k}={v}" for k, v in overrides.items()) or "preset"
-        from train_scaling import steady_state
-
         rows.append({**row(method, label, {**common, **overrides}, metrics["throughput"], args.steps, wall),
                      "steady": steady_state(metrics), "loss_curve": metrics.get("loss_curve"),
                      "profile": metrics.get("profile")})

@@ -505,30 +505,16 @@ FSDP_PREFIXES = ("_fsdp_wrapped_module.", "_checkpoint_wrapped_module.")
 
 
 def gather_fsdp_adapter(trainer) -> dict:
-    """The trained LoRA tensors of an FSDP-wrapped model, gathered from every rank onto rank 0 (others: {}).
+    """The full state dict of the FSDP root on rank 0 (other ranks: {}); every rank must call this (collective).
 
-    Every rank must call this (the gathers are collective).  First accelerate's full
-    state dict of the FSDP root; where that holds no LoRA tensor (transformers 5.24
-    with FSDP1 wrote a 40-byte adapter on 2 x H200), the parameters themselves are
-    gathered with ``summon_full_params`` (original names, one full copy on rank 0's CPU).
-    Wrapper prefixes are dropped so PEFT finds its own names.
+    Gathered from the root (``model_wrapped``), which holds all 448 LoRA tensors of the 8B on 2 x H200;
+    wrapper prefixes are dropped so the names are PEFT's.
     """
-    import torch
-    from torch.distributed.fsdp import FullyShardedDataParallel as FSDP
-
-    accelerator, root = trainer.accelerator, trainer.model_wrapped
+    accelerator = trainer.accelerator
     accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
-    state = clean_fsdp_names(accelerator.get_state_dict(root))
-    found = torch.tensor([sum(1 for k in state if "lora_" in k)], device=accelerator.device)
-    torch.distributed.broadcast(found, src=0)  # rank 0 holds the gathered dict; every rank takes the same branch
-    how = "state dict of the FSDP root"
-    if int(found.item()) == 0:
-        with FSDP.summon_full_params(root, writeback=False, rank0_only=True, offload_to_cpu=True):
-            state = clean_fsdp_names({name: param.detach().clone().cpu() for name, param in root.named_parameters()
-                                      if "lora_" in name}) if accelerator.is_main_process else {}
-        how = "summon_full_params"
+    state = clean_fsdp_names(accelerator.get_state_dict(trainer.model_wrapped))
     if accelerator.is_main_process:
-        print(f"fsdp: gathered {sum(1 for k in state if 'lora_' in k)} LoRA tensors through the {how}",
+        print(f"fsdp: gathered {sum(1 for k in state if 'lora_' in k)} LoRA tensors from the FSDP root",
               file=sys.stderr)
     return state
 
