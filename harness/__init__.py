@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 from harness.errors import HarnessError  # noqa: E402
 from harness.hookspecs import hookimpl  # noqa: E402
 from harness.interfaces.judge import Judge, JudgeInput, JudgeOption, Judgment  # noqa: E402
+from harness.judge.copying import Copying, content_coverage, copy_rate, copying  # noqa: E402
 from harness.interfaces.model import (  # noqa: E402
     Generation,
     GenerationRequest,
@@ -36,6 +37,10 @@ __all__ = [
     "Judgment",
     "JudgeInput",
     "JudgeOption",
+    "copy_rate",
+    "copying",
+    "Copying",
+    "content_coverage",
     "Trainer",
     "TrainRequest",
     "TrainResult",
