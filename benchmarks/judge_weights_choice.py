@@ -1,4 +1,4 @@
-"""Choose the heuristic judge's default reward (plugins/judge_weights.yaml) on the TUNING traces only.
+"""Choose the heuristic judge's default reward (plugins/heuristic_judge/judge_weights.yaml) on the TUNING traces only.
 
 Procedure (issue 12): judge every tuning trace and each of its ten degraded copies once
 (``heuristic:lexical``, :mod:`harness.judge.validation`), keep each copy's criterion scores, then
@@ -51,7 +51,7 @@ def score_pairs(cap):
     from harness.judge.validation import DEGRADATIONS, _judge_all, degrade
     from harness_plugins.heuristic_judge import HeuristicJudge
 
-    heuristic.RECALL_CAP = cap
+    heuristic.relevance.RECALL_CAP = cap
 
     data = os.environ["HARNESS_DATA_DIR"]
     runs = tempfile.mkdtemp()

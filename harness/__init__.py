@@ -10,10 +10,12 @@ dependencies are imported inside the plugins that need them, when they run.
 
 __version__ = "0.1.0"
 
+from harness.config import check_keys, expect_type, read_yaml_mapping  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.hookspecs import hookimpl  # noqa: E402
 from harness.interfaces.judge import Judge, JudgeInput, JudgeOption, Judgment  # noqa: E402
 from harness.judge.copying import Copying, content_coverage, copy_rate, copying  # noqa: E402
+from harness.judge.traces import TASK_VERDICT, parse_trace, target_section  # noqa: E402
 from harness.interfaces.model import (  # noqa: E402
     Generation,
     GenerationRequest,
@@ -41,8 +43,14 @@ __all__ = [
     "copying",
     "Copying",
     "content_coverage",
+    "parse_trace",
+    "target_section",
+    "TASK_VERDICT",
     "Trainer",
     "TrainRequest",
     "TrainResult",
     "HarnessError",
+    "check_keys",
+    "expect_type",
+    "read_yaml_mapping",
 ]

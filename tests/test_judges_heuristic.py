@@ -66,7 +66,7 @@ def test_good_reasoning_scores_well_and_reward_uses_default_weights(judge):
 
 
 def default_reward(s):
-    """plugins/judge_weights.yaml: 0.3 label + 0.15 coherence + 0.35 relevance + 0.05 specificity + 0.15
+    """plugins/heuristic_judge/judge_weights.yaml: 0.3 label + 0.15 coherence + 0.35 relevance + 0.05 specificity + 0.15
     consistency; without gold, the last four over 0.7."""
     argued = 0.15 * s["coherence"] + 0.35 * s["relevance"] + 0.05 * s["specificity"] + 0.15 * s["consistency"]
     return 0.3 * s["label"] + argued if "label" in s else argued / 0.7
@@ -436,7 +436,7 @@ def test_bad_relevance_gate_is_reported_with_its_line(tmp_path, text, message):
 def test_recall_counts_up_to_twenty_content_words(lexical, monkeypatch):
     import harness_plugins.heuristic_judge as heuristic
 
-    monkeypatch.setattr(heuristic, "CHAR_WEIGHT", 0.0)  # the shared-word part alone
+    monkeypatch.setattr(heuristic.relevance, "CHAR_WEIGHT", 0.0)  # the shared-word part alone
     content = "Alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima?"  # 12 content terms
     ten = "This is about alpha, bravo, charlie, delta, echo, foxtrot, golf, hotel, india and juliet."
     twelve = ten.replace("and juliet", "juliet, kilo and lima")

@@ -6,7 +6,7 @@ Per-sample measures of the first completion, for A and B:
 * ``repetition`` -- share of word trigrams that repeat an earlier trigram of the
   same reasoning (0 = none repeated; a looping trace tends to 1);
 * ``specificity`` and ``consistency`` -- the heuristic judge's scores
-  (plugins/heuristic_judge.py, lexical mode: no model): how concretely the
+  (plugins/heuristic_judge/, lexical mode: no model): how concretely the
   reasoning names the content, and whether its conclusion agrees with the
   verdict.  Left out, with a note, when that judge is not installed;
 * ``label_agreement`` -- with several completions per prompt, the share that
