@@ -161,3 +161,49 @@ def test_dpo_with_monitor_writes_rows_and_lineage(cli, tmp_path, task_file):
     lineage = load_registry()["child"]["lineage"]
     assert lineage["monitor"]["points"] == 4 and lineage["monitor"]["last"]["step"] == 3
     assert lineage["monitor"]["gaming_steps"] == [r["step"] for r in rows if r["gaming"]]
+
+
+def test_pipeline_fails_its_monitor_step_with_exit_code_3(cli, tmp_path, task_file):
+    from harness.checkpoints.registry import register_checkpoint
+
+    tiny = build_tiny_llama(tmp_path / "tiny", seed=0)
+    register_checkpoint("tiny_parent", {"spec": f"hf:{tiny}", "template": "seed-chatml", "parser": "label-line"})
+    monitor = {"task": task_file, "limit": 2, "every": 1, "max_new_tokens": 6, "proxy": "heuristic:lexical",
+               "judges": ["heuristic"], "bounds": {"gaming": False, "length_ratio": 0.5}}
+    config = {
+        "name": "tiny_child", "parent": "tiny_parent",
+        "pairs": {"task": "demo", "limit": 4, "samples": 2, "temperature": 1.0, "max_new_tokens": 6,
+                  "judge": "heuristic:lexical", "strategy": "reasoning-quality",
+                  "options": {"min_margin": 0.0, "require_correct": False}},
+        "train": {"method": "dpo", "max_steps": 2, "batch_size": 2, "bf16": False, "learning_rate": 1e-3,
+                  "save_steps": 1000, "lora": {"r": 4, "alpha": 8}, "monitor": monitor},
+        "eval": {"tasks": ["demo"], "limit": 4, "max_new_tokens": 6},
+        "overlap": {"max": 4},
+    }
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    code, out, err = cli("pipeline", cfg, "--quiet")
+    # a completion cannot shrink below half of the first point's (6 tokens, random weights never stop early)
+    assert code == 3, err[-3000:]
+    assert "signs of reward hacking beyond its bounds: mean length" in err and "monitor: FAIL mean length" in out
+    steps = json.loads((tmp_path / "pipelines" / "tiny_child" / "pipeline.json").read_text())["steps"]
+    assert steps["monitor"]["status"] == "fail" and steps["compare"]["status"] == "done"
+    assert steps["monitor"]["file"].endswith("tiny_child/monitor.jsonl")
+
+    # within looser bounds the same trained checkpoint passes (train is skipped: the gate reads its lineage)
+    monitor["bounds"] = {"gaming": False, "length_ratio": 100.0}
+    cfg.write_text(yaml.safe_dump(config))
+    code, out, err = cli("pipeline", cfg, "--quiet")
+    assert code == 0, err[-3000:]
+    steps = json.loads((tmp_path / "pipelines" / "tiny_child" / "pipeline.json").read_text())["steps"]
+    assert steps["train"]["status"] == "skipped" and steps["monitor"]["status"] == "pass"
+
+
+def test_pipeline_refuses_a_bad_monitor_before_any_step(cli, tmp_path):
+    config = {"name": "c", "parent": "keyword-baseline", "pairs": {"task": "demo"},
+              "train": {"method": "dpo", "monitor": {"task": "demo", "judges": ["heuristic:lexical"], "every": -2}}}
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
+    code, out, err = cli("pipeline", cfg, "--quiet")
+    assert code == 1 and f"{cfg}:" in err and "'every' must be a whole number >= 1" in err, err
+    assert not (tmp_path / "pipelines" / "c" / "pipeline.json").exists()
