@@ -24,7 +24,7 @@ import time
 from harness import HarnessError, TrainMonitor, default_monitor_proxy, parse_monitor
 from harness_plugins.hf import HFModel
 
-LOG_RATIO_BATCH = 8
+LOG_RATIO_BATCH = 4  # rows per forward of the log-ratio pass (logits of 4 x 512 x 128k floats: 1 GB)
 
 
 class LiveModel(HFModel):
@@ -59,7 +59,11 @@ def reference_context(model):
 
 
 def sequence_logps(model, rows, pad_id) -> list[float]:
-    """Sum of log p(completion | prompt) for each (prompt ids, completion ids) row."""
+    """Sum of log p(completion | prompt) for each (prompt ids, completion ids) row.
+
+    Rows are left padded (positions counted from each row's first real token) so that only the last
+    ``longest completion + 1`` positions need logits: a 128k vocabulary makes full-length logits gigabytes.
+    """
     import torch
 
     device = next(model.parameters()).device
@@ -67,16 +71,24 @@ def sequence_logps(model, rows, pad_id) -> list[float]:
     for start in range(0, len(rows), LOG_RATIO_BATCH):
         batch = rows[start:start + LOG_RATIO_BATCH]
         width = max(len(p) + len(c) for p, c in batch)
+        keep = max(len(c) for _, c in batch)
+        if keep == 0:
+            out += [0.0] * len(batch)
+            continue
         ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(batch), width), dtype=torch.long)
         for i, (p, c) in enumerate(batch):
-            ids[i, :len(p) + len(c)] = torch.tensor(p + c)
-            mask[i, :len(p) + len(c)] = 1
+            ids[i, width - len(p) - len(c):] = torch.tensor(p + c)
+            mask[i, width - len(p) - len(c):] = 1
         ids, mask = ids.to(device), mask.to(device)
-        logits = model(input_ids=ids, attention_mask=mask, use_cache=False).logits[:, :-1].float()
-        logp = torch.log_softmax(logits, -1).gather(2, ids[:, 1:, None])[..., 0]
-        for i, (p, c) in enumerate(batch):
-            out.append(float(logp[i, len(p) - 1:len(p) + len(c) - 1].sum()) if c else 0.0)
+        positions = (mask.cumsum(1) - 1).clamp(min=0)
+        # logits at positions width-keep-1 .. width-2 predict the last `keep` tokens
+        logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False,
+                       logits_to_keep=keep + 1).logits[:, :-1].float()
+        logp = torch.log_softmax(logits, -1).gather(2, ids[:, width - keep:, None])[..., 0]
+        for i, (_, c) in enumerate(batch):
+            out.append(float(logp[i, keep - len(c):].sum()) if c else 0.0)
+        del logits, logp
     return out
 
 

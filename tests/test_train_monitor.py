@@ -207,3 +207,19 @@ def test_pipeline_refuses_a_bad_monitor_before_any_step(cli, tmp_path):
     code, out, err = cli("pipeline", cfg, "--quiet")
     assert code == 1 and f"{cfg}:" in err and "'every' must be a whole number >= 1" in err, err
     assert not (tmp_path / "pipelines" / "c" / "pipeline.json").exists()
+
+
+def test_sequence_logps_match_unpadded_logits(tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from harness_plugins.train_monitor import sequence_logps
+    from tests.test_train_methods import sequence_logp
+
+    tiny = build_tiny_llama(tmp_path / "tiny", seed=1)
+    model, tok = AutoModelForCausalLM.from_pretrained(tiny, dtype=torch.float32), AutoTokenizer.from_pretrained(tiny)
+    texts = [("Classify this short prompt:\n", " It is safe.\nLabel: safe"),
+             ("A much longer prompt that pads the other row on the left:\n", " Harmful.")]
+    rows = [(tok(p)["input_ids"], tok(p + c)["input_ids"][len(tok(p)["input_ids"]):]) for p, c in texts]
+    want = [sequence_logp(model, tok, p, c) for p, c in texts]  # one row at a time, every position's logits
+    assert sequence_logps(model, rows, tok.pad_token_id) == pytest.approx(want, abs=1e-3)

@@ -7,7 +7,7 @@
       monitor:
         task: wildguard          # held-out task the child is generated on (training prompts are left out)
         limit: 64                # samples of it (label-stratified, seed below)
-        every: 50                # optimizer steps between points (a point at the start too)
+        every: 100               # optimizer steps between points (a point at the start too)
         proxy: heuristic         # the training reward (default: grpo's judge, else the pairs' judge)
         judges: [heuristic:lexical, {spec: heuristic, options: {weights: seed}}]   # the other judges
         stop: false              # true: stop training at the first point that shows gaming
@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 from harness.config import check_keys, where_of
 from harness.errors import HarnessError
 
-#: optimizer steps between points when ``every`` is not given (the overhead target of issue 22 is at this value)
-DEFAULT_EVERY = 50
+#: optimizer steps between points when ``every`` is not given: a point (64 completions of up to 512 tokens on a 3B)
+#: costs about what 10 DPO steps of configs/exp_19.yaml do, so 100 keeps the overhead near 10 %
+#: (benchmarks/train_monitor.py measures it; issue 22's target is <= 15 %)
+DEFAULT_EVERY = 100
 DEFAULT_LIMIT = 64
 
 KEYS = {
@@ -34,7 +36,7 @@ KEYS = {
     "proxy": "judge spec of the training reward (default: grpo's 'judge', else the pairs file's judge, else heuristic)",
     "judges": "other judges: a list of specs or {spec, options} mappings (at least one)",
     "stop": "true: stop training at the first point where the proxy rises while another judge or accuracy falls",
-    "max_new_tokens": "tokens per monitored completion (default 256)",
+    "max_new_tokens": "tokens per monitored completion (default 512, as the pairs of configs/exp_19.yaml)",
     "temperature": "sampling temperature of the monitored completions (default 0: greedy, so points are comparable)",
     "seed": "subset and sampling seed (default 0)",
     "batch_size": "generation batch size, or auto (default)",
@@ -90,7 +92,7 @@ class MonitorConfig:
     limit: int = DEFAULT_LIMIT
     every: int = DEFAULT_EVERY
     stop: bool = False
-    max_new_tokens: int = 256
+    max_new_tokens: int = 512
     temperature: float = 0.0
     seed: int = 0
     batch_size: str = "auto"
