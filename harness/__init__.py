@@ -25,6 +25,8 @@ from harness.interfaces.model import (  # noqa: E402
 )
 from harness.interfaces.parser import Parser, ParseResult  # noqa: E402
 from harness.interfaces.trainer import Trainer, TrainRequest, TrainResult  # noqa: E402
+from harness.train.monitor import TrainMonitor  # noqa: E402
+from harness.train.monitor_config import default_proxy as default_monitor_proxy, parse_monitor  # noqa: E402
 
 __all__ = [
     "hookimpl",
@@ -49,6 +51,9 @@ __all__ = [
     "Trainer",
     "TrainRequest",
     "TrainResult",
+    "TrainMonitor",
+    "parse_monitor",
+    "default_monitor_proxy",
     "HarnessError",
     "check_keys",
     "expect_type",

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from harness import HarnessError, Trainer, TrainRequest, TrainResult, hookimpl
+from harness import HarnessError, Trainer, TrainRequest, TrainResult, hookimpl, parse_monitor
 from harness.config import Mapping, check_keys, where_of
 from harness.errors import unknown_name
 from harness_plugins.train_profile import parse_profile_steps, step_profiler
@@ -74,6 +74,8 @@ CONFIG_KEYS = {
     "judge": "grpo: judge spec giving the reward (e.g. heuristic)",
     "parser": "grpo: parser for the verdict (default: the parent's)",
     "trl": "mapping passed unchanged to the TRL config (escape hatch)",
+    "monitor": "dpo/hs-dpo/grpo: over-optimisation monitor {task, limit, judges, every, stop, bounds} "
+               "(harness/train/monitor_config.py, README 'Does the child game its judge?')",
 }
 
 # harness config key -> TRL/transformers argument name
@@ -151,6 +153,7 @@ def check_config(method: str, config: dict):
                            f"to --method {method}: TRL 1.16's DPOTrainer has no padding-free path (it warns and pads "
                            "anyway); use group_by_length to cut padding")
     parse_profile_steps(config, where)
+    parse_monitor(config, method, where=where)  # task, judges and numbers of 'monitor', before any weights load
     if config.get("precompute_ref_batch_size") is not None and not config.get("precompute_ref_log_probs"):
         raise HarnessError(f"{where_of(config, 'precompute_ref_batch_size', where)}: training config "
                            "'precompute_ref_batch_size' needs precompute_ref_log_probs: true (or set it null)")
@@ -769,6 +772,9 @@ class TRLTrainer(Trainer):
         profiler = step_profiler(*profiled, ckpt_dir) if profiled and trainer.accelerator.is_main_process else None
         if profiler:
             trainer.add_callback(profiler)
+        from harness_plugins.train_monitor import attach_monitor
+
+        monitor = attach_monitor(trainer, tokenizer, parent, config, self.method, request.data_path, out, last)
         if config.get("adapter_dtype") == "bf16":
             for name, param in trainer.model.named_parameters():
                 if "lora_" in name:
@@ -816,6 +822,7 @@ class TRLTrainer(Trainer):
             "levers_dropped": notes,
             **({"profile": profiler.summary or {"error": f"steps {config['profile_steps']} were not reached"}}
                if profiler else {}),
+            **({"monitor": monitor.summary()} if monitor else {}),
         }
         if trainer.accelerator.is_main_process:
             (out / "train_metrics.json").write_text(json.dumps(metrics, indent=2, default=str))
@@ -876,7 +883,7 @@ class TRLTrainer(Trainer):
             elif key in PASSTHROUGH or key in METHOD_KEYS[self.method]:
                 kwargs[key] = value
             elif key not in {"base", "lora", "quantization", "trl", "judge", "parser", "adapter_dtype",
-                             "attn_implementation", "profile_steps"}:
+                             "attn_implementation", "profile_steps", "monitor"}:
                 raise HarnessError(f"training config key '{key}' does not apply to --method {self.method}")
         if self.method == "grpo":
             kwargs.setdefault("num_generations", 4)

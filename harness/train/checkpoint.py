@@ -93,6 +93,7 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
             "versions": package_versions(),
             "metrics": result.metrics,
             "throughput": result.metrics.get("throughput"),  # tokens/s and MFU, when the trainer measures them
+            "monitor": result.metrics.get("monitor"),  # over-optimisation monitor summary, when configured
             "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "train_seconds": round(time.time() - started, 1),
         },

@@ -12,6 +12,7 @@ import copy
 import json
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from harness.config import check_keys
@@ -105,6 +106,10 @@ def load_pipeline_config(path) -> dict:
         check_method(config["train"]["method"])
     except HarnessError as exc:
         raise HarnessError(f"{config['train'].where('method')}: {exc}") from None
+    from harness.train.monitor_config import parse_monitor
+
+    judge = str(config["pairs"].get("judge") or "heuristic").split(",")[0].strip()
+    parse_monitor(config["train"], config["train"]["method"], judge, where=f"{path}: train")  # before any step runs
     return config
 
 
@@ -167,6 +172,8 @@ def run_pipeline(config_file, *, overwrite=False, data_dir=None, runs_dir=None, 
         entry = train_checkpoint(method, parent, pairs_path, name, section, overwrite=overwrite,
                                  description=cfg.get("description"))
         state.record("train", "done", spec=entry["spec"], metrics=entry["lineage"]["metrics"])
+        existing = entry
+    failed = monitor_step(cfg, existing, state, echo)
 
     child_runs = {t: eval_run(name, t, **eval_kwargs).id for t in eval_tasks}
     state.record("eval_child", "done", runs=child_runs)
@@ -180,6 +187,35 @@ def run_pipeline(config_file, *, overwrite=False, data_dir=None, runs_dir=None, 
     state.record("compare", "done", pairs={t: [parent_runs[t], child_runs[t]] for t in eval_tasks})
     if "capability" in cfg:
         capability_step(cfg["capability"] or {}, name, parent, state, runs_dir=runs_dir, quiet=quiet, echo=echo)
+    if failed:
+        from harness.train.monitor import MonitorFailed
+
+        raise MonitorFailed(f"pipeline '{name}': the training monitor shows signs of reward hacking beyond its "
+                            f"bounds: {'; '.join(failed)} (see {state.path}, step 'monitor')")
+
+
+def monitor_step(cfg, entry: dict, state: Pipeline, echo=print) -> list[str]:
+    """The pipeline's monitor criteria: the trained checkpoint's monitor summary against ``train.monitor.bounds``.
+
+    Returns the bounds exceeded (the pipeline then exits 3 after its other steps, as a failed criterion does).
+    """
+    from harness.train.monitor import bound_violations
+    from harness.train.monitor_config import parse_monitor
+
+    config = parse_monitor(cfg["train"], cfg["train"]["method"])
+    if config is None:
+        return []
+    summary = (entry.get("lineage") or {}).get("monitor")
+    failed = bound_violations(summary, config.bounds)
+    for line in failed:
+        echo(f"monitor: FAIL {line}")
+    if not failed:
+        last = summary["last"]
+        echo(f"monitor: pass ({summary['points']} points; last step {last['step']}: proxy {last['proxy']:.3f}, "
+             f"accuracy {last['accuracy']:.3f}, copy rate {last['copy_rate']:.3f})")
+    state.record("monitor", "fail" if failed else "pass", file=summary and summary.get("file"), failed=failed,
+                 bounds=asdict(config.bounds))
+    return failed
 
 
 def capability_step(section: dict, child: str, parent: str, state: Pipeline, *, runs_dir=None, quiet=False,
