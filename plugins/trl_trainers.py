@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import os
 import sys
 import time
@@ -115,10 +116,33 @@ def check_numbers(config: dict):
         if value is None:
             continue
         ok = not isinstance(value, bool) and isinstance(value, int if kind is int else (int, float))
-        if not ok or value < least:
-            what = "a whole number" if kind is int else "a number"
+        ok = ok and math.isfinite(value)
+        strict = key in POSITIVE_NUMBERS  # 0 epochs or a 0 learning rate would register an untrained adapter
+        if not ok or value < least or (strict and value <= least):
+            what = "a whole number" if kind is int else "a finite number"
             raise HarnessError(f"{where_of(config, key, 'training config')}: field '{key}' must be {what} "
-                               f">= {least}, got {value!r}")
+                               f"{'>' if strict else '>='} {least}, got {value!r}")
+
+
+#: numeric keys that must be above their least value, not equal to it
+POSITIVE_NUMBERS = {"epochs", "learning_rate"}
+
+#: LoRA numbers: (type, least, strictly above it)
+LORA_NUMBERS = {"r": (int, 1, False), "alpha": ((int, float), 0, True), "dropout": ((int, float), 0, False)}
+
+
+def check_lora_numbers(where: str, lora: dict):
+    """``lora: {r: 0}`` and the like are refused before training (PEFT would fail after the model loads)."""
+    from harness.config import where_of
+
+    for key, (kind, least, strict) in LORA_NUMBERS.items():
+        if key not in lora:
+            continue
+        value = lora[key]
+        ok = not isinstance(value, bool) and isinstance(value, kind) and math.isfinite(value)
+        if not ok or value < least or (strict and value <= least) or (key == "dropout" and value >= 1):
+            want = {"r": "a whole number >= 1", "alpha": "a number > 0", "dropout": "a number in [0, 1)"}[key]
+            raise HarnessError(f"{where_of(lora, key, where)}: lora field '{key}' must be {want}, got {value!r}")
 
 
 def check_config(method: str, config: dict):
@@ -135,6 +159,7 @@ def check_config(method: str, config: dict):
         raise HarnessError(f"{where_of(config, 'lora', where)}: training config 'lora' must be a mapping with r, "
                            "alpha, dropout, target_modules")
     check_keys(f"{where}: lora", lora, ["r", "alpha", "dropout", "target_modules"], kind="lora key")
+    check_lora_numbers(f"{where}: lora", lora)
     if config.get("adapter_dtype", "fp32") not in ("fp32", "bf16"):
         raise HarnessError(f"{where_of(config, 'adapter_dtype', where)}: training config 'adapter_dtype' must be "
                            f"fp32 or bf16, got {config['adapter_dtype']!r}")

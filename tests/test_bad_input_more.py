@@ -253,10 +253,22 @@ def test_train_risk_flags_lift_exactly_their_check(sandbox):
 
 # --- A: --overwrite replaces exactly checkpoints/<name> --------------------------------------------------------------
 
-def test_overwrite_removes_only_its_own_folder(sandbox, monkeypatch):
-    """A valid --overwrite deletes checkpoints/<name> and nothing beside it (trainer stubbed)."""
-    from harness.interfaces.trainer import Trainer, TrainResult
+def stub_trainer(monkeypatch, train):
+    from harness.interfaces.trainer import Trainer
     from harness.plugins import get_registry
+
+    class Stub(Trainer):
+        pass
+
+    Stub.train = lambda self, request: train(request)
+    monkeypatch.setitem(get_registry().items["trainers"]["dpo"].__dict__, "value", lambda: Stub())
+    monkeypatch.setattr("harness_plugins.trl_trainers.parent_policy", lambda *a, **k: (False, False))
+
+
+def test_overwrite_replaces_only_its_own_folder_once_the_new_one_exists(sandbox, monkeypatch):
+    """A valid --overwrite trains into a new folder, then swaps it in: nothing beside checkpoints/<name> changes."""
+    from harness.checkpoints.registry import load_registry
+    from harness.interfaces.trainer import TrainResult
     from harness.train import checkpoint
 
     home = sandbox / "home"
@@ -264,18 +276,41 @@ def test_overwrite_removes_only_its_own_folder(sandbox, monkeypatch):
     (home / "checkpoints" / "other" / "f").write_text("kept")
     seen = {}
 
-    class Stub(Trainer):
-        def train(self, request):
-            seen["existed"] = request.output_dir.exists()
-            request.output_dir.mkdir(parents=True)
-            return TrainResult(spec=f"hf:org/base+{request.output_dir}", adapter_dir=request.output_dir)
+    def train(request):
+        seen["existed"] = request.output_dir.exists()
+        seen["old_during"] = (home / "checkpoints" / "keep" / "adapter" / "adapter_model.safetensors").exists()
+        (request.output_dir / "adapter").mkdir(parents=True)
+        (request.output_dir / "adapter" / "adapter_model.safetensors").write_bytes(b"new weights")
+        return TrainResult(spec=f"hf:org/base+{request.output_dir / 'adapter'}", adapter_dir=request.output_dir)
 
-    monkeypatch.setitem(get_registry().items["trainers"]["dpo"].__dict__, "value", lambda: Stub())
-    monkeypatch.setattr("harness_plugins.trl_trainers.parent_policy", lambda *a, **k: (False, False))
+    stub_trainer(monkeypatch, train)
     checkpoint.train_checkpoint("dpo", "hf:org/base", sandbox / "pairs.jsonl", "keep", {}, overwrite=True)
-    assert seen["existed"] is False  # the old keep/ was removed before training
+    assert seen == {"existed": False, "old_during": True}  # the old adapter stayed while the new one trained
+    adapter = home / "checkpoints" / "keep" / "adapter"
+    assert (adapter / "adapter_model.safetensors").read_bytes() == b"new weights"
+    assert load_registry()["keep"]["spec"] == f"hf:org/base+{adapter}"
+    assert sorted(p.name for p in (home / "checkpoints").iterdir()) == ["keep", "other"]  # no staging left
     assert (home / "checkpoints" / "other" / "f").read_text() == "kept"
     assert (home / "notes.txt").exists()
+
+
+def test_overwrite_that_fails_in_training_keeps_the_old_checkpoint(sandbox, monkeypatch):
+    """A training that fails after the checks (a bogus TRL argument) leaves the old adapter and its registry entry."""
+    from harness.checkpoints.registry import load_registry
+    from harness.errors import HarnessError
+    from harness.train import checkpoint
+
+    def train(request):
+        request.output_dir.mkdir(parents=True)
+        raise HarnessError("lr_scheduler_type 'bogus' is not a scheduler")
+
+    stub_trainer(monkeypatch, train)
+    before = load_registry()["keep"]["spec"]
+    with pytest.raises(HarnessError, match="bogus"):
+        checkpoint.train_checkpoint("dpo", "hf:org/base", sandbox / "pairs.jsonl", "keep", {}, overwrite=True)
+    adapter = sandbox / "home" / "checkpoints" / "keep" / "adapter" / "adapter_model.safetensors"
+    assert adapter.read_bytes() == b"weights"
+    assert load_registry()["keep"]["spec"] == before
 
 
 def test_run_store_refuses_a_run_id_outside_its_root(tmp_path):

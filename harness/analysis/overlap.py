@@ -333,10 +333,11 @@ def gate_tasks(train_task: str, eval_tasks: list[str], *, report_path, max_overl
                 progress=progress)
 
 
-def write_pairs(reports: list[OverlapReport], path) -> Path:
+def write_pairs(reports: list[OverlapReport], path, option: str = "overlap report", inputs=()) -> Path:
+    from harness.store.outputs import atomic_output
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
+    with atomic_output(path, option, inputs) as fh:
         fh.writelines(json.dumps(row) + "\n" for r in reports for row in r.pair_rows())
     return path
 

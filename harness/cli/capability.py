@@ -6,7 +6,7 @@ import json
 
 import click
 
-from harness.cli.options import runs_dir_option
+from harness.cli.options import SEED, runs_dir_option
 from harness.config import parse_key_values
 
 
@@ -17,7 +17,7 @@ from harness.config import parse_key_values
               help="Comma-separated lm-eval generate_until tasks or task YAML paths "
                    "(default: gsm8k,arc_challenge_chat,nq_open).")
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="Documents per task (seeded subset).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--batch-size", default="auto", show_default=True)
 @click.option("-o", "--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
               help="Extra option for the model loader (both models).")

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from harness.cli.options import data_dir_option, runs_dir_option
+from harness.cli.options import Number, SEED, data_dir_option, runs_dir_option
 from harness.config import parse_key_values
 from harness.errors import HarnessError
 from harness.render.text import table
@@ -36,9 +36,9 @@ BATCH_SIZE = BatchSize()
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Deterministic label-stratified subset of N samples.")
 @click.option("--samples", "k", type=click.IntRange(min=1), default=1, show_default=True, help="Completions per prompt.")
 @click.option("--max-new-tokens", type=click.IntRange(min=1), default=512, show_default=True)
-@click.option("--temperature", type=click.FloatRange(min=0), default=0.7, show_default=True)
-@click.option("--top-p", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Base seed; each (sample, k) gets its own.")
+@click.option("--temperature", type=Number(float, min=0), default=0.7, show_default=True)
+@click.option("--top-p", type=Number(float, min=0, max=1, min_open=True), default=1.0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Base seed; each (sample, k) gets its own.")
 @click.option("--batch-size", type=BATCH_SIZE, default="auto", show_default=True, help="Batch size or 'auto' (largest that fits).")
 @click.option("--policy", type=click.Choice(POLICIES), default=None,
               help="Parse-failure policy (default: the task's, strict for every built-in task).")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.options import data_dir_option
+from harness.cli.options import POSITIVE, SEED, data_dir_option
 
 
 @click.group()
@@ -21,9 +21,9 @@ def export():
 @click.option("--task", "task_name", required=True, help="Harness task name or task YAML path.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
 @click.option("--name", default=None, help="lm-eval task name (default: the harness task's name).")
-@click.option("--limit", type=int, default=None, help="Export the harness's label-stratified subset of N samples.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of that subset (as harness eval --seed).")
-@click.option("--max-new-tokens", type=int, default=512, show_default=True, help="lm-eval max_gen_toks.")
+@click.option("--limit", type=POSITIVE, default=None, help="Export the harness's label-stratified subset of N samples.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of that subset (as harness eval --seed).")
+@click.option("--max-new-tokens", type=POSITIVE, default=512, show_default=True, help="lm-eval max_gen_toks.")
 @click.option("--template", default=None, help="Prompt template (default: the task's).")
 @click.option("--parser", default=None, help="Verdict parser (default: the task's).")
 @click.option("--policy", type=click.Choice(["strict", "exclude", "guardreasoner-paper"]), default=None,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import runs_dir_option
+from harness.cli.options import POSITIVE, SEED, runs_dir_option
 from harness.errors import HarnessError
 
 
@@ -31,8 +31,8 @@ def human_eval():
 @click.option("--b", "run_b", default=None, help="Candidate run id; win rates are the candidate's.")
 @click.option("--runs", "runs_list", default=None,
               help="Two or more run ids, comma-separated, instead of --a/--b; pairs are balanced for a ranking.")
-@click.option("--n", "n", type=int, required=True, help="Number of items (samples the runs share) to draw.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the draw and of left/right.")
+@click.option("--n", "n", type=POSITIVE, required=True, help="Number of items (samples the runs share) to draw.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of the draw and of left/right.")
 @click.option("--stratify-by", type=click.Choice(["correct", "category"]), default=None,
               help="Draw proportionally from each correctness pattern (right/wrong per run) or sample category.")
 @click.option("--id", "study_id", default=None, help="Study id (default: study-<time>-<random>).")
@@ -101,7 +101,7 @@ def serve(study_id, host, port, runs_dir):
 @click.option("--pairwise-judge", "pairwise_judge", default=None, metavar="NAME",
               help="Only the stored pairwise judging (`harness judge --pairwise`) of the study's runs by NAME "
                    "(a judge name, identity key or label); an error if there is none or several.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (Bradley-Terry intervals).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Bootstrap seed (Bradley-Terry intervals).")
 @runs_dir_option
 def results(study_id, as_json, csv_path, jsonl_path, judge_spec, pairwise_judge, seed, runs_dir):
     """Win rates, rater agreement, rankings and the seed's criteria for STUDY.
@@ -124,6 +124,13 @@ def results(study_id, as_json, csv_path, jsonl_path, judge_spec, pairwise_judge,
     if judge_spec and pairwise_judge:
         raise HarnessError("--judge judges the items now and --pairwise-judge reads a stored pairwise judging: "
                            "give one of them")
+    from harness.store.outputs import check_output, write_text
+
+    for option, path in (("--csv", csv_path), ("--jsonl", jsonl_path)):
+        if path:
+            check_output(path, option, runs_dir=runs_dir)  # before the work
+    if csv_path and jsonl_path and Path(csv_path).resolve() == Path(jsonl_path).resolve():
+        raise HarnessError(f"--csv and --jsonl are the same file ({csv_path}); give two paths")
     study = open_study(study_id, runs_dir)
     pairwise = []
     if judge_spec:
@@ -137,12 +144,9 @@ def results(study_id, as_json, csv_path, jsonl_path, judge_spec, pairwise_judge,
     res = stats.results(study, judges, seed=seed, pairwise=pairwise)
     res["notes"] = notes
     rows = None
-    for path, writer in ((csv_path, stats.to_csv), (jsonl_path, stats.to_jsonl)):
+    for option, path, writer in (("--csv", csv_path, stats.to_csv), ("--jsonl", jsonl_path, stats.to_jsonl)):
         if path:
             rows = rows if rows is not None else stats.export_rows(study)
-            try:
-                Path(path).write_text(writer(rows), encoding="utf-8")
-            except OSError as exc:
-                raise HarnessError(f"cannot write {path}: {exc.strerror}") from None
+            write_text(path, writer(rows), option, runs_dir=runs_dir)
             click.echo(f"Wrote {len(rows)} answers to {path}", err=True)
     click.echo(json.dumps(res, indent=2, ensure_ascii=False) if as_json else stats.render_text(res))

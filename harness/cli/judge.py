@@ -4,6 +4,8 @@ from pathlib import Path
 
 import click
 
+from harness.cli.options import FINITE
+
 
 def open_run_for_judging(run_ref: str, runs_dir):
     """The run named by an id or a folder path, with a clear message for what is not a run."""
@@ -30,7 +32,7 @@ def open_run_for_judging(run_ref: str, runs_dir):
 @click.option("--pairwise", "pairwise", nargs=2, default=None, metavar="RUN_A RUN_B",
               help="Judge RUN_A vs RUN_B per shared sample (first completion) in both orders; report the "
                    "position-flip rate, ties and A's win rate (Wilson 95% interval). Takes exactly one --judge.")
-@click.option("--margin", type=float, default=0.0, show_default=True,
+@click.option("--margin", type=FINITE, default=0.0, show_default=True,
               help="With --pairwise and a score judge (e.g. heuristic): composite difference at or below which "
                    "the pair is a tie.")
 @click.option("--judge-option", "judge_options", multiple=True, metavar="JUDGE.KEY=VALUE",

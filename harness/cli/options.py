@@ -13,3 +13,45 @@ def data_dir_option(f):
 def runs_dir_option(f):
     return click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
                         help="Where runs are stored (default $HARNESS_RUNS_DIR, else ./runs).")(f)
+
+
+class Number(click.ParamType):
+    """A finite number (no nan, no inf) within optional bounds; click's FloatRange lets nan through."""
+
+    def __init__(self, kind=float, min=None, max=None, min_open=False, max_open=False):
+        self.kind, self.min, self.max, self.min_open, self.max_open = kind, min, max, min_open, max_open
+        self.name = "integer" if kind is int else "number"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        if isinstance(value, bool):
+            self.fail(f"{value!r} is not a {self.name}", param, ctx)
+        try:
+            number = self.kind(value) if self.kind is float or isinstance(value, int) else int(str(value).strip())
+        except (TypeError, ValueError, OverflowError):
+            self.fail(f"{value!r} is not a {'whole number' if self.kind is int else 'number'}", param, ctx)
+        if self.kind is float and not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        if self.kind is int and abs(number) > 2 ** 63 - 1:
+            self.fail(f"{value!r} is too large", param, ctx)
+        low = self.min is not None and (number <= self.min if self.min_open else number < self.min)
+        high = self.max is not None and (number >= self.max if self.max_open else number > self.max)
+        if low or high:
+            self.fail(f"{value!r} is not in the range {self.describe()}", param, ctx)
+        return number
+
+    def describe(self) -> str:
+        lo = "" if self.min is None else f"{self.min}{'<' if self.min_open else '<='}"
+        hi = "" if self.max is None else f"{'<' if self.max_open else '<='}{self.max}"
+        return f"{lo}x{hi}"
+
+    def __repr__(self):
+        return f"Number({self.kind.__name__}, {self.describe()})"
+
+
+FINITE = Number()
+SEED = Number(int, min=0, max=2 ** 32 - 1)  # numpy and sklearn seeds are 0 .. 2**32-1
+COUNT = Number(int, min=0)
+POSITIVE = Number(int, min=1)
+PROBABILITY = Number(float, min=0, max=1)

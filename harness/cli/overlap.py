@@ -6,7 +6,7 @@ import json
 
 import click
 
-from harness.cli.options import data_dir_option
+from harness.cli.options import Number, POSITIVE, data_dir_option
 from harness.render.text import table
 
 SUMMARY_COLUMNS = ["eval", "eval_size", "eval_distinct", "train_size", "train_distinct", "exact", "exact_distinct", "near",
@@ -17,10 +17,10 @@ SUMMARY_COLUMNS = ["eval", "eval_size", "eval_distinct", "train_size", "train_di
 @click.option("--train", "train_spec", required=True,
               help="Training side: a task name, or a JSON/JSONL file of records with a text field.")
 @click.option("--eval", "eval_names", required=True, help="Eval task name(s), comma-separated.")
-@click.option("--threshold", type=float, default=0.8, show_default=True,
+@click.option("--threshold", type=Number(float, min=0, max=1, min_open=True), default=0.8, show_default=True,
               help="Near-duplicate: Jaccard similarity of word n-gram shingle sets at least this.")
-@click.option("--ngram", type=int, default=3, show_default=True, help="Words per shingle.")
-@click.option("--num-perm", type=int, default=128, show_default=True, help="MinHash permutations.")
+@click.option("--ngram", type=POSITIVE, default=3, show_default=True, help="Words per shingle.")
+@click.option("--num-perm", type=POSITIVE, default=128, show_default=True, help="MinHash permutations.")
 @click.option("--exact-only", is_flag=True, help="Skip the near-duplicate search.")
 @click.option("--text-field", default=None, help="Training file: the field holding the text (default: text, else prompt).")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports (with every overlapping id) as JSON.")
@@ -49,12 +49,16 @@ def overlap(train_spec, eval_names, threshold, ngram, num_perm, exact_only, text
         write_pairs,
     )
 
+    if out:
+        from harness.store.outputs import check_output
+
+        check_output(out, "--out", [train_spec])  # before the work
     settings = OverlapSettings(threshold=threshold, ngram=ngram, num_perm=num_perm, near=not exact_only)
     train = train_texts(train_spec, data_dir, text_field)
     evals = [task_texts(name.strip(), data_dir) for name in eval_names.split(",") if name.strip()]
     reports = check_overlap(train, evals, settings, progress=not quiet)
     if out:
-        write_pairs(reports, out)
+        write_pairs(reports, out, option="--out", inputs=[train_spec])
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
         return

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from harness.cli.options import COUNT, SEED
 from harness.errors import HarnessError
 from harness.score.metrics import POLICIES
 
@@ -26,9 +27,11 @@ def split_names(value):
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def write_output(text: str, output: str | None, what: str):
+def write_output(text: str, output: str | None, what: str, runs_dir=None):
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        from harness.store.outputs import write_text
+
+        write_text(output, text, "--output", runs_dir=runs_dir)
         click.echo(f"Wrote {what} to {output}", err=True)
     else:
         click.echo(text)
@@ -68,11 +71,14 @@ def leaderboard(tasks, models, metric, selection, policy, include_subsets, fmt, 
       harness leaderboard --metric heuristic.reward --select best --format markdown -o LEADERBOARD.md
     """
     from harness.analysis.leaderboard import RENDERERS, build_leaderboard
+    from harness.store.outputs import check_output
     from harness.store.runs import RunStore
 
+    if output:
+        check_output(output, "--output", runs_dir=runs_dir)  # before the work
     board = build_leaderboard(RunStore(runs_dir), split_names(tasks), metric, selection, split_names(models),
                               policy=policy, include_subsets=include_subsets)
-    write_output(RENDERERS[fmt](board), output, "the leaderboard")
+    write_output(RENDERERS[fmt](board), output, "the leaderboard", runs_dir)
 
 
 @click.command()
@@ -81,10 +87,10 @@ def leaderboard(tasks, models, metric, selection, policy, include_subsets, fmt, 
 @click.option("--criteria", "criteria_file", default=None,
               help="Success criteria YAML (a path, or a shipped name: toy_dpo, full_dpo); exit code 3 if one fails.")
 @click.option("--partial", is_flag=True, help="Compare the completed samples of an unfinished run.")
-@click.option("--flips", "flips_shown", type=int, default=5, show_default=True,
+@click.option("--flips", "flips_shown", type=COUNT, default=5, show_default=True,
               help="Flipped samples to print each way (all are in --json).")
 @click.option("--no-reasoning", is_flag=True, help="Skip the reasoning-change analysis.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed (results are deterministic).")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Bootstrap seed (results are deterministic).")
 @click.option("--capability", "capability_file", type=click.Path(dir_okay=False), default=None,
               help="Show these lm-eval capability deltas (`harness capability --json`) beside the safety metrics.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
@@ -152,7 +158,7 @@ def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, see
 @click.option("--criteria", "criteria_file", default=None,
               help="Success criteria YAML (path or shipped name) applied to each comparison.")
 @click.option("--partial", is_flag=True, help="Include the completed samples of unfinished runs in comparisons.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--study", "studies", multiple=True, help="Add this blind human A/B study's results (repeatable).")
 @click.option("--capability", "capability_files", multiple=True, type=click.Path(dir_okay=False),
               help="Add lm-eval capability deltas (`harness capability --json` output; repeatable).")
@@ -170,13 +176,13 @@ def report(runs, output, criteria_file, partial, seed, studies, capability_files
       harness report RUN_SFT RUN_DPO -o report.html --study study-20261126-101500-ab12
     """
     from harness.render.report import build_report
+    from harness.store.outputs import check_output, write_text
     from harness.store.runs import RunStore
 
+    inputs = [*capability_files, *([criteria_file] if criteria_file else []), *runs]
+    check_output(output, "--output", inputs, runs_dir)  # before the work
     text = build_report(RunStore(runs_dir), list(runs), partial=partial, criteria_path=criteria_file, seed=seed,
                         studies=studies, capability=capability_files)
-    try:
-        Path(output).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise HarnessError(f"cannot write {output}: {exc.strerror}") from None
+    write_text(output, text, "--output", inputs, runs_dir)
     click.echo(f"Wrote {output} ({len(text) // 1024} KiB)", err=True)
 

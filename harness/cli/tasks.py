@@ -6,7 +6,7 @@ import json
 
 import click
 
-from harness.cli.options import data_dir_option
+from harness.cli.options import COUNT, data_dir_option
 from harness.errors import HarnessError
 from harness.render.text import table
 
@@ -48,7 +48,7 @@ def tasks(ctx, as_json, data_dir):
 
 @tasks.command(name="show")
 @click.argument("name")
-@click.option("--index", type=int, default=0, show_default=True, help="Which sample to render.")
+@click.option("--index", type=COUNT, default=0, show_default=True, help="Which sample to render.")
 @data_dir_option
 def tasks_show(name, index, data_dir):
     """Print a task's definition and one rendered prompt.

@@ -17,24 +17,25 @@ from pathlib import Path
 
 import click
 
+from harness.cli.options import COUNT, FINITE, Number, POSITIVE, SEED
 from harness.errors import HarnessError
 
 
 @click.command()
 @click.option("--model", required=False, help="Checkpoint name or spec to sample from (e.g. exp_18).")
 @click.option("--task", required=False, help="Task whose prompts are sampled.")
-@click.option("--samples", "k", type=int, default=4, show_default=True, help="Completions per prompt (k).")
+@click.option("--samples", "k", type=Number(int, min=2), default=4, show_default=True, help="Completions per prompt (k).")
 @click.option("--judge", default=None, help="Judge spec scoring each completion (needed by reasoning-quality).")
 @click.option("--strategy", type=click.Choice(["hard-samples", "reasoning-quality"]), default="hard-samples",
               show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Label-stratified subset of N prompts.")
-@click.option("--temperature", type=float, default=0.8, show_default=True)
-@click.option("--max-new-tokens", type=int, default=512, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True, help="Generation seed.")
+@click.option("--temperature", type=Number(float, min=0), default=0.8, show_default=True)
+@click.option("--max-new-tokens", type=POSITIVE, default=512, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Generation seed.")
 @click.option("--batch-size", default="auto", show_default=True)
-@click.option("--gamma", type=float, default=0.5, show_default=True, help="hard-samples: weight slope.")
-@click.option("--pair-seed", type=int, default=42, show_default=True, help="hard-samples: which correct/incorrect pair.")
-@click.option("--min-margin", type=float, default=0.1, show_default=True, help="reasoning-quality: reward margin.")
+@click.option("--gamma", type=FINITE, default=0.5, show_default=True, help="hard-samples: weight slope.")
+@click.option("--pair-seed", type=SEED, default=42, show_default=True, help="hard-samples: which correct/incorrect pair.")
+@click.option("--min-margin", type=FINITE, default=0.1, show_default=True, help="reasoning-quality: reward margin.")
 @click.option("--any-verdict", is_flag=True, help="reasoning-quality: also pair completions with a wrong verdict.")
 @click.option("--from-hard-samples", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Build from the seed's hard_samples_*.json instead of sampling (hard-samples strategy).")
@@ -42,9 +43,9 @@ from harness.errors import HarnessError
               help="Pairs JSONL (default pairs/MODEL-TASK-STRATEGY.jsonl); stats go beside it.")
 @click.option("--eval-tasks", default=None,
               help="Tasks the trained model will be evaluated on: stop if their prompts overlap --task's (see harness overlap).")
-@click.option("--max-overlap", type=int, default=0, show_default=True,
+@click.option("--max-overlap", type=COUNT, default=0, show_default=True,
               help="With --eval-tasks: eval items allowed to overlap (exactly or nearly) before stopping.")
-@click.option("--overlap-threshold", type=float, default=0.8, show_default=True,
+@click.option("--overlap-threshold", type=Number(float, min=0, max=1, min_open=True), default=0.8, show_default=True,
               help="With --eval-tasks: Jaccard similarity from which a prompt is a near-duplicate.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None)
@@ -62,6 +63,7 @@ def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, s
     """
     from harness.train.pairs import (
         build_pairs,
+        check_pairs_output,
         groups_from_seed_hard_samples,
         write_pairs,
     )
@@ -73,9 +75,10 @@ def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, s
         if strategy != "hard-samples":
             raise HarnessError("--from-hard-samples holds no judge scores; use --strategy hard-samples")
         out = Path(output or "pairs/" + Path(from_hard_samples).stem + ".jsonl")
+        check_pairs_output(out, [from_hard_samples])
         built, stats = build_pairs(groups_from_seed_hard_samples(Path(from_hard_samples)), strategy, options)
         stats["source"] = str(from_hard_samples)
-        write_pairs(built, stats, out)
+        write_pairs(built, stats, out, [from_hard_samples])
         click.echo(pair_stats_text(stats, out))
         return
     if not model or not task:
@@ -83,6 +86,7 @@ def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, s
     if k < 2:
         raise HarnessError("--samples must be at least 2 to form pairs")
     out = Path(output or f"pairs/{model.replace('/', '_').replace(':', '_')}-{task}-{strategy}.jsonl")
+    check_pairs_output(out, [p for p in (task, model.partition(":")[2]) if p and Path(p).is_file()])
     if eval_tasks:
         from harness.analysis.overlap import OverlapSettings, gate_tasks
 
@@ -114,7 +118,7 @@ def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, s
 @click.option("--no-resume", is_flag=True, help="Start over instead of resuming from the last checkpoint.")
 @click.option("--trust-remote-code", is_flag=True, help="RISK: runs Python code shipped with the parent checkpoint.")
 @click.option("--allow-unsafe-weights", is_flag=True, help="RISK: loads pickle (.bin) parent weights, which can execute code.")
-@click.option("--gpus", type=int, default=None,
+@click.option("--gpus", type=POSITIVE, default=None,
               help="GPUs to train on (one process each, DDP via accelerate); default: every visible GPU.")
 @click.option("--distributed", type=click.Choice(["ddp", "fsdp"]), default=None,
               help="ddp: a model copy per GPU (default); fsdp: the base sharded over the GPUs (an 8B base, "

@@ -72,13 +72,17 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
     parent = resolve(parent_name)
     trainer = get_registry().create("trainers", method)
     out = output_dir_for(name)
-    request = TrainRequest(method, parent_name, data, out, config, resume=resume, parent_entry=parent,
+    # --overwrite trains into a staging folder beside the old checkpoint; the old one is replaced only once
+    # the new one exists, so a refused or failed training (a bad TRL argument, lora r 0) loses nothing
+    staging = out.with_name(f".{name}.overwrite") if overwrite and out.exists() else out
+    request = TrainRequest(method, parent_name, data, staging, config, resume=resume, parent_entry=parent,
                            trust_remote_code=trust_remote_code, allow_unsafe_weights=allow_unsafe_weights)
     trainer.check(request)
-    if overwrite and out.exists():
-        shutil.rmtree(out)
     started = time.time()
     result = trainer.train(request)
+    replaced = None
+    if staging != out and int(os.environ.get("RANK", "0")) == 0:
+        result, replaced = swap_in(staging, out, result)
     entry = {
         "description": description or f"{method} on {parent_name} with {data.name}",
         "spec": result.spec,
@@ -103,7 +107,27 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
             entry[key] = parent[key]
     if int(os.environ.get("RANK", "0")) == 0:  # one registration under `accelerate launch`
         register_checkpoint(name, entry, overwrite=True)
+        if replaced is not None:
+            shutil.rmtree(replaced, ignore_errors=True)
     return entry
+
+
+def swap_in(staging: Path, out: Path, result) -> tuple:
+    """Move the new checkpoint from ``staging`` to ``out`` (the old one aside first, then deleted)."""
+    import json
+
+    if not staging.exists():
+        raise HarnessError(f"the trainer wrote nothing to {staging}; the old checkpoint {out} is kept")
+    old = out.with_name(f".{out.name}.replaced")
+    if old.exists():
+        shutil.rmtree(old)
+    out.rename(old)
+    staging.rename(out)
+    moved = json.loads(json.dumps({"spec": result.spec, "metrics": result.metrics}, default=str)
+                       .replace(json.dumps(str(staging.resolve()))[1:-1], json.dumps(str(out.resolve()))[1:-1])
+                       .replace(json.dumps(str(staging))[1:-1], json.dumps(str(out))[1:-1]))
+    result.spec, result.metrics = moved["spec"], moved["metrics"]
+    return result, old  # the old folder is deleted once the registry points at the new one
 
 
 def train_config(config_file, method) -> tuple[str, dict]:

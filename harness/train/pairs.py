@@ -213,17 +213,30 @@ def pair_stats(groups, pairs, skipped, strategy, options) -> dict:
 # -- files ------------------------------------------------------------------
 
 
-def write_pairs(pairs: list[dict], stats: dict, path: Path) -> Path:
-    """Write pairs as JSONL and the stats next to it (``<name>.stats.json``); returns the stats path."""
+def pairs_outputs(path: Path) -> tuple[Path, Path]:
+    """The pairs file and its stats file (``<name>.stats.json``)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    return path, path.with_name(path.stem + ".stats.json")
+
+
+def check_pairs_output(path: Path, inputs=(), option: str = "--output"):
+    """Refuse before any work an output that would overwrite an input or a harness store."""
+    from harness.store.outputs import check_output
+
+    for target in pairs_outputs(path):
+        check_output(target, option, inputs)
+
+
+def write_pairs(pairs: list[dict], stats: dict, path: Path, inputs=(), option: str = "--output") -> Path:
+    """Write pairs as JSONL and the stats next to it (``<name>.stats.json``); returns the stats path."""
+    from harness.store.outputs import atomic_output, write_text
+
+    path, stats_path = pairs_outputs(path)
+    check_pairs_output(path, inputs, option)
+    with atomic_output(path, option, inputs) as f:
         for p in pairs:
-            f.write(json.dumps(p, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    stats_path = path.with_name(path.stem + ".stats.json")
-    stats_path.write_text(json.dumps(stats, indent=2), encoding="utf-8")
+            f.write(json.dumps(p, ensure_ascii=False, allow_nan=False) + "\n")
+    write_text(stats_path, json.dumps(stats, indent=2), option, inputs)
     return stats_path
 
 

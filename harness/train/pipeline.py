@@ -73,13 +73,21 @@ class Pipeline:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.path = workdir / "pipeline.json"
-        self.state = json.loads(self.path.read_text()) if self.path.exists() else {"steps": {}}
+        from harness.store.files import read_json_file
+
+        self.state = read_json_file(self.path, missing={"steps": {}})
+        if not isinstance(self.state.get("steps"), dict):
+            from harness.store.files import damaged
+
+            raise damaged(self.path, "no 'steps' mapping")
 
     def record(self, step: str, status: str, **info):
         self.state["steps"][step] = {"status": status, "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                      **info}
+        from harness.store.files import write_json_atomic
+
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.state, indent=2))
+        write_json_atomic(self.path, self.state)
         print(f"[pipeline] {step}: {status}" + (f" ({info['reason']})" if "reason" in info else ""), file=sys.stderr)
 
 
@@ -97,6 +105,16 @@ def load_pipeline_config(path) -> dict:
     if not isinstance(config["train"], dict):
         raise HarnessError(f"{config.where('train')}: 'train' must be a mapping of training settings")
     check_keys(f"{config.where('capability')}: capability", config.get("capability") or {}, CAPABILITY_KEYS)
+    from harness.config import check_name
+
+    try:
+        check_name(config["name"], "name")
+        if ":" in config["name"] or "+" in config["name"]:
+            raise HarnessError(f"name '{config['name']}': a checkpoint name has no ':' or '+' (e.g. exp_19)")
+    except HarnessError as exc:
+        raise HarnessError(f"{config.where('name')}: {exc}") from None
+    if not isinstance(config["pairs"], dict):
+        raise HarnessError(f"{config.where('pairs')}: 'pairs' must be a mapping (task, samples, judge, ...)")
     if "task" not in config["pairs"]:
         raise HarnessError(f"{config.where('pairs')}: pairs.task is missing (the task whose prompts are sampled)")
     if not config["train"].get("method"):
@@ -130,6 +148,10 @@ def run_pipeline(config_file, *, overwrite=False, data_dir=None, runs_dir=None, 
     name, parent = cfg["name"], cfg["parent"]
     pc, ec = cfg["pairs"], cfg.get("eval") or {}
     workdir = Path(cfg.get("workdir") or Path("pipelines") / name)
+    if not cfg.get("workdir"):
+        from harness.config import path_inside
+
+        path_inside(Path("pipelines"), name)
     state = Pipeline(workdir)
     eval_tasks = ec.get("tasks") or [pc["task"]]
     eval_kwargs = dict(samples=ec.get("samples", 1), limit=ec.get("limit"), temperature=ec.get("temperature", 0.7),
@@ -230,5 +252,7 @@ def capability_step(section: dict, child: str, parent: str, state: Pipeline, *, 
                                          runs_dir=runs_dir, progress=not quiet)
     echo(capability.render_text(report))
     state.workdir.mkdir(parents=True, exist_ok=True)
-    (state.workdir / "capability.json").write_text(json.dumps(report.to_dict(), indent=2))
+    from harness.store.outputs import write_text
+
+    write_text(state.workdir / "capability.json", json.dumps(report.to_dict(), indent=2), "capability")
     state.record("capability", "done", file=str(state.workdir / "capability.json"), runs=report.runs)
