@@ -23,9 +23,10 @@ def open_run_for_judging(run_ref: str, runs_dir):
 @click.argument("run_ref", metavar="RUN", required=False)
 @click.option("--judge", "judges", default=None,
               help="Judge spec(s), comma-separated: heuristic, heuristic:lexical, llm-judge:MODEL, or a plugin's.")
-@click.option("--card", "card", default=None, metavar="NAME",
-              help="Print judge NAME's card (criteria, directions, composite, version, latest judge-check figures) "
-                   "instead of judging.")
+@click.option("--card", "card", default=None, metavar="SPEC",
+              help="Print a judge's card (criteria, directions, composite, version, and the judge-check "
+                   "degradation and gaming tables of that spec's identity: heuristic:lexical, with any "
+                   "--judge-option) instead of judging.")
 @click.option("--pairwise", "pairwise", nargs=2, default=None, metavar="RUN_A RUN_B",
               help="Judge RUN_A vs RUN_B per shared sample (first completion) in both orders; report the "
                    "position-flip rate, ties and A's win rate (Wilson 95% interval). Takes exactly one --judge.")
@@ -55,6 +56,7 @@ def judge(run_ref, judges, card, pairwise, margin, judge_options, no_cache, runs
       harness judge RUN_ID --judge heuristic,llm-judge:exp_18
       harness judge RUN_ID --judge heuristic --judge-option heuristic.embeddings=false
       harness judge --card heuristic
+      harness judge --card heuristic:lexical --judge-option heuristic.weights=seed
       harness judge --pairwise RUN_A RUN_B --judge llm-judge:exp_18
       harness judge --pairwise RUN_A RUN_B --judge heuristic --margin 0.05
     """
@@ -70,7 +72,8 @@ def judge(run_ref, judges, card, pairwise, margin, judge_options, no_cache, runs
     if card is not None:
         if run_ref or judges:
             raise HarnessError("--card NAME prints a judge's card; it takes no RUN and no --judge")
-        click.echo(json.dumps(judge_card(card, runs_dir), indent=2) if as_json else render_card(card, runs_dir))
+        click.echo(json.dumps(judge_card(card, runs_dir, judge_options), indent=2) if as_json
+                   else render_card(card, runs_dir, judge_options))
         return
     if not run_ref or not judges:
         raise HarnessError("harness judge needs a RUN and --judge (or --card NAME); e.g. "
@@ -119,29 +122,43 @@ def judge_pairwise(refs, judges, margin, judge_options, runs_dir, as_json) -> st
     return json.dumps(result, indent=2) if as_json else render_summary(result)
 
 
-def judge_card(name: str, runs_dir=None) -> dict:
-    """What a judge measures and how it was validated: its declarations and the latest judge-check."""
-    from harness.judge.runner import judge_class
+def judge_card(name: str, runs_dir=None, judge_options=()) -> dict:
+    """What a judge measures and how it was validated: its declarations and the judge-check record of the
+    carded identity (the spec's argument and options), else the newest record of that judge name."""
+    from harness.judge.runner import check_judge_specs, judge_class, parse_judge_options, split_judge_spec
     from harness.judge.validation import latest_report
 
-    cls = judge_class(name)
-    report = latest_report(name, runs_dir)
-    return {
-        "judge": name, "version": cls.version,
+    base, _ = split_judge_spec(name)
+    cls = judge_class(base)
+    [spec] = check_judge_specs([name], parse_judge_options(judge_options))
+    report = latest_report(base, runs_dir, args_hash=spec.args_hash)
+    exact = report is not None
+    report = report or latest_report(base, runs_dir)
+    gaming = report.gaming_report() if report else None
+    card = {
+        "judge": base, "spec": spec.spec, "version": cls.version, "args_hash": spec.args_hash,
         "criteria": {c: "lower is better" if c in cls.lower_is_better else "higher is better" for c in cls.criteria},
         "composite": cls.composite or "mean of the scores",
         "argument": cls.arg,
         "options": {k: {"default": o.default, "help": o.help} for k, o in cls.options.items()},
         **cls.card(),
         "validation": report.to_dict() if report else None,
+        "validation_identity": (report.identity + ("" if exact else " (not this spec's options: the newest record "
+                                                   "of the judge)")) if report else None,
     }
+    if gaming:
+        card["blind spots (attacks it cannot see)"] = [
+            f"{r.name}: {r.description} (needs a {r.sees} judge; this one is {gaming.reads})"
+            for r in gaming.results if not r.seen] or "none"
+    return card
 
 
-def render_card(name: str, runs_dir=None) -> str:
+def render_card(name: str, runs_dir=None, judge_options=()) -> str:
     from harness.cli.judge_check import render_report
+    from harness.judge.gaming import render_gaming
     from harness.judge.validation import ValidationReport, checks_dir
 
-    card = judge_card(name, runs_dir)
+    card = judge_card(name, runs_dir, judge_options)
     lines = [f"judge {card['judge']} (version {card['version']})", "criteria:"]
     lines += [f"  {c}: {d}" for c, d in card["criteria"].items()]
     lines.append(f"composite: {card['composite']}")
@@ -149,11 +166,24 @@ def render_card(name: str, runs_dir=None) -> str:
         lines.append(f"argument: {card['argument']}")
     for key, opt in card["options"].items():
         lines.append(f"option {key} (default {opt['default']!r}): {opt['help']}")
-    fixed = {"judge", "version", "criteria", "composite", "argument", "options", "validation"}
-    lines += [f"{k}: {v}" for k, v in card.items() if k not in fixed]
+    fixed = {"judge", "spec", "version", "args_hash", "criteria", "composite", "argument", "options", "validation",
+             "validation_identity"}
+    for k, v in card.items():
+        if k in fixed:
+            continue
+        if isinstance(v, list):
+            lines += [f"{k}:"] + [f"  {x}" for x in v]
+        else:
+            lines.append(f"{k}: {v}")
     if card["validation"]:
-        lines += ["", "latest validation (harness judge-check):",
-                  render_report(ValidationReport.from_dict(card["validation"]))]
+        report = ValidationReport.from_dict(card["validation"])
+        lines += ["", f"latest validation (harness judge-check) of {card['validation_identity']}:",
+                  render_report(report)]
+        if report.gaming:
+            lines += ["", render_gaming(report.gaming_report())]
+        else:
+            lines += ["", f"gaming: not checked for this identity (rerun `harness judge-check {card['spec']} "
+                          "--on RUN` without --no-attacks)"]
     else:
         lines.append(f"validation: none yet in {checks_dir(runs_dir)} (run `harness judge-check {name} --on RUN`)")
     return "\n".join(lines)

@@ -53,9 +53,12 @@ def _items(on: str, model: str | None, n: int | None, runs_dir, quiet: bool):
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None,
               help="Where runs are stored (default $HARNESS_RUNS_DIR, else ./runs); the report is saved in "
                    "its judge_checks/ folder, where `harness judge --card` reads it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--attacks/--no-attacks", "attacks", default=True, show_default=True,
+              help="Also run the gaming attacks (cheaper rewrites that must not score higher) and the "
+                   "k-candidate simulation through the pair strategies: a second table.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON (gaming under \"gaming\").")
 @click.option("--quiet", is_flag=True, help="No progress messages.")
-def judge_check(judge_spec, on, model, n, judge_options, runs_dir, as_json, quiet):
+def judge_check(judge_spec, on, model, n, judge_options, runs_dir, attacks, as_json, quiet):
     """How often a judge scores a real trace above a degraded copy of it.
 
     Each trace is degraded in one controlled way (another sample's reasoning,
@@ -67,9 +70,22 @@ def judge_check(judge_spec, on, model, n, judge_options, runs_dir, as_json, quie
     the composite, with a Wilson 95% interval; "own" is the criterion meant to
     catch that degradation.
 
+    Then (unless --no-attacks) the gaming attacks: cheaper rewrites a
+    reward-maximising policy could find (the content quoted or copied as
+    steps, templates, filler, only a conclusion, the verdict restated, hedging
+    both ways, the nearest other sample's reasoning, false claims in the
+    content's words, reasons of another harm), the verdict kept.  Per attack:
+    tie-or-win (the copy scores >= the original: a reward must score it
+    strictly lower), would-be-chosen (it beats the original by the pairs
+    min_margin) and the mean change; then the original and its copies as k
+    samples of one prompt through every pair strategy, with the variant each
+    picks as chosen and rejected.  The record is saved per judge identity
+    (name@version#options-hash).
+
     \b
     Examples:
       harness judge-check heuristic:lexical --on RUN_ID
+      harness judge-check heuristic:lexical --on RUN_ID --no-attacks
       harness judge-check heuristic --on gr_aegis_safety_test --n 300 \\
           --model replay:$HARNESS_DATA_DIR/guardreasoner/predictions/1B/AegisSafetyTest/generated_predictions.jsonl
       harness judge-check heuristic:lexical --on exp18_hard_samples \\
@@ -77,8 +93,9 @@ def judge_check(judge_spec, on, model, n, judge_options, runs_dir, as_json, quie
     """
     import json
 
+    from harness.judge.gaming import check_gaming, render_gaming
     from harness.judge.runner import check_judge_specs, parse_judge_options
-    from harness.judge.validation import save_report, validate
+    from harness.judge.validation import _judge_all, save_report, usable_items, validate
     from harness.records import JudgeIdentity
 
     options = parse_judge_options(judge_options)
@@ -87,17 +104,24 @@ def judge_check(judge_spec, on, model, n, judge_options, runs_dir, as_json, quie
     judge = spec.create()
     try:
         identity = JudgeIdentity(judge.name, judge.version, spec.args_hash)
-        report = validate(judge, identity.key, items, source)
+        originals = _judge_all(judge, usable_items(items), 64)
+        report = validate(judge, identity.key, items, source, originals=originals)
+        if attacks:
+            gaming = check_gaming(judge, identity.key, items, source, originals=originals)
+            gaming.judge = spec.spec
+            report.gaming = gaming.to_dict()
     finally:
         close = getattr(judge, "close", None)
         if close:
             close()
     report.judge = spec.spec
-    path = save_report(report, runs_dir, spec.args_hash)
+    path = save_report(report, runs_dir, spec.args_hash, identity)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         click.echo(render_report(report))
+        if report.gaming:
+            click.echo("\n" + render_gaming(report.gaming_report()))
     click.echo(f"saved to {path}", err=True)
 
 

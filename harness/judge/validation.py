@@ -310,6 +310,10 @@ class ValidationReport:
     n_samples: int
     n_skipped: int
     results: list = field(default_factory=list)
+    #: the gaming attacks' report (:class:`harness.judge.gaming.GamingReport` as a dict), when they ran
+    gaming: dict | None = None
+    #: the judge identity's parts (judge, version, args_hash): what the saved record is keyed by
+    judge_identity: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -319,6 +323,12 @@ class ValidationReport:
         results = [DegradationResult(**{**r, "rates": {k: Rate(**v) for k, v in r["rates"].items()}})
                    for r in data["results"]]
         return cls(**{**data, "results": results})
+
+    def gaming_report(self):
+        """The gaming report as a :class:`harness.judge.gaming.GamingReport`, or None."""
+        from harness.judge.gaming import GamingReport
+
+        return GamingReport.from_dict(self.gaming) if self.gaming else None
 
 
 def better(original: float, degraded: float, lower_is_better: bool) -> bool:
@@ -358,13 +368,20 @@ def catch_rates(originals: list, degraded: list, criteria, lower_is_better=froze
     return {name: Rate.of(*counts.get(name, (0, 0))) for name in names}
 
 
+def usable_items(items: list[JudgeInput]) -> list[JudgeInput]:
+    """The samples a check can rewrite: with reasoning and a parsed verdict."""
+    return [i for i in items if (i.reasoning or "").strip() and i.verdict]
+
+
 def validate(judge, identity: str, items: list[JudgeInput], source: str, degradations=DEGRADATIONS,
-             batch_size: int = 64) -> ValidationReport:
-    """Judge every trace and each of its degraded copies; catch rates per degradation."""
-    usable = [i for i in items if (i.reasoning or "").strip() and i.verdict]
+             batch_size: int = 64, originals: list | None = None) -> ValidationReport:
+    """Judge every trace and each of its degraded copies; catch rates per degradation.
+    ``originals``: the judgments of :func:`usable_items` (items), when already computed."""
+    usable = usable_items(items)
     if not usable:
         raise HarnessError(f"{source}: no sample has both reasoning and a parsed verdict to degrade")
-    originals = _judge_all(judge, usable, batch_size)
+    if originals is None:
+        originals = _judge_all(judge, usable, batch_size)
     report = ValidationReport(judge.name, identity, judge.composite, source, len(usable), len(items) - len(usable))
     criteria = list(judge.criteria) or sorted({k for j in originals for k in j.scores})
     for d in degradations:
@@ -395,16 +412,29 @@ def checks_dir(runs_dir=None) -> Path:
     return RunStore(runs_dir).root / "judge_checks"
 
 
-def save_report(report: ValidationReport, runs_dir=None, args_hash: str = "") -> Path:
-    """Write the report as ``judge_checks/<spec>-<options hash>.json`` under the runs folder."""
+def record_name(identity) -> str:
+    """The file a judge identity's record is saved as: ``name@version#hash`` made file-safe."""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", identity.key) + ".json"
+
+
+def save_report(report: ValidationReport, runs_dir=None, args_hash: str = "", identity=None) -> Path:
+    """Write the report under the runs folder's ``judge_checks/``, one file per judge identity
+    (:class:`harness.records.JudgeIdentity`: name, version and options hash), so a check of one
+    version or option set never overwrites another's."""
     folder = checks_dir(runs_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', report.judge)}-{args_hash}.json"
+    if identity is not None:
+        report.judge_identity = {"judge": identity.judge, "version": identity.version,
+                                 "args_hash": identity.args_hash}
+        path = folder / record_name(identity)
+    else:
+        path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', report.judge)}-{args_hash}.json"
     path.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
     return path
 
 
-def latest_report(judge_name: str, runs_dir=None) -> ValidationReport | None:
+def saved_reports(runs_dir=None) -> list[tuple[float, Path, dict]]:
+    """Every saved judge-check record: (modification time, path, data), oldest first."""
     folder = checks_dir(runs_dir)
     found = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
@@ -412,6 +442,32 @@ def latest_report(judge_name: str, runs_dir=None) -> ValidationReport | None:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise HarnessError(f"{path}: unreadable judge-check record ({exc}); delete it or rerun judge-check")
-        if data.get("judge", "").split(":")[0] == judge_name:
-            found.append((path.stat().st_mtime, data))
-    return ValidationReport.from_dict(max(found, key=lambda x: x[0])[1]) if found else None
+        found.append((path.stat().st_mtime, path, data))
+    return sorted(found, key=lambda x: x[0])
+
+
+def latest_report(judge_name: str, runs_dir=None, args_hash: str | None = None,
+                  version: str | None = None) -> ValidationReport | None:
+    """The newest record of a judge name, narrowed to one options hash and/or version when given."""
+    found = []
+    for _, _, data in saved_reports(runs_dir):
+        ident = data.get("judge_identity") or {}
+        if data.get("judge", "").split(":")[0] != judge_name and ident.get("judge") != judge_name:
+            continue
+        if args_hash is not None and ident.get("args_hash") != args_hash:
+            continue
+        if version is not None and ident.get("version") != version:
+            continue
+        found.append(data)
+    return ValidationReport.from_dict(found[-1]) if found else None
+
+
+def report_for(identity, runs_dir=None) -> ValidationReport | None:
+    """The record saved for exactly this judge identity, or None."""
+    path = checks_dir(runs_dir) / record_name(identity)
+    if not path.exists():
+        return None
+    try:
+        return ValidationReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, json.JSONDecodeError, TypeError, KeyError) as exc:
+        raise HarnessError(f"{path}: unreadable judge-check record ({exc}); delete it or rerun judge-check")

@@ -62,7 +62,7 @@ def run_section(run, metrics, records) -> str:
                                                        hi=upper(lengths), xlabel="words (first completion)")))
     from harness.store import judgments as judgment_store
 
-    rows = []
+    rows, checks = [], []
     for name, summary in judgment_store.summaries(metrics, f"{run.dir}/metrics.json").items():
         judged = judgment_store.sample_scores(run, summary.identity, [r.id for r in records])
         for criterion in sorted({c for s in judged.values() for c in s}):
@@ -71,11 +71,39 @@ def run_section(run, metrics, records) -> str:
                                                            xlabel="score"), f"judged as {summary.identity}"))
         rows += [[str(summary.identity), c, s.get("mean"), s.get("ci_low"), s.get("ci_high"), s.get("n")]
                  for c, s in summary.criteria.items()]
+        checks.append(judge_check_part(run.store.root, summary.identity))
     if rows:
         parts.append(htmlkit.table(["judge identity", "criterion", "mean", "95% low", "95% high", "n"], rows,
                                    css_class="judges"))
+        parts += [c for c in checks if c]
     parts.append(f"<div class='charts'>{''.join(charts)}</div>")
     return "".join(parts)
+
+
+def judge_check_part(root, identity) -> str:
+    """The judge-check record of exactly this judge identity (``harness judge-check``), if one is saved
+    under the runs folder: how far its scores can be trusted (degradations caught) and gamed (attacks)."""
+    from harness.judge.validation import report_for
+
+    report = report_for(identity, root)
+    if report is None:
+        return ""
+    low = min(report.results, key=lambda r: r.rates["composite"].rate if r.rates["composite"].rate is not None
+              else 1.0, default=None)
+    note = (f"<p class='note'>judge-check of {esc(identity)} on {esc(report.source)} ({report.n_samples} traces)"
+            + (f": lowest degradation catch rate (composite) {low.rates['composite'].rate:.2f} ({esc(low.name)})"
+               if low and low.rates["composite"].rate is not None else "") + "</p>")
+    gaming = report.gaming_report()
+    if gaming is None:
+        return note + "<p class='note'>gaming attacks: not checked for this identity</p>"
+
+    def cell(rate):
+        return None if rate is None or rate.rate is None else round(rate.rate, 2)
+
+    rows = [[r.name, r.sees + ("" if r.seen else " (blind)"), r.n, cell(r.tie_or_win.get("composite")),
+             cell(r.chosen.get("composite"))] for r in gaming.results]
+    return note + htmlkit.table(["attack", "sees", "n", "tie-or-win", f"chosen (margin {gaming.margin:g})"], rows,
+                                css_class="judge-check")
 
 
 CALIBRATION_KEYS = ("n", "n_without_probability", "auroc", "auprc", "brier", "ece", "target_fpr", "threshold",
