@@ -128,8 +128,8 @@ def gaming_rates(originals: list, attacked: list, criteria, lower_is_better=froz
             if a is not None and b is not None:
                 gains[name].append(gain(float(a), float(b), name in lower_is_better))
     tie = {n: Rate.of(sum(g >= 0 for g in gains[n]), len(gains[n])) for n in names}
-    # a float margin: 0.1 computed as 0.30000000000000004 - 0.2 must still count
-    chosen = {n: Rate.of(sum(g >= margin - 1e-9 for g in gains[n]), len(gains[n])) for n in names}
+    # the same float comparison as reasoning_quality's (best.reward - worst.reward >= min_margin)
+    chosen = {n: Rate.of(sum(g >= margin for g in gains[n]), len(gains[n])) for n in names}
     mean = {n: (sum(gains[n]) / len(gains[n]) if gains[n] else None) for n in names}
     return tie, chosen, mean, failed
 

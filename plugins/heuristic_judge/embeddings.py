@@ -40,26 +40,30 @@ class MiniLMEncoder:
                 model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
         self.model = model
 
-    def encode(self, texts: list[str], batch_size: int = 32):
-        """Unit-norm embeddings, shape (len(texts), 384); batches sorted by length to cut padding."""
+    def encode(self, texts: list[str]):
+        """Unit-norm embeddings, shape (len(texts), 384), each text run through the model alone.
+
+        A judgment must depend on its input only (issue 29 part 5): int8 dynamic quantisation
+        scales activations per input tensor, so in a batch one text's embedding moved with its
+        batchmates (by up to 0.067 in cosine units on AegisSafetyTest traces), and padding changes
+        shapes too.  One text per forward pass, unpadded, costs about 1.8x the batched time
+        (benchmarks/RESULTS.md, "Batch invariance").
+        """
         torch = self.torch
-        order = sorted(range(len(texts)), key=lambda i: min(len(texts[i]), 8 * self.max_tokens))
-        out = [None] * len(texts)
+        out = []
+        if not texts:
+            return torch.empty(0, 384)
+        # Cut long texts before tokenising (tokenising a long response costs more than encoding
+        # it): English word pieces average ~4 characters, so 8 per kept token leaves truncation
+        # the same tokens on ordinary text.  Tokenising is per text already (no padding).
+        tokens = self.tokenizer([t[: 8 * self.max_tokens] for t in texts], truncation=True,
+                                max_length=self.max_tokens)
         with torch.inference_mode():
-            for start in range(0, len(order), batch_size):
-                idx = order[start:start + batch_size]
-                # Cut long texts before tokenising (tokenising a long response costs more than
-                # encoding it): English word pieces average ~4 characters, so 8 per kept token
-                # leaves truncation the same tokens on ordinary text.
-                batch = self.tokenizer([texts[i][: 8 * self.max_tokens] for i in idx], padding=True, truncation=True,
-                                       max_length=self.max_tokens, return_tensors="pt")
-                hidden = self.model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                pooled = torch.nn.functional.normalize(pooled, dim=-1)
-                for row, i in enumerate(idx):
-                    out[i] = pooled[row]
-        return torch.stack(out) if out else torch.empty(0, 384)
+            for k in range(len(texts)):
+                batch = {key: torch.tensor([tokens[key][k]]) for key in tokens.keys()}
+                hidden = self.model(**batch).last_hidden_state[0]
+                out.append(torch.nn.functional.normalize(hidden.mean(0), dim=-1))
+        return torch.stack(out)
 
 
 @lru_cache(maxsize=2)
