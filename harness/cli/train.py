@@ -134,6 +134,16 @@ def train(method, parent, data, name, overwrite, config_file, overrides, no_resu
     the config) shards the base over the GPUs instead.  Several hosts: run
     `accelerate launch` yourself (README, "Scaling out").
 
+    A `monitor: {task, limit, judges, every}` section (dpo, hs-dpo, grpo) watches for
+    over-optimisation: before step 1 and every N optimizer steps it generates on a
+    held-out task subset from the model being trained, judges it with the training
+    reward (the proxy) and the other judges, and writes monitor.jsonl beside the
+    checkpoint (proxy, judges, accuracy/F1, log-ratio to the parent, length, copy
+    rate, distinct-n).  Rule: a point shows gaming when, against the first point on
+    the same samples, the proxy's mean rises (95% paired-bootstrap interval above 0)
+    while another judge's composite or accuracy falls (interval below 0); it warns,
+    and with `stop: true` stops training (README, "Does the child game its judge?").
+
     \b
     Examples:
       harness train --method dpo --parent exp_18 --data pairs/exp18.jsonl --output exp_19 --config configs/exp_19.yaml
@@ -141,6 +151,7 @@ def train(method, parent, data, name, overwrite, config_file, overrides, no_resu
       harness train --method hs-dpo --parent exp_18 --data pairs.jsonl --output exp_19b --set beta=0.2 --set epochs=2
       harness train --method sft --parent exp_18 --data sft.jsonl --output my_rsft --gpus 2
       harness train --method sft --parent exp_18 --data sft.jsonl --output probe --config configs/rsft.yaml --set max_steps=8 --set profile_steps=4-6
+      harness train --method dpo --parent exp_18 --data pairs.jsonl --output exp_19 --config configs/exp_19.yaml --set 'monitor={"task": "wildguard", "judges": ["heuristic:lexical"], "every": 100}'
       harness train --method sft --parent hf:meta-llama/Llama-3.1-8B-Instruct --data sft.jsonl --output rsft_8b --config configs/llama8b_fsdp_qlora.yaml --gpus 2
       accelerate launch --num_processes 2 -m harness train --method dpo --parent exp_18 --data pairs.jsonl --output exp_19
     """
@@ -170,6 +181,13 @@ def train(method, parent, data, name, overwrite, config_file, overrides, no_resu
         mfu = f"{100 * speed['mfu']:.1f}% of the {speed['device']} bf16 peak" if speed.get("mfu") is not None else "n/a"
         click.echo(f"  {speed['tokens']:,} real tokens in {speed['train_runtime_s']} s: {speed['tokens_per_s']:,.0f} "
                    f"tokens/s, MFU {mfu} (preparation {speed['prepare_s']} s)")
+    watch = m.get("monitor")
+    if watch and watch.get("first"):  # the over-optimisation monitor (harness/train/monitor.py)
+        first, last = watch["first"], watch["last"]
+        click.echo(f"  monitor: {watch['points']} points in {watch['file']} ({watch['seconds']} s); proxy "
+                   f"{first['proxy']:.3f} -> {last['proxy']:.3f}, accuracy {first['accuracy']:.3f} -> "
+                   f"{last['accuracy']:.3f}; gaming: {watch['gaming_steps'] or 'none'}"
+                   + (f"; stopped at step {watch['stopped_at']}" if watch["stopped_at"] is not None else ""))
     profile = m.get("profile")
     if profile and "error" in profile:
         click.echo(f"  profile: {profile['error']}")
@@ -195,6 +213,9 @@ def pipeline(config_file, overwrite, data_dir, runs_dir, quiet):
 
     Each step is skipped when its outputs exist, so running the same command
     after a kill resumes.  State and pairs go to pipelines/NAME/ (or 'workdir').
+    With `train.monitor` configured, its 'monitor' step checks the training
+    monitor against `train.monitor.bounds` (default: no gaming point) and the
+    command exits with code 3 when they are exceeded, after the other steps ran.
 
     \b
     Examples:
