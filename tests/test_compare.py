@@ -91,7 +91,11 @@ def test_repetition_and_label_agreement_by_hand():
 
 def test_criteria_pass_fail_and_not_evaluated(cli, pair, isolated_home):
     a, b, flip = pair
-    code, out, _ = cli("compare", a["run_id"], a["run_id"], "--criteria", "toy_dpo", "--no-reasoning")
+    code, out, err = cli("compare", a["run_id"], a["run_id"], "--criteria", "toy_dpo", "--no-reasoning")
+    assert code == 1 and "same run" in err  # issue 23: a run compared with itself is refused
+    same = flipped_replay(a["dir"], isolated_home / "same.jsonl", set())  # A's completions again, in another run
+    again = eval_run(cli, f"replay:{same}", "combined_test")
+    code, out, _ = cli("compare", a["run_id"], again["run_id"], "--criteria", "toy_dpo", "--no-reasoning")
     assert code == 0
     assert "PASS           accuracy within ±2 points of SFT: difference +0.0000" in out
     assert "NOT EVALUATED  reasoning quality +10%: heuristic.reward is missing" in out

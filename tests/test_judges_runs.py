@@ -198,9 +198,12 @@ def test_llm_judge_with_a_real_hf_model_records_unparseable_answers(run, tmp_pat
 
     tiny = build_tiny_llama(tmp_path / "tiny-judge", seed=3)
     spec = f"llm-judge:hf:{tiny}"
-    metrics = judge_run(run, [spec], progress=False,
-                        options={"llm-judge": {"max_new_tokens": 6, "chat_template": True, "device": "cpu"}})
-    section = metrics["judges"][spec]
+    from harness.errors import HarnessError
+
+    with pytest.raises(HarnessError, match=f"failed on all {N * K} completions"):  # issue 23: not a silent exit 0
+        judge_run(run, [spec], progress=False,
+                  options={"llm-judge": {"max_new_tokens": 6, "chat_template": True, "device": "cpu"}})
+    section = run.read_metrics()["judges"][spec]  # the failures are still recorded and summarised
     assert section["n_completions"] == N * K and section["n_failed"] == N * K
     records = read_jsonl_records(run.dir / "judgments.jsonl")
     assert len(records) == N * K and all("not a JSON object" in r["error"] for r in records)

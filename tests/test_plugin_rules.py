@@ -330,3 +330,15 @@ def test_import_harness_gives_the_public_api_without_heavy_modules():
                                  "ParseResult", "Judge", "Judgment", "JudgeInput", "Trainer", "TrainRequest",
                                  "TrainResult", "HarnessError", "check_model_options", "JudgeOption"]))
     assert out[1] == "[]"
+
+
+def test_a_plugin_that_exits_at_import_is_a_plugin_error_not_a_silent_exit_0(install, cli):
+    """Issue 23: ``sys.exit(0)`` at import used to make every command exit 0 with no output."""
+    install({"quitter": "import sys\nsys.exit(0)\n"})
+    code, out, err = cli("plugins", "--json")
+    assert code == 1
+    plugins = {p["name"]: p for p in json.loads(out)}
+    assert "sys.exit(0)" in plugins["quitter"]["error"]
+    assert "plugin 'quitter'" in err
+    code, out, err = cli("tasks")
+    assert "combined_test" in out  # the other plugins still work

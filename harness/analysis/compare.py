@@ -147,6 +147,9 @@ def compare_runs(store: RunStore, ref_a: str, ref_b: str, *, partial=False, seed
     """Everything ``harness compare`` shows, as a JSON-ready dict."""
     a = load_side(store, ref_a, "A", partial)
     b = load_side(store, ref_b, "B", partial)
+    if a.run.dir.resolve() == b.run.dir.resolve():
+        raise HarnessError(f"RUN_A and RUN_B are the same run ({a.run.id}); a run compared with itself has no "
+                           "differences to show: give two runs of one task (see `harness runs`)")
     check_same_task(a, b)
     ra, rb = align(a, b)
     task = a.manifest["task"]

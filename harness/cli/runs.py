@@ -38,6 +38,9 @@ def runs(ctx, task, model, as_json, runs_dir):
         r.pop("metrics_json", None)
     if as_json:
         click.echo(json.dumps(rows, indent=2))
+    elif not rows and (task or model) and RunStore(runs_dir).list_runs():
+        given = " ".join(f"--{k} {v}" for k, v in (("task", task), ("model", model)) if v)
+        click.echo(f"No run matches {given}. `harness runs` lists every run.")
     elif not rows:
         click.echo("No runs yet. Start one with: harness eval --model keyword-baseline --task combined_test")
     else:

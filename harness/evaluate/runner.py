@@ -78,46 +78,56 @@ def evaluate(request: EvalRequest, topology: Topology | None = None, log=None) -
 
         check_judge_specs(request.judges, request.judge_options)
     timeline.mark("planned")
-    model = None
+    loaded = {"model": None}
     results = []
     try:
         for plan in plans:
-            if topology.rank > 0 and model is None:
-                # Load while rank 0 loads: rank 0 creates the run only once its own model is up, so a
-                # worker that waited for the run first would load after it, one load after the other.
-                model = load_model_for(None, plan, store)
-            run, done = find_run(store, plan, rerun=request.rerun, topology=topology)
-            if run and len(done) == len(plan.samples):
-                if topology.rank > 0:
-                    continue  # rank 0 scores
-                metrics = run.read_metrics(plan.policy)
-                if metrics is None:
-                    log(f"Scoring {run.id} under policy {plan.policy} from its stored completions.")
-                    metrics = finalize(plan, run)
-                else:
-                    log(f"{run.id} is already complete (use --rerun for a fresh run).")
-            else:
-                if model is None:
-                    model = load_model_for(run, plan, store)
-                if run is None:
-                    run = create_run(store, plan, topology)
-                elif done:
-                    log(f"Resuming {run.id}: {len(done)}/{len(plan.samples)} samples already recorded.")
-                with run.owned() if topology.rank == 0 else nullcontext():  # `harness runs` tells live from killed
-                    metrics = execute(plan, run, done, model, progress=request.progress, use_cache=request.use_cache,
-                                      topology=topology, timeline=timeline)
-                if metrics is None:  # a non-zero rank
-                    continue
-            if request.judges:
-                from harness.judge.runner import judge_run
-
-                judged = judge_run(run, request.judges, progress=request.progress, options=request.judge_options)
-                metrics = {**metrics, "judges": judged["judges"]}
-            results.append(EvalResult(plan.task.name, run, metrics))
+            key_lock = store.key_lock(plan.key) if topology.rank == 0 else nullcontext()
+            with key_lock:  # two identical evals started together: the second is refused, not a duplicate
+                evaluate_plan(request, plan, store, topology, timeline, loaded, results, log)
     finally:
-        if model is not None:
-            model.close()
+        if loaded["model"] is not None:
+            loaded["model"].close()
     return results
+
+
+def evaluate_plan(request, plan, store, topology, timeline, loaded: dict, results, log):
+    """Find, resume or create the run of one plan, generate what it lacks and score it.
+
+    ``loaded["model"]`` is the model, loaded once for every plan (closed by the caller).
+    """
+    if topology.rank > 0 and loaded["model"] is None:
+        # Load while rank 0 loads: rank 0 creates the run only once its own model is up, so a
+        # worker that waited for the run first would load after it, one load after the other.
+        loaded["model"] = load_model_for(None, plan, store)
+    run, done = find_run(store, plan, rerun=request.rerun, topology=topology)
+    if run and len(done) == len(plan.samples):
+        if topology.rank > 0:
+            return  # rank 0 scores
+        metrics = run.read_metrics(plan.policy)
+        if metrics is None:
+            log(f"Scoring {run.id} under policy {plan.policy} from its stored completions.")
+            metrics = finalize(plan, run)
+        else:
+            log(f"{run.id} is already complete (use --rerun for a fresh run).")
+    else:
+        if loaded["model"] is None:
+            loaded["model"] = load_model_for(run, plan, store)
+        if run is None:
+            run = create_run(store, plan, topology)
+        elif done:
+            log(f"Resuming {run.id}: {len(done)}/{len(plan.samples)} samples already recorded.")
+        with run.owned() if topology.rank == 0 else nullcontext():  # `harness runs` tells live from killed
+            metrics = execute(plan, run, done, loaded["model"], progress=request.progress, use_cache=request.use_cache,
+                              topology=topology, timeline=timeline)
+        if metrics is None:  # a non-zero rank
+            return
+    if request.judges:
+        from harness.judge.runner import judge_run
+
+        judged = judge_run(run, request.judges, progress=request.progress, options=request.judge_options)
+        metrics = {**metrics, "judges": judged["judges"]}
+    results.append(EvalResult(plan.task.name, run, metrics))
 
 
 def load_model_for(run: Run | None, plan: RunPlan, store: RunStore):
@@ -181,6 +191,8 @@ def find_run(store: RunStore, plan: RunPlan, rerun=False, topology=None) -> tupl
     if not existing:
         return None, []
     run = store.open_run(existing["run_id"])
+    if existing["status"] == "failed" and run.manifest.get("no_output") and topology.rank == 0:
+        return None, []  # its model produced nothing: retried as a fresh run
     return run, run.read_samples()
 
 
@@ -310,7 +322,30 @@ def finalize(plan: RunPlan, run: Run) -> dict:
     missing = {s.id for s in plan.samples} - set(ids)
     if missing:
         raise HarnessError(f"{run.id}: {len(missing)} samples have no record; run the command again to finish")
+    check_some_output(run, records)
     metrics = plan.task.score(records, plan.policy)
     run.write_metrics(plan.policy, metrics)
     run.store.update(run.id, status="complete", n_done=len(records), finished=True)
     return metrics
+
+
+NO_OUTPUT = "no usable completion"
+
+
+def check_some_output(run: Run, records: list[SampleRecord]):
+    """Fail a run whose model produced nothing (every request failed, every completion empty).
+
+    Such a run would otherwise be scored F1 0 with every sample blamed on the
+    parser, and ranked.  It is marked failed, and the same command retries it.
+    """
+    completions = [c for r in records for c in r.completions]
+    if not completions or any(c.text is not None and c.text.strip() for c in completions):
+        return
+    errors = [c.error for c in completions if c.error]
+    first = f"; first error: {errors[0]}" if errors else "; every completion was empty"
+    reason = (f"{NO_OUTPUT}: the model returned nothing usable for any of the {len(completions)} requests "
+              f"({len(errors)} failed{first})")
+    run.store.update(run.id, status="failed", n_done=len(records))
+    run.write_manifest({**run.manifest, "failure": reason, "no_output": True})
+    raise HarnessError(f"{run.id}: {reason}. The run is marked failed and is not scored; fix the model or endpoint "
+                       "and run the same command again to retry it")

@@ -246,7 +246,19 @@ def judge_run(run, judge_specs, *, cache: bool = True, progress: bool = True, op
     finally:
         conn.close()
     run.write_judges({s.name: s.to_dict() for s in summaries})
+    check_some_judged(run, summaries)
     return run.read_metrics() or {"judges": {s.name: s.to_dict() for s in summaries}}
+
+
+def check_some_judged(run, summaries):
+    """A judge that failed on every completion is an error (exit 1), not a summary with no scores."""
+    for s in summaries:
+        d = s.to_dict()
+        if d["n_completions"] and d["n_failed"] == d["n_completions"]:
+            first = next((r.error for r in store.latest(store.read_records(run), s.identity) if r.error), "?")
+            raise HarnessError(f"judge {s.name} failed on all {d['n_completions']} completions of {run.id} "
+                               f"(first error: {first}); nothing was scored. The failures are recorded in "
+                               f"{run.dir / 'judgments.jsonl'} and are retried when the command runs again")
 
 
 def _judge_items(judge, identity, items, run, out, conn, cache, progress, batch_size):

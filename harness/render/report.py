@@ -268,6 +268,12 @@ def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_pa
     if not refs:
         raise HarnessError("harness report needs at least one run id (see `harness runs`)")
     runs = [open_run(store, ref) for ref in refs]
+    seen = {}
+    for run, ref in zip(runs, refs):
+        if run.dir.resolve() in seen:
+            raise HarnessError(f"run {run.id} is given more than once ({seen[run.dir.resolve()]} and {ref}); a run "
+                               "compared with itself has no differences: name each run once")
+        seen[run.dir.resolve()] = ref
     sections = []
     try:
         board = build_leaderboard(store, run_ids={r.id for r in runs}, include_subsets=True)  # the runs named
