@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from harness.errors import HarnessError
-from harness.human_eval import answers, stats
+from harness.human_eval import answers, raters, stats
 from harness.human_eval.study import Item, Study, create_study, open_study
 from harness.score.stats import wilson_interval
 from tests.human_eval_fixtures import LIMIT, make_runs
@@ -197,57 +197,67 @@ def test_a_process_killed_mid_submit_leaves_no_partial_rows(study):
 # -- the app's refusals (no browser needed) --------------------------------------------
 
 
-def client_for(study, host="127.0.0.1"):
+BASE = "http://127.0.0.1:8765"
+
+
+def client_for(study, host="127.0.0.1", rater=None):
+    """A test client; with ``rater`` (a display name) it carries a new rater session's cookie."""
     from starlette.testclient import TestClient
 
-    from harness.human_eval.app import create_app
+    from harness.human_eval.app import RATER_COOKIE, create_app
 
-    return TestClient(create_app(study, host), base_url="http://testserver", follow_redirects=False)
+    c = TestClient(create_app(study, host), base_url=BASE, follow_redirects=False)
+    if rater is not None:
+        session, secret = raters.new_session(study, rater)
+        c.cookies.set(RATER_COOKIE, secret)
+        c.session = session
+    return c
 
 
-def form(study, rater, item=1, **changes):
-    token = answers.rater_token(study, rater)
-    return {"csrf": token, "item": str(item), **ALL, "comment": "", **changes}
+def form(c, item=1, version=0, **changes):
+    return {"csrf": c.session.csrf, "item": str(item), "version": str(version), **ALL, "comment": "", **changes}
 
 
-ORIGIN = {"Origin": "http://testserver"}
+ORIGIN = {"Origin": BASE}
 
 
 def test_malformed_or_cross_site_posts_are_refused_and_store_nothing(study):
-    c = client_for(study)
+    c = client_for(study, rater="ann")
     cases = [
-        (form(study, "ann", ship="maybe"), ORIGIN, 400, "answer to &#39;ship&#39; must be one of"),
-        (form(study, "ann", csrf="forged"), ORIGIN, 403, "wrong form token"),
-        ({k: v for k, v in form(study, "ann").items() if k != "csrf"}, ORIGIN, 403, "wrong form token"),
-        (form(study, "ann", item="x"), ORIGIN, 400, "must be an item number"),
-        (form(study, "ann", item="42"), ORIGIN, 400, "has no item 42"),
-        (form(study, "ann"), {"Origin": "http://evil.example"}, 403, "cross-site request"),
-        (form(study, "ann"), {}, 403, "no Origin or Referer"),
+        (form(c, ship="maybe"), ORIGIN, 400, "answer to &#39;ship&#39; must be one of"),
+        (form(c, csrf="forged"), ORIGIN, 403, "wrong form token"),
+        ({k: v for k, v in form(c).items() if k != "csrf"}, ORIGIN, 403, "wrong form token"),
+        (form(c, item="x"), ORIGIN, 400, "must be an item number"),
+        (form(c, item="42"), ORIGIN, 400, "has no item 42"),
+        ({k: v for k, v in form(c).items() if k != "version"}, ORIGIN, 400, "field &#39;version&#39;"),
+        (form(c), {"Origin": "http://evil.example"}, 403, "cross-site request"),
+        (form(c), {}, 403, "no Origin or Referer"),
     ]
     for data, headers, status, message in cases:
-        r = c.post("/rate/ann", data=data, headers=headers)
+        r = c.post("/answer", data=data, headers=headers)
         assert r.status_code == status and message in r.text, (data, r.status_code, r.text[-300:])
-    r = c.post("/rate/ann", content=b'{"ship": "A"}', headers={**ORIGIN, "Content-Type": "application/json"})
+    r = c.post("/answer", content=b'{"ship": "A"}', headers={**ORIGIN, "Content-Type": "application/json"})
     assert r.status_code == 400 and "expected a form" in r.text
-    body = "&".join(f"{k}={v}" for k, v in form(study, "ann").items()) + "&ship=A"
-    r = c.post("/rate/ann", content=body.encode(), headers={**ORIGIN, "Content-Type": "application/x-www-form-urlencoded"})
+    body = "&".join(f"{k}={v}" for k, v in form(c).items()) + "&ship=A"
+    r = c.post("/answer", content=body.encode(),
+               headers={**ORIGIN, "Content-Type": "application/x-www-form-urlencoded"})
     assert r.status_code == 400 and "given twice" in r.text
     assert stored(study) == []
-    r = c.post("/rate/ann", data=form(study, "ann"), headers=ORIGIN)
-    assert r.status_code == 303 and r.headers["location"] == "/rate/ann"
+    r = c.post("/answer", data=form(c), headers=ORIGIN)
+    assert r.status_code == 303 and r.headers["location"] == "/rate"
     assert len(stored(study)) == 4
 
 
 def test_pages_carry_a_strict_csp_and_escape_text(study):
-    c = client_for(study)
-    r = c.get("/rate/ann")
+    c = client_for(study, rater="ann")
+    r = c.get("/rate")
     csp = r.headers["content-security-policy"]
     assert "script-src 'self'" in csp and "default-src 'none'" in csp and "unsafe-inline" not in csp
     assert "<script>window.__xss" not in r.text and "&lt;script&gt;window.__xss=1" in r.text
     assert "<script src=\"/static/rate.js\" defer></script>" in r.text and r.text.count("<script") == 1
     assert c.get("/static/rate.js").headers["content-type"].startswith("text/javascript")
     assert c.get("/static/../study.py").status_code == 404
-    assert c.get("/rate/<b>").status_code == 400
+    assert c.get("/item/<b>").status_code == 404
 
 
 def test_bound_beyond_loopback_the_access_token_is_required(study):
@@ -256,7 +266,8 @@ def test_bound_beyond_loopback_the_access_token_is_required(study):
     assert c.get("/?token=wrong").status_code == 403
     r = c.get(f"/?token={study.access_token}")
     assert r.status_code == 200 and "harness_study_token" in r.headers["set-cookie"]
-    assert c.get("/rate/ann").status_code == 200  # the cookie carries the token on
+    assert c.get("/").status_code == 200  # the cookie carries the token on
+    assert c.get("/rate").headers["location"] == "/"  # and a rater still needs a session of their own
 
 
 def test_results_exports_and_report_section(cli, study, isolated_home):

@@ -1,4 +1,5 @@
-"""The rating page in headless Chromium: two raters at once, keyboard only, reload and server restart resume.
+"""The rating page in headless Chromium: two raters at once, keyboard only, reload and server restart resume;
+the layout at 1366x768 and on a phone; a stale tab refused; an answer reviewed and changed.
 
 Needs Debian's ``chromium`` (/usr/bin/chromium) and the ``playwright`` package, as test_report_html.py.
 """
@@ -77,10 +78,10 @@ def test_two_raters_keyboard_reload_restart_and_results(cli, isolated_home):
                     page.on("pageerror", lambda e: console.append(str(e)))
                 for page, name in ((alice, "alice"), (bob, "bob")):
                     page.goto(base + "/")
-                    page.fill("#rater", name)
+                    page.fill("#name", name)
                     with page.expect_navigation():
                         page.keyboard.press("Enter")
-                    assert page.url == f"{base}/rate/{name}"
+                    assert page.url == f"{base}/rate"
                 assert alice.inner_text("#progress") == "item 1 of 6 (0 done)"
                 # the XSS payload in every candidate reasoning is shown as text and runs nothing
                 assert "<script>window.__xss=1;document.title='pwned'</script>" in alice.inner_text("main")
@@ -114,8 +115,8 @@ def test_two_raters_keyboard_reload_restart_and_results(cli, isolated_home):
     code, out, err = cli("human-eval", "results", "browser", "--json", "--jsonl", isolated_home / "a.jsonl")
     assert code == 0, err
     res = json.loads(out)
-    assert res["raters"] == {"alice": 3, "bob": 3}
-    stored = {(r["rater"], r["item"], r["question"]): r["choice"]
+    assert res["raters"] == {"r1": 3, "r2": 3} and res["rater_names"] == {"r1": "alice", "r2": "bob"}
+    stored = {(r["rater_name"], r["item"], r["question"]): r["choice"]
               for r in map(json.loads, (isolated_home / "a.jsonl").read_text().splitlines())}
     questions = ("coherence", "specificity", "helpfulness", "ship")
     typed = {(rater, item, q): KEY_CHOICE[k] for rater, keys in (("alice", ALICE), ("bob", BOB))
@@ -135,3 +136,71 @@ def test_two_raters_keyboard_reload_restart_and_results(cli, isolated_home):
     winners = [items[1].run_left, items[2].run_right, items[3].run_right]
     ship = next(w for w in res["win_rates"] if w["question"] == "ship")
     assert (ship["candidate_wins"], ship["baseline_wins"], ship["ties"]) == (winners.count(b), winners.count(a), 0)
+
+
+def start_as(page, base, name):
+    page.goto(base + "/")
+    page.fill("#name", name)
+    with page.expect_navigation():
+        page.click("button[type=submit]")
+
+
+def test_layout_stale_tab_and_review_at_1366x768_and_on_a_phone(cli, isolated_home):
+    from playwright.sync_api import sync_playwright
+
+    assert CHROMIUM.exists(), "install Debian's chromium package: apt-get install -y chromium"
+    a, b = make_runs(cli, isolated_home)
+    study = create_study([a, b], 4, seed=5, study_id="layout", gold=1, attention=1)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = Server(study, port)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+            try:
+                context = browser.new_context(viewport={"width": 1366, "height": 768})
+                tab1 = context.new_page()
+                start_as(tab1, base, "José")
+                assert tab1.inner_text("#rater-name") == "José"
+                # Submit and the key legend are above the fold; nothing scrolls sideways
+                for selector in ("#submit", "#keys", "fieldset.question[data-question=ship]"):
+                    box = tab1.locator(selector).bounding_box()
+                    assert box["y"] + box["height"] <= 768, (selector, box)
+                assert tab1.evaluate("document.documentElement.scrollWidth") <= 1366
+                # a second tab of the same rater answers item 1; the first tab's stale submit is refused
+                tab2 = context.new_page()
+                tab2.goto(base + "/rate")
+                answer_item(tab2, "abab")
+                answer_item(tab1, "bbbb")
+                assert "answered again since this page was loaded" in tab1.inner_text("#error")
+                with tab1.expect_navigation():
+                    tab1.click("#error-link")
+                assert tab1.locator("#editing").is_visible()
+                assert tab1.locator("fieldset[data-question=ship] input[value=B]").is_checked()  # tab 2's answer
+                # change it from the review page: version 2, the earlier one kept
+                tab1.goto(base + "/review")
+                assert tab1.locator("#review tbody tr").count() == 1
+                with tab1.expect_navigation():
+                    tab1.click("#review a.change")
+                tab1.check("fieldset[data-question=ship] input[value=tie]")
+                with tab1.expect_navigation():
+                    tab1.click("#submit")
+                assert tab1.url == base + "/review"
+                assert tab1.locator("#review tbody tr td").nth(5).inner_text() == "2"
+                # a phone: one column, nothing wider than the screen, Submit reachable
+                phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True,
+                                            has_touch=True).new_page()
+                start_as(phone, base, "Zoë")
+                assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+                side_a, side_b = (phone.locator(s).bounding_box() for s in ("#side-a", "#side-b"))
+                assert side_b["y"] >= side_a["y"] + side_a["height"]  # stacked, not side by side
+                submit = phone.locator("#submit").bounding_box()
+                assert submit["x"] >= 0 and submit["x"] + submit["width"] <= 390
+            finally:
+                browser.close()
+    finally:
+        server.stop()
+    from harness.human_eval.answers import history
+
+    ship = [(h["version"], h["choices"]["ship"]) for h in history(study) if h["rater"] == "r1"]
+    assert ship == [(1, "B"), (2, "tie")]

@@ -3,18 +3,22 @@
 One submit stores every question of one item in one SQLite transaction, so
 a server killed mid-submit leaves either all of the item's answers or none.
 The key (study, item, rater, question) makes a second submit of an item
-replace the first: the last answer is kept and counted once.  Raters never
-touch each other's rows.
+replace the first: the last answer is kept and counted once, and every
+submit is also appended to ``answer_history`` (a rater may review and change
+an answer; what they answered before is kept).  Each item's answers carry a
+version: a submit names the version its page showed, and one made from a
+stale page (a second tab, a back button) is refused instead of overwriting.
+Raters never touch each other's rows.
 """
 
 from __future__ import annotations
 
+import json
 import re
-import secrets
 from dataclasses import dataclass
 
 from harness.errors import HarnessError
-from harness.human_eval.study import CHOICES, QUESTIONS, Study, connect, now_iso
+from harness.human_eval.study import CHOICES, QUESTIONS, Item, Study, connect, now_iso
 
 RATER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.-]{0,39}")
 MAX_COMMENT = 4000
@@ -30,9 +34,24 @@ class Answer:
     choice: str
     winner: str | None
     answered_at: str
+    version: int = 1
+
+
+class StaleAnswer(HarnessError):
+    """A submit made from a page older than the item's stored answers (another tab or device answered since)."""
+
+
+@dataclass
+class ItemAnswers:
+    """A rater's current answers to one item (version 0: not answered yet)."""
+
+    version: int
+    choices: dict[str, str]
+    comment: str
 
 
 def check_rater(name: str) -> str:
+    """A stored rater id (``r1``...; older studies and the Python API may use other ASCII ids)."""
     name = (name or "").strip()
     if not RATER_NAME.fullmatch(name):
         raise HarnessError(f"rater name '{name[:60]}': use 1-40 letters, digits, spaces, '_', '.' or '-', "
@@ -40,24 +59,16 @@ def check_rater(name: str) -> str:
     return name
 
 
-def rater_token(study: Study, rater: str) -> str:
-    """The rater's CSRF token, created on first visit and kept across server restarts."""
-    rater = check_rater(rater)
-    conn = connect(study.path)
-    try:
-        conn.execute("INSERT OR IGNORE INTO raters VALUES (?, ?, ?, ?)",
-                     (study.study_id, rater, secrets.token_urlsafe(24), now_iso()))
-        return conn.execute("SELECT csrf_token FROM raters WHERE study_id = ? AND rater = ?",
-                            (study.study_id, rater)).fetchone()[0]
-    finally:
-        conn.close()
+def save_item_answers(study: Study, rater: str, item_no: int, choices: dict[str, str], comment: str = "",
+                      version: int | None = None) -> int:
+    """Store all answers of one item by one rater atomically; returns the new version.
 
-
-def save_item_answers(study: Study, rater: str, item_no: int, choices: dict[str, str], comment: str = ""):
-    """Store all answers of one item by one rater atomically (replacing any earlier submit)."""
+    ``version``: the version of the answers the rater's page showed (0 when it
+    showed none); a different stored version raises :class:`StaleAnswer` and
+    stores nothing.  None skips the check (scripts that own the study).
+    """
     rater = check_rater(rater)
-    if not any(item.item_no == item_no for item in study.items):
-        raise HarnessError(f"study {study.study_id} has no item {item_no} (items 1-{len(study.items)})")
+    study.item(item_no)  # names the item range when there is no such item
     missing = [q for q in QUESTIONS if q not in choices]
     extra = [q for q in choices if q not in QUESTIONS]
     if missing or extra:
@@ -69,31 +80,72 @@ def save_item_answers(study: Study, rater: str, item_no: int, choices: dict[str,
             raise HarnessError(f"answer to '{question}' must be one of {', '.join(CHOICES)}, got '{choice[:20]}'")
     if len(comment) > MAX_COMMENT:
         raise HarnessError(f"comment is {len(comment)} characters; at most {MAX_COMMENT}")
-    write_answers(study, rater, item_no, [(q, choices[q]) for q in QUESTIONS], comment.strip())
+    return write_answers(study, rater, item_no, [(q, choices[q]) for q in QUESTIONS], comment.strip(), version)
 
 
-def write_answers(study: Study, rater: str, item_no: int, rows: list[tuple[str, str]], comment: str):
-    """The one transaction of a submit; any failure rolls every row of it back."""
+def write_answers(study: Study, rater: str, item_no: int, rows, comment: str, expected_version: int | None = None
+                  ) -> int:
+    """The one transaction of a submit (answers, comment, history); any failure rolls every row of it back."""
     stamp = now_iso()
     conn = connect(study.path)
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
+            key = (study.study_id, item_no, rater)
+            current = conn.execute("SELECT COALESCE(MAX(version), 0) FROM answers WHERE study_id = ? AND "
+                                   "item_no = ? AND rater = ?", key).fetchone()[0]
+            if expected_version is not None and expected_version != current:
+                raise StaleAnswer(
+                    f"item {item_no} was answered again since this page was loaded (stored version {current}, "
+                    f"this page showed version {expected_version}: another tab or device?); nothing was "
+                    "changed: reload to see the stored answers and change them there")
+            version, written = current + 1, {}
             for question, choice in rows:
+                written[question] = choice
                 conn.execute(
-                    "INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (study_id, item_no, rater, question)"
-                    " DO UPDATE SET choice = excluded.choice, answered_at = excluded.answered_at",
-                    (study.study_id, item_no, rater, question, choice, stamp))
-            conn.execute("DELETE FROM comments WHERE study_id = ? AND item_no = ? AND rater = ?",
-                         (study.study_id, item_no, rater))
+                    "INSERT INTO answers (study_id, item_no, rater, question, choice, answered_at, version) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (study_id, item_no, rater, question) DO UPDATE SET "
+                    "choice = excluded.choice, answered_at = excluded.answered_at, version = excluded.version",
+                    (*key, question, choice, stamp, version))
+            conn.execute("DELETE FROM comments WHERE study_id = ? AND item_no = ? AND rater = ?", key)
             if comment:
-                conn.execute("INSERT INTO comments VALUES (?, ?, ?, ?)", (study.study_id, item_no, rater, comment))
+                conn.execute("INSERT INTO comments VALUES (?, ?, ?, ?)", (*key, comment))
+            conn.execute("INSERT INTO answer_history VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (*key, version, json.dumps(written), comment, stamp))
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
     finally:
         conn.close()
+    return version
+
+
+def item_answers(study: Study, rater: str, item_no: int) -> ItemAnswers:
+    """The rater's current answers to one item, to show them for review."""
+    conn = connect(study.path)
+    try:
+        key = (study.study_id, item_no, rater)
+        rows = conn.execute("SELECT question, choice, version FROM answers WHERE study_id = ? AND item_no = ? "
+                            "AND rater = ?", key).fetchall()
+        comment = conn.execute("SELECT comment FROM comments WHERE study_id = ? AND item_no = ? AND rater = ?",
+                               key).fetchone()
+    finally:
+        conn.close()
+    return ItemAnswers(max((r[2] for r in rows), default=0), {r[0]: r[1] for r in rows}, comment[0] if comment else "")
+
+
+def history(study: Study) -> list[dict]:
+    """Every submit ever made, oldest first: one row per (item, rater, version) with its choices."""
+    conn = connect(study.path)
+    try:
+        rows = conn.execute("SELECT * FROM answer_history WHERE study_id = ? ORDER BY item_no, rater, version",
+                            (study.study_id,)).fetchall()
+    finally:
+        conn.close()
+    return [{"item": r["item_no"], "rater": r["rater"], "version": r["version"],
+             "choices": json.loads(r["choices_json"]), "comment": r["comment"], "answered_at": r["answered_at"]}
+            for r in rows]
 
 
 def answered_items(study: Study, rater: str) -> set[int]:
@@ -112,12 +164,13 @@ def next_item(study: Study, rater: str):
     return first_unanswered(study, answered_items(study, rater))
 
 
-def first_unanswered(study: Study, done: set[int]):
-    return next((item for item in study.items if item.item_no not in done), None)
+def first_unanswered(study: Study, done: set[int]) -> Item | None:
+    return next((item for item in study.shown if item.item_no not in done), None)
 
 
 def read_answers(study: Study) -> list[Answer]:
-    items = {item.item_no: item for item in study.items}
+    """Every rater's current answers, check items included (statistics keep only :attr:`Study.items`)."""
+    items = {item.item_no: item for item in study.shown}
     conn = connect(study.path)
     try:
         rows = conn.execute("SELECT * FROM answers WHERE study_id = ? ORDER BY item_no, rater, question",
@@ -128,7 +181,8 @@ def read_answers(study: Study) -> list[Answer]:
     for r in rows:
         item = items[r["item_no"]]
         winner = {"A": item.run_left, "B": item.run_right}.get(r["choice"])
-        out.append(Answer(r["item_no"], r["rater"], r["question"], r["choice"], winner, r["answered_at"]))
+        out.append(Answer(r["item_no"], r["rater"], r["question"], r["choice"], winner, r["answered_at"],
+                          r["version"]))
     return out
 
 

@@ -8,48 +8,56 @@ and uvicorn serving without a framework's ORM, sessions or admin; Jinja2 with
 inline script or style: the page loads ``/static/rate.js`` and ``rate.css``
 under the CSP ``script-src 'self'``.
 
-Protection: a strict Content-Security-Policy on every response; each POST
-must carry the rater's CSRF token (a form field checked server-side against
-the database) and a same-origin ``Origin`` (or, failing that, ``Referer``);
-bound to anything but loopback, every request needs the study's access token
-(``?token=``, then kept in a SameSite=Strict cookie).
+Raters are sessions (:mod:`harness.human_eval.raters`): the start form or a
+personal link (`harness human-eval invite`) sets a cookie holding the rater's
+secret; no URL or form field names a rater.  Each POST must carry the rater's
+form token and a same-origin ``Origin`` (or ``Referer``); each answer names
+the version its page showed, so a stale tab is refused instead of
+overwriting; ``/review`` lists a rater's answers and ``/item/N`` changes one
+(the history is kept).  The Host allow-list, body limits, access token and
+security headers are in :mod:`harness.human_eval.guard`.
 """
 
 from __future__ import annotations
 
 import hmac
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from harness.errors import HarnessError
 from harness.human_eval import answers as answers_mod
+from harness.human_eval import raters
+from harness.human_eval.guard import (
+    LOOPBACK,
+    MAX_BODY,
+    BodyTooLarge,
+    guard,
+    needs_token,
+    read_body,
+)
 from harness.human_eval.study import CHOICES, QUESTION_TEXT, QUESTIONS, Study
 
 HERE = Path(__file__).parent
-CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-       "form-action 'self'; base-uri 'none'; frame-ancestors 'none'")
-MAX_BODY = 16 * 1024
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 STATIC = {"rate.js": "text/javascript; charset=utf-8", "rate.css": "text/css; charset=utf-8"}
-
-
-def needs_token(host: str) -> bool:
-    return host not in LOOPBACK
+RATER_COOKIE = "harness_rater"
+COOKIE_DAYS = 30
+__all__ = ["LOOPBACK", "MAX_BODY", "create_app", "needs_token", "parse_form", "serve", "study_url"]
 
 
 class BadRequest(Exception):
     """A malformed or refused request: answered with this status and message, nothing stored."""
 
-    def __init__(self, message: str, status: int = 400):
+    def __init__(self, message: str, status: int = 400, link: tuple[str, str] | None = None):
         super().__init__(message)
         self.status = status
+        self.link = link
 
 
 def parse_form(body: bytes, content_type: str) -> dict[str, str]:
     if content_type.split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
         raise BadRequest("expected a form (application/x-www-form-urlencoded)")
     if len(body) > MAX_BODY:
-        raise BadRequest(f"form is larger than {MAX_BODY} bytes")
+        raise BadRequest(f"form is larger than {MAX_BODY} bytes", 413)
     try:
         pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=bool(body),
                           max_num_fields=20)
@@ -63,32 +71,23 @@ def parse_form(body: bytes, content_type: str) -> dict[str, str]:
     return form
 
 
-def create_app(study: Study, host: str = "127.0.0.1"):
-    """The Starlette application serving ``study``."""
+def create_app(study: Study, host: str = "127.0.0.1", allowed_hosts: tuple[str, ...] = ()):
+    """The Starlette application serving ``study``, behind :func:`harness.human_eval.guard.guard`."""
     from jinja2 import Environment, FileSystemLoader
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
-    from starlette.responses import (
-        HTMLResponse,
-        PlainTextResponse,
-        RedirectResponse,
-        Response,
-    )
+    from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
     from starlette.routing import Route
 
     env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True)
-    token_required = needs_token(host)
-    total = len(study.items)
+    total = len(study.shown)
 
     def render(name: str, status: int = 200, **context) -> HTMLResponse:
         return HTMLResponse(env.get_template(name).render(study_id=study.study_id, **context), status_code=status)
 
-    def error(message: str, status: int = 400) -> Response:
-        return render("error.html", status=status, message=message)
-
-    def rater_url(rater: str) -> str:
-        return f"/rate/{quote(rater, safe='')}"
+    def error(exc: BadRequest) -> Response:
+        return render("error.html", status=exc.status, message=str(exc), link=exc.link)
 
     def check_origin(request: Request):
         expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
@@ -102,49 +101,114 @@ def create_app(study: Study, host: str = "127.0.0.1"):
         if origin != expected:
             raise BadRequest(f"refused: cross-site request from {origin[:80]}", 403)
 
+    async def form_of(request: Request) -> dict[str, str]:
+        check_origin(request)
+        try:
+            body = await read_body(request.receive)
+        except BodyTooLarge:
+            raise BadRequest(f"form is larger than {MAX_BODY} bytes", 413) from None
+        return parse_form(body, request.headers.get("content-type", ""))
+
+    async def session_of(request: Request) -> raters.RaterSession | None:
+        return await run_in_threadpool(raters.session_for, study, request.cookies.get(RATER_COOKIE))
+
+    def with_session_cookie(response: Response, secret: str) -> Response:
+        # Lax, not Strict: an invitation link opened from mail is a cross-site navigation; POSTs stay guarded by
+        # the form token and the Origin check.
+        response.set_cookie(RATER_COOKIE, secret, max_age=COOKIE_DAYS * 86400, httponly=True, samesite="lax",
+                            path="/")
+        return response
+
     async def home(request: Request):
-        name = request.query_params.get("rater")
-        if name is not None:
-            try:
-                name = answers_mod.check_rater(name)
-            except HarnessError as exc:
-                return error(str(exc))
-            return RedirectResponse(rater_url(name), status_code=303)
-        return render("home.html", total=total)
+        return render("home.html", total=total, session=await session_of(request))
+
+    async def start(request: Request):
+        try:
+            form = await form_of(request)
+            session, secret = await run_in_threadpool(raters.new_session, study, form.get("name", ""))
+        except BadRequest as exc:
+            return error(exc)
+        except HarnessError as exc:
+            return error(BadRequest(str(exc), 400, ("/", "Back to the start")))
+        return with_session_cookie(RedirectResponse("/rate", status_code=303), secret)
+
+    async def personal_link(request: Request):
+        secret = request.path_params["secret"]
+        if await run_in_threadpool(raters.session_for, study, secret) is None:
+            return error(BadRequest("this personal link is not one of this study's raters", 403))
+        return with_session_cookie(RedirectResponse("/rate", status_code=303), secret)
+
+    def item_page(session, item, stored: answers_mod.ItemAnswers, done: int, back: str):
+        return render("item.html", rater=session.name, rater_id=session.rater, item=item, csrf=session.csrf,
+                      done=done, total=total, position=study.shown.index(item) + 1,
+                      questions=[(q, QUESTION_TEXT[q]) for q in QUESTIONS], choices=CHOICES, stored=stored,
+                      back=back)
 
     async def rate(request: Request):
-        try:
-            rater = answers_mod.check_rater(request.path_params["rater"])
-        except HarnessError as exc:
-            return error(str(exc))
-        csrf = await run_in_threadpool(answers_mod.rater_token, study, rater)
-        done = await run_in_threadpool(answers_mod.answered_items, study, rater)
+        session = await session_of(request)
+        if session is None:
+            return RedirectResponse("/", status_code=303)
+        done = await run_in_threadpool(answers_mod.answered_items, study, session.rater)
         item = answers_mod.first_unanswered(study, done)
         if item is None:
-            return render("done.html", rater=rater, total=total)
-        return render("item.html", rater=rater, item=item, csrf=csrf, done=len(done), total=total,
-                      position=len(done) + 1, questions=[(q, QUESTION_TEXT[q]) for q in QUESTIONS],
-                      choices=CHOICES, action=rater_url(rater))
+            return render("done.html", rater=session.name, rater_id=session.rater, total=total)
+        return item_page(session, item, answers_mod.ItemAnswers(0, {}, ""), len(done), "next")
+
+    async def edit(request: Request):
+        session = await session_of(request)
+        if session is None:
+            return RedirectResponse("/", status_code=303)
+        try:
+            item = study.item(int(request.path_params["item_no"]))
+        except (ValueError, HarnessError) as exc:
+            return error(BadRequest(str(exc) if isinstance(exc, HarnessError) else "not an item number", 404))
+        stored = await run_in_threadpool(answers_mod.item_answers, study, session.rater, item.item_no)
+        done = await run_in_threadpool(answers_mod.answered_items, study, session.rater)
+        return item_page(session, item, stored, len(done), "review")
+
+    async def review(request: Request):
+        session = await session_of(request)
+        if session is None:
+            return RedirectResponse("/", status_code=303)
+        done = await run_in_threadpool(answers_mod.answered_items, study, session.rater)
+        rows = []
+        for position, item in enumerate(study.shown, 1):
+            if item.item_no in done:
+                stored = await run_in_threadpool(answers_mod.item_answers, study, session.rater, item.item_no)
+                rows.append((position, item.item_no, stored))
+        return render("review.html", rater=session.name, rater_id=session.rater, rows=rows, total=total,
+                      questions=QUESTIONS, done=len(done))
 
     async def submit(request: Request):
         try:
-            rater = answers_mod.check_rater(request.path_params["rater"])
-            check_origin(request)
-            form = parse_form(await request.body(), request.headers.get("content-type", ""))
-            expected = await run_in_threadpool(answers_mod.rater_token, study, rater)
-            if not hmac.compare_digest(form.pop("csrf", "").encode(), expected.encode()):
+            session = await session_of(request)
+            if session is None:
+                raise BadRequest("refused: no rater session (start from the first page or your personal link)", 403,
+                                 ("/", "Back to the start"))
+            form = await form_of(request)
+            if not hmac.compare_digest(form.pop("csrf", "").encode(), session.csrf.encode()):
                 raise BadRequest("refused: missing or wrong form token (reload the page)", 403)
             try:
                 item_no = int(form.pop("item", ""))
             except ValueError:
                 raise BadRequest("field 'item' must be an item number") from None
+            try:
+                version = int(form.pop("version", ""))
+            except ValueError:
+                raise BadRequest("field 'version' must be the answers' version the page showed (reload the page)"
+                                 ) from None
+            back = form.pop("back", "next")
             comment = form.pop("comment", "")
-            await run_in_threadpool(answers_mod.save_item_answers, study, rater, item_no, form, comment)
+            try:
+                await run_in_threadpool(answers_mod.save_item_answers, study, session.rater, item_no, form, comment,
+                                        version)
+            except answers_mod.StaleAnswer as exc:
+                raise BadRequest(str(exc), 409, (f"/item/{item_no}", "Show the stored answers")) from None
         except BadRequest as exc:
-            return error(str(exc), exc.status)
+            return error(exc)
         except HarnessError as exc:
-            return error(str(exc), 400)
-        return RedirectResponse(rater_url(rater), status_code=303)
+            return error(BadRequest(str(exc), 400))
+        return RedirectResponse("/review" if back == "review" else "/rate", status_code=303)
 
     async def static(request: Request):
         name = request.path_params["name"]
@@ -153,61 +217,27 @@ def create_app(study: Study, host: str = "127.0.0.1"):
         return Response((HERE / "static" / name).read_bytes(), media_type=STATIC[name])
 
     app = Starlette(routes=[
-        Route("/", home),
-        Route("/rate/{rater}", rate, methods=["GET"]),
-        Route("/rate/{rater}", submit, methods=["POST"]),
+        Route("/", home, methods=["GET"]),
+        Route("/start", start, methods=["POST"]),
+        Route("/r/{secret}", personal_link, methods=["GET"]),
+        Route("/rate", rate, methods=["GET"]),
+        Route("/answer", submit, methods=["POST"]),
+        Route("/item/{item_no}", edit, methods=["GET"]),
+        Route("/review", review, methods=["GET"]),
         Route("/static/{name}", static),
     ])
-
-    async def guarded(scope, receive, send):
-        """Security headers on every response; the access token when not bound to loopback."""
-        if scope["type"] != "http":
-            return await app(scope, receive, send)
-        request = Request(scope)
-        set_cookie = False
-        if token_required:
-            given = request.query_params.get("token") or request.cookies.get("harness_study_token") or ""
-            if not hmac.compare_digest(given.encode(), study.access_token.encode()):
-                response = PlainTextResponse("403: this study needs its access token: open the URL "
-                                             "`harness human-eval serve` printed", status_code=403)
-                add_headers(response.headers)
-                return await response(scope, receive, send)
-            set_cookie = "token" in request.query_params
-
-        async def send_with_headers(message):
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                for key, value in security_headers():
-                    headers.append((key.encode(), value.encode()))
-                if set_cookie:
-                    headers.append((b"set-cookie", f"harness_study_token={study.access_token}; Path=/; HttpOnly; "
-                                                   "SameSite=Strict".encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
-
-    return guarded
+    return guard(app, study.access_token, needs_token(host), allowed_hosts)
 
 
-def security_headers():
-    return [("Content-Security-Policy", CSP), ("X-Content-Type-Options", "nosniff"),
-            ("Referrer-Policy", "same-origin"), ("X-Frame-Options", "DENY"), ("Cache-Control", "no-store")]
-
-
-def add_headers(headers):
-    for key, value in security_headers():
-        headers[key] = value
-
-
-def serve(study: Study, host: str = "127.0.0.1", port: int = 8765, log_level: str = "warning"):
+def serve(study: Study, host: str = "127.0.0.1", port: int = 8765, log_level: str = "warning",
+          allowed_hosts: tuple[str, ...] = ()):
     """Run the app with uvicorn until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(study, host), host=host, port=port, log_level=log_level)
+    uvicorn.run(create_app(study, host, allowed_hosts), host=host, port=port, log_level=log_level)
 
 
-def study_url(study: Study, host: str, port: int) -> str:
+def study_url(study: Study, host: str, port: int, path: str = "/") -> str:
     shown = f"[{host}]" if ":" in host else host
-    suffix = f"/?token={study.access_token}" if needs_token(host) else "/"
-    return f"http://{shown}:{port}{suffix}"
+    suffix = f"?token={study.access_token}" if needs_token(host) else ""
+    return f"http://{shown}:{port}{path}{suffix}"

@@ -1,5 +1,12 @@
 """Study results: win rates, sign tests, rater agreement, Bradley-Terry ranks, judge agreement, exports.
 
+Criteria are judged by the rule of :mod:`harness.human_eval.criteria` (an
+interval, not a point estimate); raters flagged by the check items
+(:mod:`harness.human_eval.checks`) are left out of every figure unless
+``keep_flagged``.  Agreement is Krippendorff's alpha (nominal; the
+``krippendorff`` package, which takes raters who skipped items) beside
+Cohen's/Fleiss' kappa over the items every rater answered.
+
 Units of analysis are items: each item's verdict per question is the raters'
 majority (votes for one run minus votes for the other; equal is a tie), so
 several raters on one item never count as independent evidence.  Win rates
@@ -19,6 +26,7 @@ import math
 import warnings
 from collections import Counter, defaultdict
 
+from harness.human_eval import criteria as rule
 from harness.human_eval.answers import Answer, read_answers, read_comments
 from harness.human_eval.study import QUESTIONS, Study
 from harness.score.stats import wilson_interval
@@ -41,6 +49,8 @@ def majorities(study: Study, answers: list[Answer]) -> dict[tuple[int, str], str
     items = {item.item_no: item for item in study.items}
     margin: dict[tuple[int, str], int] = defaultdict(int)
     for a in answers:
+        if a.item_no not in items:  # a check item: it measures the rater, not the runs
+            continue
         item = items[a.item_no]
         margin[(a.item_no, a.question)] += {item.run_left: 1, item.run_right: -1}.get(a.winner, 0)
     out = {}
@@ -94,21 +104,47 @@ def kappa(labels: list[list[str]]) -> float | None:
     return None if math.isnan(value) else value
 
 
+def krippendorff_alpha(table: list[list[str | None]]) -> float | None:
+    """Krippendorff's alpha, nominal, of items (rows) by raters (columns), None where a rater did not answer.
+
+    Computed by the ``krippendorff`` package; None when undefined (fewer than
+    two pairable values, or a single value throughout).
+    """
+    import krippendorff
+    import numpy as np
+
+    labels = sorted({v for row in table for v in row if v is not None}, key=str)
+    codes = {c: i for i, c in enumerate(labels)}
+    data = np.array([[np.nan if v is None else codes[v] for v in row] for row in table], dtype=float).T
+    if data.size == 0 or (~np.isnan(data)).sum(axis=0).max(initial=0) < 2:
+        return None
+    if len(set(data[~np.isnan(data)].tolist())) < 2:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+    return None if math.isnan(value) else value
+
+
 def agreement(study: Study, answers: list[Answer]) -> list[dict]:
-    """Per question, κ over the items every rater answered, with ties and without (items where nobody said tie)."""
+    """Per question, κ over the items every rater answered, with ties and without (items where nobody said tie),
+    and Krippendorff's α over every study item two or more raters answered."""
     raters = sorted({a.rater for a in answers})
     if len(raters) < 2:
         return []
     by = {(a.item_no, a.rater, a.question): a.choice for a in answers}
     rows = []
     for question in QUESTIONS:
-        table = []
+        table, partial = [], []
         for item in study.items:
             row = [by.get((item.item_no, r, question)) for r in raters]
             if None not in row:
                 table.append(row)
+            if sum(v is not None for v in row) >= 2:
+                partial.append(row)
         no_ties = [row for row in table if "tie" not in row]
-        rows.append({"question": question, "raters": raters,
+        rows.append({"question": question, "raters": raters, "alpha": krippendorff_alpha(partial),
+                     "alpha_items": len(partial),
                      "statistic": "Cohen's kappa" if len(raters) == 2 else "Fleiss' kappa",
                      "items": len(table), "kappa": kappa(table),
                      "items_without_ties": len(no_ties), "kappa_without_ties": kappa(no_ties),
@@ -159,17 +195,18 @@ def bradley_terry(study: Study, majority: dict, n_boot: int = 500, seed: int = 0
 
 
 def criteria_checks(win_rates: list[dict]) -> list[dict]:
-    """The seed's 60 % / 65 % human-preference criteria on the 'ship' question, per pair (B = candidate)."""
+    """The seed's 60 % / 65 % human-preference criteria on the 'ship' question, per pair (B = candidate),
+    judged by :data:`harness.human_eval.criteria.RULE`."""
     out = []
     for row in win_rates:
         if row["question"] != CRITERION_QUESTION:
             continue
         for name, threshold in CRITERIA:
-            rate = row["win_rate"]
-            status = "skip" if rate is None else "pass" if rate >= threshold else "fail"
+            v = rule.judge(row["candidate_wins"], row["baseline_wins"], row["ties"], threshold)
             out.append({"criterion": name, "threshold": threshold, "baseline": row["baseline"],
-                        "candidate": row["candidate"], "win_rate": rate, "status": status,
-                        "ci_low_clears": row["ci_low"] is not None and row["ci_low"] >= threshold})
+                        "candidate": row["candidate"], "win_rate": v.share, "ci_low": v.ci_low,
+                        "ci_high": v.ci_high, "p_one_sided": v.p_one_sided, "decided": v.decided,
+                        "items": v.items, "status": v.status, "items_needed": v.items_needed, "reason": v.reason})
     return out
 
 
@@ -210,49 +247,77 @@ def pairwise_agreement(majority: dict, pp, question: str = CRITERION_QUESTION) -
 
 
 def results(study: Study, judges: dict[str, dict[int, str | None]] | None = None, seed: int = 0,
-            pairwise: list | None = None) -> dict:
+            pairwise: list | None = None, keep_flagged: bool = False) -> dict:
     """Everything ``harness human-eval results`` prints, as one JSON-ready dict.
 
     ``judges``: per-sample picks by judge name; ``pairwise``: stored pairwise picks
     (:func:`harness.human_eval.judges.stored_pairwise_picks`), keyed in the result by their identity label.
+    Raters flagged by the check items are left out of the figures unless ``keep_flagged``.
     """
-    answers = read_answers(study)
+    from harness.human_eval.checks import rater_quality
+    from harness.human_eval.raters import rater_names
+
+    every = read_answers(study)
+    names = rater_names(study)
+    quality = rater_quality(study, every, names)
+    excluded = [] if keep_flagged else [q.rater for q in quality if q.flagged]
+    study_items = {item.item_no for item in study.items}
+    answers = [a for a in every if a.item_no in study_items and a.rater not in excluded]
     majority = majorities(study, answers)
     win_rates = pair_win_rates(study, majority)
     per_rater = Counter(a.rater for a in answers)
     return {
-        "study": study.study_id, "runs": study.runs, "items": len(study.items),
+        "study": study.study_id, "runs": study.runs, "items": len(study.items), "checks": len(study.checks),
         "raters": {r: c // len(QUESTIONS) for r, c in sorted(per_rater.items())},
+        "rater_names": {r: names.get(r, r) for r in sorted({a.rater for a in every})},
+        "rater_quality": [q.to_dict() for q in quality],
+        "excluded_raters": excluded,
         "win_rates": win_rates,
         "agreement": agreement(study, answers),
         "bradley_terry": bradley_terry(study, majority, seed=seed),
+        "rule": rule.RULE,
         "criteria": criteria_checks(win_rates),
         "judges": {name: judge_agreement(majority, picks) for name, picks in (judges or {}).items()},
         "pairwise_judges": {pp.label: pairwise_agreement(majority, pp) for pp in (pairwise or [])},
     }
 
 
+EXPORT_FIELDS = ["study", "item", "kind", "sample_id", "stratum", "run_shown_a", "run_shown_b", "rater",
+                 "rater_name", "question", "choice", "winner", "version", "comment", "answered_at"]
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def export_rows(study: Study) -> list[dict]:
-    """One row per stored answer, with the item's sides unblinded, for CSV/JSONL export."""
-    items = {item.item_no: item for item in study.items}
+    """One row per stored answer (check items included, marked by ``kind``), sides unblinded, for CSV/JSONL."""
+    from harness.human_eval.raters import rater_names
+
+    items = {item.item_no: item for item in study.shown}
     comments = read_comments(study)
+    names = rater_names(study)
     rows = []
     for a in read_answers(study):
         item = items[a.item_no]
-        rows.append({"study": study.study_id, "item": a.item_no, "sample_id": item.sample_id,
+        rows.append({"study": study.study_id, "item": a.item_no, "kind": item.kind, "sample_id": item.sample_id,
                      "stratum": item.stratum, "run_shown_a": item.run_left, "run_shown_b": item.run_right,
-                     "rater": a.rater, "question": a.question, "choice": a.choice, "winner": a.winner or "",
+                     "rater": a.rater, "rater_name": names.get(a.rater, a.rater), "question": a.question,
+                     "choice": a.choice, "winner": a.winner or "", "version": a.version,
                      "comment": comments.get((a.item_no, a.rater), ""), "answered_at": a.answered_at})
     return rows
 
 
+def csv_cell(value):
+    """A cell a spreadsheet shows as text: one that starts like a formula gets a leading quote (OWASP's
+    CSV-injection advice: = + - @ tab and carriage return)."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: list[dict]) -> str:
     out = io.StringIO()
-    fields = ["study", "item", "sample_id", "stratum", "run_shown_a", "run_shown_b", "rater", "question", "choice",
-              "winner", "comment", "answered_at"]
-    writer = csv.DictWriter(out, fieldnames=fields)
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS)
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     return out.getvalue()
 
 
@@ -268,10 +333,27 @@ def fmt(value, pct=False) -> str:
 
 def render_text(res: dict) -> str:
     label = {run: f"run {i}" for i, run in enumerate(res["runs"], 1)}
-    lines = [f"Study {res['study']}: {res['items']} items"]
+    names = res.get("rater_names", {})
+
+    def who(r):
+        return f"{names[r]} [{r}]" if names.get(r, r) != r else r
+
+    checks = f" and {res['checks']} check items (gold/attention)" if res.get("checks") else ""
+    lines = [f"Study {res['study']}: {res['items']} items{checks}"]
     lines += [f"  {label[run]} = {run}" for run in res["runs"]]
-    lines += ["Raters (items answered): " + (", ".join(f"{r} ({n})" for r, n in res["raters"].items()) or "none yet"),
-              "", "Candidate's win rate over item majorities (ties excluded, Wilson 95% CI; sign test):"]
+    lines += ["Raters (items answered): " + (", ".join(f"{who(r)} ({n})" for r, n in res["raters"].items())
+                                             or "none yet")]
+    quality = res.get("rater_quality", [])
+    if res.get("checks") or any(q["flagged"] for q in quality):
+        lines += ["", "Rater quality (check items; flagged raters are left out of every figure below"
+                  + (", kept by --keep-flagged" if not res.get("excluded_raters") and any(q["flagged"] for q in quality)
+                     else "") + "):"]
+        for q in quality:
+            gold = (f"gold {q['gold_right']}/{q['gold_answers']} ({fmt(q['gold_accuracy'], True)} "
+                    f"[{fmt(q['gold_ci'][0], True)}, {fmt(q['gold_ci'][1], True)}])" if q["gold_answers"] else "gold -")
+            lines.append(f"  {who(q['rater'])}: {q['items']} items, {gold}, attention {q['attention_passed']}/"
+                         f"{q['attention_items']}" + (f"  FLAGGED: {'; '.join(q['flags'])}" if q["flags"] else "  ok"))
+    lines += ["", "Candidate's win rate over item majorities (ties excluded, Wilson 95% CI; sign test):"]
     for w in res["win_rates"]:
         lines.append(f"  {label[w['candidate']]} vs {label[w['baseline']]}  {w['question']:<11} "
                      f"{w['candidate_wins']}-{w['baseline_wins']}-{w['ties']} (win-loss-tie)  "
@@ -279,9 +361,11 @@ def render_text(res: dict) -> str:
                      f"ties as half {fmt(w['win_rate_ties_half'], True)}  p={fmt(w['sign_test_p'])}")
     if res["agreement"]:
         first = res["agreement"][0]
-        lines += ["", f"Rater agreement ({first['statistic']}; raters {', '.join(first['raters'])}):"]
+        lines += ["", f"Rater agreement (Krippendorff's alpha, nominal; {first['statistic']}; raters "
+                      f"{', '.join(who(r) for r in first['raters'])}):"]
         for a in res["agreement"]:
-            lines.append(f"  {a['question']:<11} kappa {fmt(a['kappa'])} over {a['items']} items; without ties "
+            lines.append(f"  {a['question']:<11} Krippendorff's alpha {fmt(a['alpha'])} over {a['alpha_items']} "
+                         f"items; kappa {fmt(a['kappa'])} over {a['items']} items; without ties "
                          f"{fmt(a['kappa_without_ties'])} over {a['items_without_ties']}; raw agreement "
                          f"{fmt(a['raw_agreement'], True)}")
     else:
@@ -291,11 +375,12 @@ def render_text(res: dict) -> str:
         for b in res["bradley_terry"]:
             lines.append(f"  {b['question']:<11} {label[b['run']]}: {b['score']:+.3f} "
                          f"[{b['ci_low']:+.3f}, {b['ci_high']:+.3f}]")
-    lines += ["", "Seed criteria ('which would you ship', ties excluded):"]
+    lines += ["", "Seed criteria ('which would you ship', ties excluded). Rule: " + res["rule"] + ":"]
     for c in res["criteria"]:
-        clears = "; the CI's lower bound clears it" if c["ci_low_clears"] else ""
         lines.append(f"  [{c['status'].upper()}] {c['criterion']} >= {100 * c['threshold']:.0f}%: "
-                     f"{label[c['candidate']]} vs {label[c['baseline']]} {fmt(c['win_rate'], True)}{clears}")
+                     f"{label[c['candidate']]} vs {label[c['baseline']]} {fmt(c['win_rate'], True)} "
+                     f"[{fmt(c['ci_low'], True)}, {fmt(c['ci_high'], True)}] over {c['decided']} decided items, "
+                     f"one-sided p={fmt(c['p_one_sided'])}: {c['reason']}")
     for name, j in res["judges"].items():
         lines.append(f"Judge {name} agrees with the raters' majority ('ship') on {j['agree']}/{j['items']} items "
                      f"({fmt(j['agreement'], True)} [{fmt(j['ci_low'], True)}, {fmt(j['ci_high'], True)}])")

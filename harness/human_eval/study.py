@@ -63,7 +63,23 @@ MIGRATIONS = (
         PRIMARY KEY (study_id, item_no, rater)
     );
     """,
+    # 2: gold and attention-check items (issue 26), raters as sessions with their own secret,
+    # answer versions (a stale tab cannot overwrite) and the history of every submit.
+    """
+    ALTER TABLE items ADD COLUMN kind TEXT NOT NULL DEFAULT 'study';
+    ALTER TABLE items ADD COLUMN expected_json TEXT;
+    ALTER TABLE raters ADD COLUMN display_name TEXT;
+    ALTER TABLE raters ADD COLUMN session_hash TEXT;
+    CREATE UNIQUE INDEX raters_session ON raters(session_hash);
+    ALTER TABLE answers ADD COLUMN version INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE answer_history (
+        study_id TEXT NOT NULL, item_no INTEGER NOT NULL, rater TEXT NOT NULL, version INTEGER NOT NULL,
+        choices_json TEXT NOT NULL, comment TEXT NOT NULL, answered_at TEXT NOT NULL,
+        PRIMARY KEY (study_id, item_no, rater, version)
+    );
+    """,
 )
+ITEM_KINDS = ("study", "gold", "attention")
 
 
 def now_iso() -> str:
@@ -120,10 +136,13 @@ class Item:
     verdict_left: str | None
     reasoning_right: str
     verdict_right: str | None
+    kind: str = "study"  # "gold" and "attention" items check raters and never count as evidence
+    expected: dict[str, str] | None = None  # a check item's expected choice per question
 
     @classmethod
     def from_row(cls, row) -> Item:
-        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+        fields = {k: row[k] for k in cls.__dataclass_fields__ if k not in ("expected",)}
+        return cls(**fields, expected=json.loads(row["expected_json"]) if row["expected_json"] else None)
 
 
 @dataclass
@@ -134,8 +153,24 @@ class Study:
     stratify_by: str | None
     runs: list[str]
     access_token: str
-    items: list[Item]
+    shown: list[Item]  # every item raters see, in page order (study items and checks)
     path: Path
+
+    @property
+    def items(self) -> list[Item]:
+        """The items that compare runs (what every statistic counts); checks are in :attr:`checks`."""
+        return [item for item in self.shown if item.kind == "study"]
+
+    @property
+    def checks(self) -> list[Item]:
+        """Gold and attention-check items: they measure raters, never the runs."""
+        return [item for item in self.shown if item.kind != "study"]
+
+    def item(self, item_no: int) -> Item:
+        for item in self.shown:
+            if item.item_no == item_no:
+                return item
+        raise HarnessError(f"study {self.study_id} has no item {item_no} (items 1-{len(self.shown)})")
 
     @property
     def pairs(self) -> list[tuple[str, str]]:
@@ -162,6 +197,30 @@ def open_study(study_id: str, runs_dir=None) -> Study:
                        "(create one with `harness human-eval create`)")
 
 
+ITEM_COLUMNS = ("study_id", "item_no", "sample_id", "stratum", "run_left", "run_right", "prompt", "response",
+                "category", "reasoning_left", "verdict_left", "reasoning_right", "verdict_right", "kind",
+                "expected_json")
+
+
+def with_checks(rows: list[tuple], runs: list[str], samples: list[dict], shared: list[str], gold: int,
+                attention: int, seed: int) -> list[tuple]:
+    """The study's rows with check items put at random places, every item renumbered in page order."""
+    from harness.human_eval.checks import make_checks
+
+    rng = random.Random(f"checks-{seed}")  # its own stream: the study's draw is unchanged by checks
+    checks = make_checks(runs, samples, shared, {r[2] for r in rows}, gold, attention, rng)
+    study_id = rows[0][0]
+    check_rows = [(study_id, 0, c.sample_id, None, c.run_left, c.run_right, c.prompt, c.response, c.category,
+                   c.reasoning_left, c.verdict_left, c.reasoning_right, c.verdict_right, c.kind,
+                   json.dumps(c.expected)) for c in checks]
+    order = rows + check_rows
+    places = sorted(rng.sample(range(len(order)), len(check_rows)))
+    merged, study_iter, check_iter = [], iter(rows), iter(check_rows)
+    for position in range(len(order)):
+        merged.append(next(check_iter) if position in places else next(study_iter))
+    return [(r[0], no, *r[2:]) for no, r in enumerate(merged, 1)]
+
+
 def stratum_of(records: list[SampleRecord], stratify_by: str | None) -> str:
     if stratify_by == "correct":
         return "/".join("right" if r.correct else "wrong" for r in records)
@@ -184,12 +243,14 @@ def allocate(sizes: dict[str, int], n: int) -> dict[str, int]:
 
 
 def create_study(run_refs: list[str], n: int, *, seed: int = 0, stratify_by: str | None = None,
-                 runs_dir=None, study_id: str | None = None) -> Study:
+                 runs_dir=None, study_id: str | None = None, gold: int = 0, attention: int = 0) -> Study:
     """Draw ``n`` samples every run shares and store them as a study; returns the study.
 
     Two runs give ``n`` A-vs-B items.  More runs give ``n`` items spread evenly
     over every pair of runs (balanced for a Bradley-Terry ranking), each item
-    a different sample where there are enough.
+    a different sample where there are enough.  ``gold`` and ``attention``
+    check items (:mod:`harness.human_eval.checks`) are mixed in at random
+    places; with none, the draw is the same as before they existed.
     """
     from harness.store.runs import RunStore
 
@@ -234,7 +295,9 @@ def create_study(run_refs: list[str], n: int, *, seed: int = 0, stratify_by: str
         left, right = samples[i][sid], samples[j][sid]
         rows.append((study_id, item_no, sid, key if stratify_by else None, runs[i].id, runs[j].id,
                      left.prompt or "", left.response, left.category, left.reasoning, left.verdict,
-                     right.reasoning, right.verdict))
+                     right.reasoning, right.verdict, "study", None))
+    if gold or attention:
+        rows = with_checks(rows, [r.id for r in runs], samples, shared, gold, attention, seed)
     path = db_path(store.root)
     conn = connect(path)
     try:
@@ -245,7 +308,8 @@ def create_study(run_refs: list[str], n: int, *, seed: int = 0, stratify_by: str
         conn.execute("INSERT INTO studies VALUES (?, ?, ?, ?, ?, ?)",
                      (study_id, now_iso(), seed, stratify_by, json.dumps([r.id for r in runs]),
                       secrets.token_urlsafe(16)))
-        conn.executemany("INSERT INTO items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany(f"INSERT INTO items ({', '.join(ITEM_COLUMNS)}) VALUES ({', '.join('?' * len(ITEM_COLUMNS))})",
+                         rows)
         conn.execute("COMMIT")
     finally:
         conn.close()
