@@ -42,3 +42,24 @@ def test_the_hf_loader_finds_the_relative_adapter_from_another_folder(home_regis
 
     base, adapter = parse_spec(resolve("both")["spec"][len("hf:"):])
     assert Source(base, "base").local and Source(adapter, "adapter").local
+
+
+def test_harness_registry_adds_a_shipped_file_whose_replay_paths_start_at_the_data_dir(tmp_path, monkeypatch):
+    from harness.checkpoints.registry import load_registry
+    from harness.errors import HarnessError
+
+    shipped = tmp_path / "repo" / "demo.yaml"
+    shipped.parent.mkdir()
+    shipped.write_text("demo-replay:\n  spec: replay:${HARNESS_DATA_DIR}/preds/a.jsonl\n  parser: label-line\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HARNESS_REGISTRY", str(shipped))
+    monkeypatch.setenv("HARNESS_DATA_DIR", "data-here")
+    entry = load_registry()["demo-replay"]
+    assert entry["spec"] == f"replay:{(tmp_path / 'data-here' / 'preds' / 'a.jsonl').resolve()}"
+    assert entry["source"] == str(shipped)
+    monkeypatch.delenv("HARNESS_DATA_DIR")  # the default data folder, ./data
+    assert load_registry()["demo-replay"]["spec"] == f"replay:{(tmp_path / 'data' / 'preds' / 'a.jsonl').resolve()}"
+    monkeypatch.setenv("HARNESS_REGISTRY", str(tmp_path / "missing.yaml"))
+    with pytest.raises(HarnessError, match=r"\$HARNESS_REGISTRY: registry file .*missing.yaml not found"):
+        load_registry()

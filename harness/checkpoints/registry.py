@@ -2,7 +2,11 @@
 
 Files are read in order, later ones overriding earlier entries: the built-in
 ``harness/checkpoints/builtin.yaml``, ``./checkpoints.yaml`` in the working directory,
-and the user-level ``$HARNESS_HOME/checkpoints.yaml``.
+the user-level ``$HARNESS_HOME/checkpoints.yaml``, then the files named in
+``$HARNESS_REGISTRY`` (``:``-separated; a shipped file such as
+``examples/demo_checkpoints.yaml`` is used without copying it anywhere).
+In a ``replay:`` spec, ``${HARNESS_DATA_DIR}`` stands for the data folder
+(``$HARNESS_DATA_DIR``, else ``./data``), so a shipped file works wherever the data is.
 """
 
 from __future__ import annotations
@@ -22,8 +26,18 @@ def harness_home() -> Path:
     return Path(os.environ.get("HARNESS_HOME") or Path.home() / ".config" / "harness")
 
 
+REGISTRY_ENV = "HARNESS_REGISTRY"
+DATA_VARIABLE = "${HARNESS_DATA_DIR}"
+
+
 def registry_files() -> list[Path]:
-    return [Path(__file__).with_name("builtin.yaml"), Path("checkpoints.yaml"), harness_home() / "checkpoints.yaml"]
+    extra = [Path(p).expanduser() for p in os.environ.get(REGISTRY_ENV, "").split(os.pathsep) if p.strip()]
+    for path in extra:
+        if not path.is_file():
+            raise HarnessError(f"${REGISTRY_ENV}: registry file {path} not found (give existing YAML files, "
+                               f"separated by '{os.pathsep}')")
+    return [Path(__file__).with_name("builtin.yaml"), Path("checkpoints.yaml"), harness_home() / "checkpoints.yaml",
+            *extra]
 
 
 def read_registry_file(path: Path) -> dict:
@@ -53,9 +67,13 @@ def check_entry(path: Path, name, entry: dict):
                                f"got {entry[key]!r}")
     spec = entry.get("spec")
     if isinstance(spec, str) and spec.startswith("replay:"):
-        target = Path(spec[len("replay:"):]).expanduser()
-        if not target.is_absolute():
-            entry["spec"] = f"replay:{(Path(path).parent / target).resolve()}"
+        target = spec[len("replay:"):]
+        if DATA_VARIABLE in target:
+            from harness.tasks.sources import data_dir
+
+            target = target.replace(DATA_VARIABLE, str(data_dir()[0].resolve()))
+        target = Path(target).expanduser()
+        entry["spec"] = f"replay:{target if target.is_absolute() else (Path(path).parent / target).resolve()}"
     elif isinstance(spec, str) and spec.startswith("hf:"):
         entry["spec"] = "hf:" + resolve_hf_paths(spec[len("hf:"):], Path(path).parent)
 
