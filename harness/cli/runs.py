@@ -21,7 +21,8 @@ def runs(ctx, task, model, as_json, runs_dir):
     """List recorded runs from the SQLite run index.
 
     A run shows `running` only while its process is alive (it holds the run's
-    owner lock); a killed run shows `interrupted` until it is resumed.
+    owner lock); a killed run shows `interrupted` until it is resumed. `k` is
+    the completions sampled per prompt (`harness eval --samples K`).
 
     \b
     Examples:
@@ -33,9 +34,11 @@ def runs(ctx, task, model, as_json, runs_dir):
         return
     from harness.store.runs import RunStore
 
-    rows = RunStore(runs_dir).list_runs(task=task, model=model)
+    store = RunStore(runs_dir)
+    rows = store.list_runs(task=task, model=model)
     for r in rows:
         r.pop("metrics_json", None)
+        r["k"] = samples_per_prompt(store.root / r["run_id"])
     if as_json:
         click.echo(json.dumps(rows, indent=2))
     elif not rows and (task or model) and RunStore(runs_dir).list_runs():
@@ -44,8 +47,18 @@ def runs(ctx, task, model, as_json, runs_dir):
     elif not rows:
         click.echo("No runs yet. Start one with: harness eval --model keyword-baseline --task combined_test")
     else:
-        click.echo(table(rows, ["run_id", "model", "task", "status", "n_done", "n_total", "policy", "accuracy", "f1",
-                                "parse_failure_rate", "created_at"]))
+        click.echo(table(rows, ["run_id", "model", "task", "status", "n_done", "n_total", "k", "policy", "accuracy",
+                                "f1", "parse_failure_rate", "created_at"]))
+
+
+def samples_per_prompt(run_dir) -> int | None:
+    """k, the completions sampled per prompt (the manifest's generation.samples; 1 unless --samples was given)."""
+    try:
+        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
+        k = (manifest.get("generation") or {}).get("samples", 1)
+    except (OSError, ValueError, AttributeError):
+        return None  # a damaged or missing manifest: `harness runs show` says what is wrong
+    return k if isinstance(k, int) and not isinstance(k, bool) else None
 
 
 @runs.command(name="show")

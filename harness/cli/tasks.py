@@ -38,7 +38,7 @@ def tasks(ctx, as_json, data_dir):
             counts = Counter(s.gold for s in samples)
             row.update(n=len(samples), labels=" / ".join(f"{k} {v}" for k, v in sorted(counts.items())))
         except HarnessError as exc:
-            row.update(n=None, labels=f"unavailable: {str(exc).split('.')[0]}")
+            row.update(n=None, labels="unavailable: " + " ".join(str(exc).split()))  # the whole reason, one line
         rows.append(row)
     if as_json:
         click.echo(json.dumps(rows, indent=2))

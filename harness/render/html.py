@@ -37,9 +37,12 @@ def esc(value) -> str:
     return html.escape("" if value is None else str(value), quote=True)
 
 
-def fmt_cell(value) -> str:
+def fmt_cell(value, column: str = "") -> str:
+    """A cell's text: a number in a percent column ("... %") with one decimal (55.6), other floats with four."""
     if isinstance(value, float):
-        return "-" if math.isnan(value) else f"{value:.4f}"
+        if math.isnan(value):
+            return "-"
+        return f"{value:.1f}" if column.rstrip().endswith("%") else f"{value:.4f}"
     return "-" if value is None else str(value)
 
 
@@ -59,7 +62,7 @@ def table(columns, rows, css_class="", shade=None, raw_columns=()) -> str:
             if isinstance(level, (int, float)) and not math.isnan(level):
                 style = f" style='background:rgba(76,114,176,{0.08 + 0.5 * max(0.0, min(1.0, level)):.2f})'"
             num = " class='num'" if isinstance(value, (int, float)) else ""
-            body = value if c in raw_columns else esc(fmt_cell(value))
+            body = value if c in raw_columns else esc(fmt_cell(value, c))
             cells.append(f"<td{num}{style}>{body}</td>")
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table>")
