@@ -202,7 +202,7 @@ def resolve_device(choice: str | None) -> str:
     Imports no torch (a cache-complete re-run never needs it): the CUDA driver is
     asked how many devices are visible (the device is made current when the weights load).
     """
-    from harness.evaluate.sharding import cuda_device_count
+    from harness import cuda_device_count
 
     choice = choice or "auto"
     if choice == "cpu":
