@@ -29,6 +29,7 @@ from harness.config import Mapping, check_keys, expect_type, read_yaml_mapping, 
 from harness.errors import unknown_name  # noqa: E402
 from harness.interfaces.judge import Preference  # noqa: E402
 from harness.interfaces.parser import LabelCue  # noqa: E402
+from harness.checkpoints.spec import split_base_adapter  # noqa: E402
 from harness.judge.traces import TASK_VERDICT, parse_trace, target_section  # noqa: E402
 
 # Loaded on first use (PEP 562), so that ``import harness`` (every plugin does it) stays cheap:
@@ -87,6 +88,7 @@ __all__ = [
     "unknown_name",
     "Preference",
     "LabelCue",
+    "split_base_adapter",
     "TASK_VERDICT",
     "parse_trace",
     "target_section",

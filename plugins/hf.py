@@ -30,7 +30,7 @@ import re
 import time
 from pathlib import Path
 
-from harness import Generation, HarnessError, Model, check_model_options, hookimpl
+from harness import Generation, HarnessError, Model, check_model_options, hookimpl, split_base_adapter
 
 OPTION_KEYS = {
     "dtype", "quantization", "merge_adapter", "trust_remote_code", "allow_unsafe_weights",
@@ -53,15 +53,8 @@ REMOTE_CODE = (
 
 
 def parse_spec(arg: str) -> tuple[str, str | None]:
-    """``'BASE+ADAPTER'`` -> (BASE, ADAPTER); a base path that itself contains '+' is kept whole."""
-    if not arg:
-        raise HarnessError("hf: expected a model after 'hf:', e.g. hf:meta-llama/Llama-3.2-1B or hf:BASE+ADAPTER")
-    if "+" not in arg or Path(arg).expanduser().exists():
-        return arg, None
-    base, _, adapter = arg.partition("+")
-    if not base or not adapter:
-        raise HarnessError(f"hf: '{arg}' should be BASE or BASE+ADAPTER (both non-empty)")
-    return base, adapter
+    """``'BASE+ADAPTER'`` -> (BASE, ADAPTER), by harness's one reader (a local path containing '+' is kept whole)."""
+    return split_base_adapter(arg, what="hf")
 
 
 def check_options(options: dict) -> dict:

@@ -21,8 +21,8 @@ import sys
 import time
 from pathlib import Path
 
-from harness import (HarnessError, Mapping, Trainer, TrainRequest, TrainResult, check_keys, hookimpl, unknown_name,
-                     where_of)
+from harness import (HarnessError, Mapping, Trainer, TrainRequest, TrainResult, check_keys, hookimpl,
+                     split_base_adapter, unknown_name, where_of)
 from harness_plugins.train_profile import parse_profile_steps, step_profiler
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -205,8 +205,7 @@ def parse_hf_spec(spec: str) -> tuple[str, str | None]:
     """``hf:BASE[+ADAPTER]`` -> (base, adapter or None)."""
     if not spec.startswith("hf:"):
         raise HarnessError(f"harness train needs a Hugging Face parent (hf:BASE[+ADAPTER]); got '{spec}'")
-    base, _, adapter = spec[3:].partition("+")
-    return base, adapter or None
+    return split_base_adapter(spec[3:], what="harness train: parent")
 
 
 def resolve_parent(request: TrainRequest) -> dict:
