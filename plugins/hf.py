@@ -30,7 +30,7 @@ import re
 import time
 from pathlib import Path
 
-from harness import Generation, HarnessError, Model, check_model_options, hookimpl
+from harness import Generation, HarnessError, Model, check_model_options, hookimpl, split_base_adapter
 
 OPTION_KEYS = {
     "dtype", "quantization", "merge_adapter", "trust_remote_code", "allow_unsafe_weights",
@@ -53,15 +53,8 @@ REMOTE_CODE = (
 
 
 def parse_spec(arg: str) -> tuple[str, str | None]:
-    """``'BASE+ADAPTER'`` -> (BASE, ADAPTER); a base path that itself contains '+' is kept whole."""
-    if not arg:
-        raise HarnessError("hf: expected a model after 'hf:', e.g. hf:meta-llama/Llama-3.2-1B or hf:BASE+ADAPTER")
-    if "+" not in arg or Path(arg).expanduser().exists():
-        return arg, None
-    base, _, adapter = arg.partition("+")
-    if not base or not adapter:
-        raise HarnessError(f"hf: '{arg}' should be BASE or BASE+ADAPTER (both non-empty)")
-    return base, adapter
+    """``'BASE+ADAPTER'`` -> (BASE, ADAPTER), by harness's one reader (a local path containing '+' is kept whole)."""
+    return split_base_adapter(arg, what="hf")
 
 
 def check_options(options: dict) -> dict:
@@ -202,7 +195,7 @@ def resolve_device(choice: str | None) -> str:
     Imports no torch (a cache-complete re-run never needs it): the CUDA driver is
     asked how many devices are visible (the device is made current when the weights load).
     """
-    from harness.evaluate.sharding import cuda_device_count
+    from harness import cuda_device_count
 
     choice = choice or "auto"
     if choice == "cpu":

@@ -273,7 +273,7 @@ class FastEngine:
                     self.oom_events += 1
                     self._release()
                     if batch == 1:
-                        from harness.errors import HarnessError
+                        from harness import HarnessError
 
                         raise HarnessError(
                             "hf: the GPU ran out of memory with a single sequence; try quantization 4bit, "
