@@ -15,6 +15,7 @@ from harness.errors import HarnessError  # noqa: E402
 from harness.hookspecs import hookimpl  # noqa: E402
 from harness.interfaces.judge import Judge, JudgeInput, JudgeOption, Judgment  # noqa: E402
 from harness.judge.copying import Copying, content_coverage, copy_rate, copying  # noqa: E402
+from harness.judge.copying import words as copy_tokens  # noqa: E402
 from harness.judge.traces import TASK_VERDICT, parse_trace, target_section  # noqa: E402
 from harness.interfaces.model import (  # noqa: E402
     Generation,
@@ -79,6 +80,7 @@ __all__ = [
     "copying",
     "Copying",
     "content_coverage",
+    "copy_tokens",
     "parse_trace",
     "target_section",
     "TASK_VERDICT",
