@@ -130,7 +130,7 @@ LORA_NUMBERS = {"r": (int, 1, False), "alpha": ((int, float), 0, True), "dropout
 
 def check_lora_numbers(where: str, lora: dict):
     """``lora: {r: 0}`` and the like are refused before training (PEFT would fail after the model loads)."""
-    from harness.config import where_of
+    from harness import where_of
 
     for key, (kind, least, strict) in LORA_NUMBERS.items():
         if key not in lora:
