@@ -12,7 +12,8 @@ Options (the ``options`` dict; CLI flags map onto these keys): dtype, quantizati
 (None|"8bit"|"4bit"), merge_adapter (default: true for a bf16/fp16/fp32 base, false for a quantized
 one; see :func:`merge_by_default`), trust_remote_code, allow_unsafe_weights,
 chat_template, engine ("fast"|"reference"), device ("auto"|"cpu"|"cuda"),
-max_batch_size, cuda_graphs, label_probs (default true: each label's probability at the label
+max_batch_size, cuda_graphs, share_prefix (default true: the k samples of a prompt share one prefill),
+label_probs (default true: each label's probability at the label
 position is recorded for calibration metrics, computed from the engine's KV cache as each
 completion finishes, so it costs a few tokens per completion; false skips it).
 
@@ -35,7 +36,7 @@ from harness import Generation, HarnessError, Model, check_model_options, hookim
 
 OPTION_KEYS = {
     "dtype", "quantization", "merge_adapter", "trust_remote_code", "allow_unsafe_weights",
-    "chat_template", "engine", "device", "max_batch_size", "cuda_graphs", "label_probs",
+    "chat_template", "engine", "device", "max_batch_size", "cuda_graphs", "label_probs", "share_prefix",
 }
 DTYPES = ("bfloat16", "float16", "float32")
 QUANTIZATIONS = (None, "8bit", "4bit")
@@ -99,7 +100,7 @@ def generation_timings(engine) -> dict:
     stages = {k: round(t[k], 3) for k in ("run", "prefill", "capture", "labels")}
     stages["decode"] = round(t["run"] - t["prefill"] - t["capture"] - t["labels"], 3)
     return {"seconds": stages, "decode_steps": engine.decode_steps, "batch_sizes": list(engine.last_batch_sizes),
-            "caches": t.get("caches", [])}
+            "prefill_rows": engine.prefill_rows, "caches": t.get("caches", [])}
 
 
 class Source:
@@ -445,8 +446,11 @@ class HFModel(Model):
                 self._engine = hf_engine.ReferenceEngine(self.model, self.device, self.stop_ids, pad, max_batch)
             else:
                 graphs = self.options.get("cuda_graphs", True) and self.quantization != "8bit"
+                share = self.options.get("share_prefix", True)
+                if not isinstance(share, bool):
+                    raise HarnessError(f"hf: share_prefix must be true or false, got {share!r}")
                 self._engine = hf_engine.FastEngine(self.model, self.device, self.stop_ids, pad, max_batch,
-                                                    use_graphs=graphs)
+                                                    use_graphs=graphs, share_prefix=share)
         return self._engine
 
     def prepare(self, index, request, settings):
