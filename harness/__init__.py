@@ -15,6 +15,7 @@ from harness.errors import HarnessError  # noqa: E402
 from harness.hookspecs import hookimpl  # noqa: E402
 from harness.interfaces.judge import Judge, JudgeInput, JudgeOption, Judgment  # noqa: E402
 from harness.judge.copying import Copying, content_coverage, copy_rate, copying  # noqa: E402
+from harness.judge.copying import words as copy_tokens  # noqa: E402
 from harness.judge.traces import TASK_VERDICT, parse_trace, target_section  # noqa: E402
 from harness.interfaces.model import (  # noqa: E402
     Generation,
@@ -27,6 +28,40 @@ from harness.interfaces.parser import Parser, ParseResult  # noqa: E402
 from harness.interfaces.trainer import Trainer, TrainRequest, TrainResult  # noqa: E402
 from harness.train.monitor import TrainMonitor  # noqa: E402
 from harness.train.monitor_config import default_proxy as default_monitor_proxy, parse_monitor  # noqa: E402
+
+# What the built-in plugins need beyond the interfaces (tests/test_plugin_boundary.py keeps plugins/ to these).
+from harness.config import Mapping, check_keys, expect_type, read_yaml_mapping, where_of  # noqa: E402
+from harness.errors import unknown_name  # noqa: E402
+from harness.interfaces.judge import Preference  # noqa: E402
+from harness.interfaces.parser import LabelCue  # noqa: E402
+from harness.checkpoints.spec import split_base_adapter  # noqa: E402
+from harness.judge.traces import TASK_VERDICT, parse_trace, target_section  # noqa: E402
+
+# Loaded on first use (PEP 562), so that ``import harness`` (every plugin does it) stays cheap:
+# these pull in the checkpoint registry, the stores and the trainers' helpers.
+_LAZY = {
+    "file_sha256": ("harness.tasks.sources", "file_sha256"),
+    "read_rows": ("harness.tasks.sources", "read_rows"),
+    "cuda_device_count": ("harness.evaluate.sharding", "cuda_device_count"),
+    "under_fsdp": ("harness.train.launch", "under_fsdp"),
+    "composite_reward": ("harness.train.pairs", "composite_reward"),
+    "drop_identical": ("harness.train.pairs", "drop_identical"),
+    "read_pairs": ("harness.train.pairs", "read_pairs"),
+    "get_registry": ("harness.plugins", "get_registry"),
+    "load_model": ("harness.checkpoints.loading", "load_model"),
+    "resolve_checkpoint": ("harness.checkpoints.loading", "resolve"),
+    "load_judge": ("harness.judge.runner", "load_judge"),
+}
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'harness' has no attribute {name!r}")
+    import importlib
+
+    module, attr = _LAZY[name]
+    return getattr(importlib.import_module(module), attr)  # not cached: a patch of the home module shows
+
 
 __all__ = [
     "hookimpl",
@@ -45,6 +80,7 @@ __all__ = [
     "copying",
     "Copying",
     "content_coverage",
+    "copy_tokens",
     "parse_trace",
     "target_section",
     "TASK_VERDICT",
@@ -55,7 +91,25 @@ __all__ = [
     "parse_monitor",
     "default_monitor_proxy",
     "HarnessError",
+    # for the built-in plugins
+    "Mapping",
     "check_keys",
     "expect_type",
     "read_yaml_mapping",
+    "where_of",
+    "unknown_name",
+    "Preference",
+    "LabelCue",
+    "split_base_adapter",
+    "file_sha256",
+    "read_rows",
+    "cuda_device_count",
+    "under_fsdp",
+    "composite_reward",
+    "drop_identical",
+    "read_pairs",
+    "get_registry",
+    "load_model",
+    "resolve_checkpoint",
+    "load_judge",
 ]

@@ -9,9 +9,11 @@ the error says what each one risks.  Generation runs in ``hf_engine``
 (``engine: reference``).
 
 Options (the ``options`` dict; CLI flags map onto these keys): dtype, quantization
-(None|"8bit"|"4bit"), merge_adapter, trust_remote_code, allow_unsafe_weights,
+(None|"8bit"|"4bit"), merge_adapter (default: true for a bf16/fp16/fp32 base, false for a quantized
+one; see :func:`merge_by_default`), trust_remote_code, allow_unsafe_weights,
 chat_template, engine ("fast"|"reference"), device ("auto"|"cpu"|"cuda"),
-max_batch_size, cuda_graphs, label_probs (default true: each label's probability at the label
+max_batch_size, cuda_graphs, share_prefix (default true: the k samples of a prompt share one prefill),
+label_probs (default true: each label's probability at the label
 position is recorded for calibration metrics, computed from the engine's KV cache as each
 completion finishes, so it costs a few tokens per completion; false skips it).
 
@@ -30,11 +32,11 @@ import re
 import time
 from pathlib import Path
 
-from harness import Generation, HarnessError, Model, check_model_options, hookimpl
+from harness import Generation, HarnessError, Model, check_model_options, hookimpl, split_base_adapter
 
 OPTION_KEYS = {
     "dtype", "quantization", "merge_adapter", "trust_remote_code", "allow_unsafe_weights",
-    "chat_template", "engine", "device", "max_batch_size", "cuda_graphs", "label_probs",
+    "chat_template", "engine", "device", "max_batch_size", "cuda_graphs", "label_probs", "share_prefix",
 }
 DTYPES = ("bfloat16", "float16", "float32")
 QUANTIZATIONS = (None, "8bit", "4bit")
@@ -53,15 +55,8 @@ REMOTE_CODE = (
 
 
 def parse_spec(arg: str) -> tuple[str, str | None]:
-    """``'BASE+ADAPTER'`` -> (BASE, ADAPTER); a base path that itself contains '+' is kept whole."""
-    if not arg:
-        raise HarnessError("hf: expected a model after 'hf:', e.g. hf:meta-llama/Llama-3.2-1B or hf:BASE+ADAPTER")
-    if "+" not in arg or Path(arg).expanduser().exists():
-        return arg, None
-    base, _, adapter = arg.partition("+")
-    if not base or not adapter:
-        raise HarnessError(f"hf: '{arg}' should be BASE or BASE+ADAPTER (both non-empty)")
-    return base, adapter
+    """``'BASE+ADAPTER'`` -> (BASE, ADAPTER), by harness's one reader (a local path containing '+' is kept whole)."""
+    return split_base_adapter(arg, what="hf")
 
 
 def check_options(options: dict) -> dict:
@@ -77,13 +72,28 @@ def check_options(options: dict) -> dict:
     return opts
 
 
+def merge_by_default(quantization) -> bool:
+    """Whether a LoRA adapter is merged into the base weights at load unless ``merge_adapter`` says otherwise.
+
+    Why: an unmerged LoRA adds two small matrix products to every projection of every
+    decode step (~1.5x the step time measured on an H100, issue 25); merged, the step
+    costs what the base's does.  Merging is numerically safe for a bf16/fp16/fp32 base
+    (W + scale*B@A rounded once to the weight dtype, the error of one rounding), not
+    for a bitsandbytes 8-/4-bit base (dequantize, add, re-quantize), which stays unmerged.
+    The completions of a merged model may differ from the unmerged model's by that
+    rounding, so ``merged`` is part of the fingerprint: the two are different identities
+    in the generation cache and the run records.
+    """
+    return quantization is None
+
+
 def generation_timings(engine) -> dict:
     """Seconds of the engine's last run by stage (decoding is what the other stages leave of the run)."""
     t = engine.timings
     stages = {k: round(t[k], 3) for k in ("run", "prefill", "capture", "labels")}
     stages["decode"] = round(t["run"] - t["prefill"] - t["capture"] - t["labels"], 3)
     return {"seconds": stages, "decode_steps": engine.decode_steps, "batch_sizes": list(engine.last_batch_sizes),
-            "caches": t.get("caches", [])}
+            "prefill_rows": engine.prefill_rows, "caches": t.get("caches", [])}
 
 
 class Source:
@@ -202,7 +212,7 @@ def resolve_device(choice: str | None) -> str:
     Imports no torch (a cache-complete re-run never needs it): the CUDA driver is
     asked how many devices are visible (the device is made current when the weights load).
     """
-    from harness.evaluate.sharding import cuda_device_count
+    from harness import cuda_device_count
 
     choice = choice or "auto"
     if choice == "cpu":
@@ -242,7 +252,10 @@ class HFModel(Model):
         if not isinstance(self.label_probs, bool):
             raise HarnessError(f"hf: label_probs must be true or false, got {self.label_probs!r}")
         self.engine_name = opts.get("engine", "fast")
-        self.merged = bool(self.adapter_source and opts.get("merge_adapter"))
+        merge = opts.get("merge_adapter", merge_by_default(self.quantization))
+        if not isinstance(merge, bool):
+            raise HarnessError(f"hf: merge_adapter must be true or false, got {merge!r}")
+        self.merged = bool(self.adapter_source and merge)
         self.spec = f"hf:{arg}"
         self.trust = bool(opts.get("trust_remote_code", False))
         self.allow_unsafe = bool(opts.get("allow_unsafe_weights", False))
@@ -257,6 +270,7 @@ class HFModel(Model):
             check_weights(self.adapter_source, self.allow_unsafe, adapter=True)
         self.adapter_base_mismatch = False
         self.load_seconds = self.import_seconds = None  # set when the weights load (imports included)
+        self.load_split = {}  # seconds of the load by stage (tokenizer, weights, adapter, merge)
         self._model = self._tokenizer = self._engine = None
 
     # -- loading (on first use) ------------------------------------------------------
@@ -314,16 +328,29 @@ class HFModel(Model):
                 if self.quantization == "4bit" else BitsAndBytesConfig(load_in_8bit=True))
         kwargs["device_map"] = {"": self.device}  # load straight onto the device
         where = self.base_source.location
+        split, mark = {}, time.perf_counter()
+
+        def lap(stage):
+            nonlocal mark
+            now = time.perf_counter()
+            split[stage] = round(now - mark, 3)
+            mark = now
+
         try:
             tokenizer = AutoTokenizer.from_pretrained(where, trust_remote_code=self.trust)
+            lap("tokenizer")
             model = AutoModelForCausalLM.from_pretrained(where, **kwargs)
+            if self.cuda:
+                torch.cuda.synchronize(self.device)
+            lap("weights")
         except OSError as error:
             if self.base_source.local:
                 raise HarnessError(f"hf: could not load base model from {where}: {error}") from None
             raise hub_error(self.base_source.ref, "base model", error) from None
         if self.adapter_source:
-            model = self._apply_adapter(model, self.adapter_config)
+            model = self._apply_adapter(model, self.adapter_config, lap)
         model.eval()
+        self.load_split = split
         if tokenizer.pad_token_id is None:
             tokenizer.pad_token = tokenizer.eos_token
         self._model, self._tokenizer = model, tokenizer
@@ -331,7 +358,7 @@ class HFModel(Model):
         self._context = (getattr(model.config, "max_position_embeddings", None)
                          or getattr(tokenizer, "model_max_length", None) or 4096)
 
-    def _apply_adapter(self, model, adapter_config):
+    def _apply_adapter(self, model, adapter_config, lap=lambda stage: None):
         from peft import PeftModel
 
         declared = adapter_config.get("base_model_name_or_path") or "(not recorded)"
@@ -349,8 +376,10 @@ class HFModel(Model):
             raise hub_error(self.adapter_source.ref, "adapter", error) from None
         self.adapter_base_mismatch = (
             declared != "(not recorded)" and normalize_name(declared) != normalize_name(ours))
+        lap("adapter")
         if self.merged:
             model = model.merge_and_unload()
+            lap("merge")
         return model
 
     def _stop_ids(self):
@@ -390,7 +419,7 @@ class HFModel(Model):
         if not self.loaded:
             return info
         info.update(max_context=self.max_context, stop_token_ids=self.stop_ids, load_seconds=self.load_seconds,
-                    import_seconds=self.import_seconds)
+                    import_seconds=self.import_seconds, load_split=self.load_split)
         if self.adapter_base_mismatch:
             info["adapter_declared_base"] = self.adapter_config.get("base_model_name_or_path")
         if self._engine is not None and getattr(self._engine, "graph_error", None):
@@ -410,8 +439,11 @@ class HFModel(Model):
                 self._engine = hf_engine.ReferenceEngine(self.model, self.device, self.stop_ids, pad, max_batch)
             else:
                 graphs = self.options.get("cuda_graphs", True) and self.quantization != "8bit"
+                share = self.options.get("share_prefix", True)
+                if not isinstance(share, bool):
+                    raise HarnessError(f"hf: share_prefix must be true or false, got {share!r}")
                 self._engine = hf_engine.FastEngine(self.model, self.device, self.stop_ids, pad, max_batch,
-                                                    use_graphs=graphs)
+                                                    use_graphs=graphs, share_prefix=share)
         return self._engine
 
     def prepare(self, index, request, settings):

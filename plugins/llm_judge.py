@@ -35,9 +35,7 @@ import json
 import re
 from pathlib import Path
 
-from harness.errors import HarnessError
-from harness.hookspecs import hookimpl
-from harness.interfaces.judge import Judge, JudgeOption, Judgment, Preference
+from harness import HarnessError, Judge, JudgeOption, Judgment, Preference, hookimpl
 
 RUBRIC = Path(__file__).with_name("rubric_reasoning_v1.txt")
 PAIRWISE_RUBRIC = Path(__file__).with_name("rubric_pairwise_v1.txt")
@@ -140,9 +138,9 @@ class LLMJudge(Judge):
 
     @classmethod
     def check(cls, arg: str, options: dict):
-        from harness.checkpoints.loading import resolve
+        from harness import resolve_checkpoint
 
-        resolve(arg)  # an unknown model name fails here, before any sample is generated
+        resolve_checkpoint(arg)  # an unknown model name fails here, before any sample is generated
         if options.get("decoding") not in DECODINGS:
             raise HarnessError(f"--judge-option llm-judge.decoding={options.get('decoding')!r}: expected one of "
                                f"{', '.join(DECODINGS)}")
@@ -151,7 +149,7 @@ class LLMJudge(Judge):
 
     @classmethod
     def create(cls, arg: str, options: dict) -> "LLMJudge":
-        from harness.checkpoints.loading import load_model
+        from harness import load_model
 
         options = dict(options)
         rubric, max_new_tokens = options.pop("rubric"), options.pop("max_new_tokens")
@@ -190,7 +188,7 @@ class LLMJudge(Judge):
 
         ``cues`` (one LabelCue per prompt) ask the model to score label words, as a guard run does.
         """
-        from harness.interfaces.model import GenerationRequest, GenerationSettings
+        from harness import GenerationRequest, GenerationSettings
 
         settings = GenerationSettings(max_new_tokens=max_new_tokens or self.max_new_tokens, temperature=0.0,
                                       samples=1, seed=0)
@@ -215,7 +213,7 @@ class LLMJudge(Judge):
         e.g. hf's scoring pass) of the words " 1".." 5" right after :meth:`choice_prompt`;
         the answer is always valid, and deterministic for a given model and prompt.
         """
-        from harness.interfaces.parser import LabelCue
+        from harness import LabelCue
 
         low, high = SCALE
         words = {str(v): f" {v}" for v in range(low, high + 1)}
@@ -283,7 +281,7 @@ class LLMJudge(Judge):
 
     def _choose_winner(self, prompts: list[str]) -> list[Preference]:
         """Forced choice among "A", "B" and "tie" after the start of the answer's JSON (see :meth:`_choose`)."""
-        from harness.interfaces.parser import LabelCue
+        from harness import LabelCue
 
         cue = LabelCue("llm-judge:winner", {"A": "A", "B": "B", "tie": "tie"}, lambda text: 0, "")
         gens = self._ask([p.rstrip() + WINNER_SCAFFOLD for p in prompts], [cue] * len(prompts), max_new_tokens=1)

@@ -2,8 +2,7 @@
 
 import re
 
-from harness import ParseResult, Parser, hookimpl
-from harness.interfaces.parser import LabelCue
+from harness import LabelCue, ParseResult, Parser, hookimpl
 
 # Raw words a model writes -> canonical verdicts.
 HARM_WORDS = {

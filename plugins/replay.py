@@ -30,8 +30,7 @@ import json
 import time
 from pathlib import Path
 
-from harness import Generation, HarnessError, Model, check_model_options, hookimpl
-from harness.tasks.sources import file_sha256, read_rows
+from harness import Generation, HarnessError, Model, check_model_options, file_sha256, hookimpl, read_rows
 
 OPTIONS = {"file"}
 

@@ -158,7 +158,7 @@ def callback_class():
 
 def attach_monitor(trainer, tokenizer, parent: dict, config, method: str, data_path, output_dir, resume_from):
     """Add the monitor to ``trainer`` when the config has a ``monitor`` section; returns it (or None)."""
-    from harness.train.launch import under_fsdp
+    from harness import under_fsdp
 
     monitor_config = parse_monitor(config, method, default_monitor_proxy(method, config, data_path))
     if monitor_config is None:

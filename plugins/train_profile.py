@@ -19,8 +19,7 @@ import shutil
 import time
 from pathlib import Path
 
-from harness.config import where_of
-from harness.errors import HarnessError
+from harness import HarnessError, where_of
 
 #: kernel-name patterns, tried in order (names of cuBLAS/CUTLASS, including CUDA 13's "nvjet" GEMMs that were "other"
 #: in the first H200 profile, flash/mem-efficient attention, NCCL, torch's fused optimizers; Triton kernels, Liger's

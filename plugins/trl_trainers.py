@@ -22,9 +22,8 @@ import sys
 import time
 from pathlib import Path
 
-from harness import HarnessError, Trainer, TrainRequest, TrainResult, hookimpl, parse_monitor
-from harness.config import Mapping, check_keys, where_of
-from harness.errors import unknown_name
+from harness import (HarnessError, Mapping, Trainer, TrainRequest, TrainResult, check_keys, hookimpl,
+                     parse_monitor, split_base_adapter, unknown_name, where_of)
 from harness_plugins.train_profile import parse_profile_steps, step_profiler
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -109,8 +108,6 @@ NUMBERS = {
 
 def check_numbers(config: dict):
     """Numeric keys hold numbers (``epochs: "two"`` is refused here, not deep inside TRL)."""
-    from harness.config import where_of
-
     for key, (kind, least) in NUMBERS.items():
         value = config.get(key)
         if value is None:
@@ -133,7 +130,7 @@ LORA_NUMBERS = {"r": (int, 1, False), "alpha": ((int, float), 0, True), "dropout
 
 def check_lora_numbers(where: str, lora: dict):
     """``lora: {r: 0}`` and the like are refused before training (PEFT would fail after the model loads)."""
-    from harness.config import where_of
+    from harness import where_of
 
     for key, (kind, least, strict) in LORA_NUMBERS.items():
         if key not in lora:
@@ -236,8 +233,7 @@ def parse_hf_spec(spec: str) -> tuple[str, str | None]:
     """``hf:BASE[+ADAPTER]`` -> (base, adapter or None)."""
     if not spec.startswith("hf:"):
         raise HarnessError(f"harness train needs a Hugging Face parent (hf:BASE[+ADAPTER]); got '{spec}'")
-    base, _, adapter = spec[3:].partition("+")
-    return base, adapter or None
+    return split_base_adapter(spec[3:], what="harness train: parent")
 
 
 def resolve_parent(request: TrainRequest) -> dict:
@@ -282,7 +278,7 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness.train.launch import under_fsdp
+    from harness import under_fsdp
 
     trust, allow_unsafe = parent_policy(parent, trust_remote_code, allow_unsafe_weights)
     fsdp = under_fsdp()
@@ -386,7 +382,7 @@ def sft_rows(path):
 
 
 def pair_rows(path, weighted: bool):
-    from harness.train.pairs import drop_identical, read_pairs
+    from harness import drop_identical, read_pairs
 
     pairs, dropped = drop_identical(read_pairs(path, require_weight=weighted))
     if not pairs:
@@ -483,8 +479,7 @@ def weighted_dpo_trainer_class():
 
 def judge_reward(judge, parser, target: str = "prompt"):
     """A TRL reward function: the judge's composite score for each completion."""
-    from harness.interfaces.judge import JudgeInput
-    from harness.train.pairs import composite_reward
+    from harness import JudgeInput, composite_reward
 
     def reward(prompts, completions, content=None, gold=None, sample_id=None, **_):
         items = []
@@ -504,7 +499,7 @@ def judge_reward(judge, parser, target: str = "prompt"):
 
 
 def load_judge(spec: str):
-    from harness.judge.runner import load_judge as load
+    from harness import load_judge as load
 
     return load(spec)
 
@@ -880,7 +875,7 @@ class TRLTrainer(Trainer):
         if self.method == "grpo":
             from trl import GRPOTrainer
 
-            from harness.plugins import get_registry
+            from harness import get_registry
 
             rows = grpo_rows(data_path)
             judge = load_judge(config.get("judge", "heuristic"))

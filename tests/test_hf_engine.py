@@ -114,9 +114,9 @@ def test_out_of_memory_halves_batch_and_keeps_finished(model):
     prefilled, steps = [], []
     original_prefill, original_step = engine._prefill_chunk, engine._step
 
-    def counting_prefill(st, group, slot_ids, s):
+    def counting_prefill(st, prompts, group, slot_ids, rows, s):
         prefilled.extend(p.index for p in group)
-        return original_prefill(st, group, slot_ids, s)
+        return original_prefill(st, prompts, group, slot_ids, rows, s)
 
     def failing_step(st, slots):  # the second cache (short prompts) runs out of memory above 2 slots
         steps.append(st.batch)
@@ -176,3 +176,25 @@ def test_long_prompt_left_truncated_with_warning(model):
     assert by_id["long"].n_prompt_tokens == model.max_context - 8
     assert "kept the last" in by_id["long"].warnings[0]
     assert by_id["ok"].warnings == []
+
+
+@pytest.mark.parametrize("temperature", [0, 0.1])
+def test_k_samples_share_one_prefill_and_give_the_same_tokens(model, temperature):
+    """Issue 25: the k samples of a prompt run its prefill once; each still draws from its own seed."""
+    settings = GenerationSettings(max_new_tokens=12, temperature=temperature, samples=4, seed=11)
+    reqs = [GenerationRequest(str(i), p, k, settings.seed_for(str(i), k))
+            for i, p in enumerate(PROMPTS[:3]) for k in range(4)]
+    prep = [model.prepare(i, r, settings) for i, r in enumerate(reqs)]
+    out = {}
+    for share, batch in ((False, None), (True, None), (True, 6)):  # 6 slots: a prompt's samples split across fills
+        engine = fast(model, share_prefix=share)
+        out[share, batch] = tokens_by_index(engine.run(prep, settings, batch_size=batch))
+        rows = engine.prefill_rows
+        if batch is None:
+            assert rows == (3 if share else 12)  # 3 prompts x 4 samples: one prefill row per prompt when shared
+        else:
+            assert 3 < rows < 12
+    assert out[False, None] == out[True, None] == out[True, 6]
+    assert len(out[True, None]) == 12
+    if temperature:
+        assert len({tuple(out[True, None][i]) for i in range(4)}) > 1  # the samples of one prompt differ

@@ -63,13 +63,47 @@ def test_spec_parsing_and_registry_entries():
 def test_adapter_loads_changes_outputs_and_merges(dirs):
     base = load(str(dirs["base"]), {"device": "cpu"})
     spec = f"{dirs['base']}+{dirs['adapter']}"
-    tuned = load(spec, {"device": "cpu"})
+    tuned = load(spec, {"device": "cpu", "merge_adapter": False})
     merged = load(spec, {"device": "cpu", "merge_adapter": True})
     reference = load(spec, {"device": "cpu", "engine": "reference"})
     assert texts(tuned) != texts(base)
     assert texts(tuned) == texts(merged) == texts(reference)
     assert tuned.describe()["adapter"] == str(dirs["adapter"]) and merged.describe()["merged_adapter"]
     assert tuned.fingerprint() != base.fingerprint() != merged.fingerprint()
+
+
+def test_adapter_is_merged_at_load_by_default_and_gives_the_same_greedy_tokens(dirs):
+    """Issue 25: a bf16/fp16/fp32 base merges its LoRA at load (an unmerged one costs ~1.5x a decode step)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from harness_plugins.hf import merge_by_default
+
+    torch.manual_seed(7)
+    seven = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    peft_model = get_peft_model(AutoModelForCausalLM.from_pretrained(dirs["base"]),
+                                LoraConfig(r=16, lora_alpha=32, target_modules=seven, init_lora_weights=False))
+    peft_model.save_pretrained(dirs["root"] / "lora7")
+    spec = f"{dirs['base']}+{dirs['root'] / 'lora7'}"
+    merged, unmerged = load(spec, {"device": "cpu"}), load(spec, {"device": "cpu", "merge_adapter": False})
+    assert merged.describe()["merged_adapter"] is True and unmerged.describe()["merged_adapter"] is False
+    modules = lambda m: {type(x).__name__ for x in m.model.modules()}  # noqa: E731
+    assert "PeftModelForCausalLM" not in modules(merged) and not any("lora" in n.lower() for n in modules(merged))
+    assert any("lora" in n.lower() for n in modules(unmerged))  # the unmerged one really runs the LoRA path
+    assert "merge" in merged.describe()["load_split"] and "merge" not in unmerged.describe()["load_split"]
+    settings = GenerationSettings(max_new_tokens=24, temperature=0, ignore_eos=True)
+    reqs = [GenerationRequest(str(i), p) for i, p in enumerate(PROMPTS)]
+    tokens = {}
+    for m in (merged, unmerged):
+        prep = [m.prepare(i, r, settings) for i, r in enumerate(reqs)]
+        tokens[m] = {f.index: f.tokens for f in m.engine().run(prep, settings)}
+    assert tokens[merged] == tokens[unmerged] and all(len(t) == 24 for t in tokens[merged].values())
+    assert texts(merged) != texts(load(str(dirs["base"]), {"device": "cpu"}))  # the adapter does change outputs
+    # the merge may round differently in bf16, so merged and unmerged are different cache identities
+    assert merged.fingerprint() != unmerged.fingerprint()
+    assert merge_by_default(None) and not merge_by_default("4bit") and not merge_by_default("8bit")
+    with pytest.raises(HarnessError, match="merge_adapter must be true or false"):
+        load(spec, {"device": "cpu", "merge_adapter": "sometimes"})
 
 
 def test_adapter_for_another_base_is_refused_naming_both(dirs):

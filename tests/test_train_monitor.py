@@ -223,3 +223,26 @@ def test_sequence_logps_match_unpadded_logits(tmp_path):
     rows = [(tok(p)["input_ids"], tok(p + c)["input_ids"][len(tok(p)["input_ids"]):]) for p, c in texts]
     want = [sequence_logp(model, tok, p, c) for p, c in texts]  # one row at a time, every position's logits
     assert sequence_logps(model, rows, tok.pad_token_id) == pytest.approx(want, abs=1e-3)
+
+
+@pytest.mark.parametrize("method", ["hs-dpo", "grpo"])
+def test_hs_dpo_and_grpo_take_the_monitor_and_its_default_proxy(tmp_path, task_file, method):
+    from harness.interfaces.trainer import TrainRequest
+    from harness_plugins.trl_trainers import TRLTrainer
+    from tests.test_train_methods import FAST, PAIRS, write_jsonl
+
+    tiny = build_tiny_llama(tmp_path / "tiny", seed=0)
+    cfg = {**FAST, "max_steps": 2, "batch_size": 2, "learning_rate": 1e-3,
+           "monitor": {"task": task_file, "limit": 2, "every": 2, "max_new_tokens": 4,
+                       "judges": [{"spec": "heuristic:lexical", "options": {"weights": "seed"}}]}}
+    if method == "grpo":  # the proxy is grpo's own reward judge
+        data = write_jsonl(tmp_path / "prompts.jsonl", [{"id": f"s{i}", "prompt": f"Item {i}:\n"} for i in range(2)])
+        cfg.update(judge="heuristic:lexical", num_generations=2, max_completion_length=4)
+    else:  # the proxy is the judge the pairs' stats name
+        data = write_jsonl(tmp_path / "pairs.jsonl", PAIRS)
+        (tmp_path / "pairs.stats.json").write_text(json.dumps({"judge": "heuristic:lexical"}))
+    res = TRLTrainer(method).train(TrainRequest(method, f"hf:{tiny}", data, tmp_path / "out", cfg))
+    summary = res.metrics["monitor"]
+    assert summary["proxy"] == "heuristic:lexical" and summary["points"] == 2
+    rows = [json.loads(line) for line in (tmp_path / "out" / "monitor.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 2] and rows[0]["log_ratio"] == pytest.approx(0.0, abs=1e-5)

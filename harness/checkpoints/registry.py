@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from harness.checkpoints.spec import split_base_adapter
 from harness.config import check_keys, read_yaml_mapping, where_of
 from harness.errors import HarnessError
 
@@ -75,10 +76,10 @@ def check_entry(path: Path, name, entry: dict):
         target = Path(target).expanduser()
         entry["spec"] = f"replay:{target if target.is_absolute() else (Path(path).parent / target).resolve()}"
     elif isinstance(spec, str) and spec.startswith("hf:"):
-        entry["spec"] = "hf:" + resolve_hf_paths(spec[len("hf:"):], Path(path).parent)
+        entry["spec"] = "hf:" + resolve_hf_paths(spec[len("hf:"):], Path(path).parent, where_of(entry, "spec", where))
 
 
-def resolve_hf_paths(arg: str, folder: Path) -> str:
+def resolve_hf_paths(arg: str, folder: Path, where: str = "hf") -> str:
     """``BASE[+ADAPTER]`` with each relative local path made absolute against the registry's ``folder``.
 
     A part is a local path when it starts with ``./`` or ``../`` or names something
@@ -91,10 +92,8 @@ def resolve_hf_paths(arg: str, folder: Path) -> str:
             return str((folder / part).resolve())
         return part
 
-    if "+" not in arg or (folder / arg).exists():  # a base path that itself contains '+' is kept whole
-        return local(arg)
-    base, _, adapter = arg.partition("+")
-    return f"{local(base)}+{local(adapter)}" if base and adapter else arg
+    base, adapter = split_base_adapter(arg, folder, where)
+    return local(base) if adapter is None else f"{local(base)}+{local(adapter)}"
 
 
 def check_parent_cycles(entries: dict):

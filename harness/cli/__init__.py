@@ -6,6 +6,7 @@ printed as one ``Error:`` line with exit code 1, never as a traceback.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 
 import click
@@ -49,7 +50,7 @@ def build_cli():
     core = (evaluate.eval_command, score.score, tasks.tasks, plugins.plugins, models.models, runs.runs,
             judge.judge, report.leaderboard, report.compare, report.report, train.pairs, train.train, train.pipeline,
             human_eval.human_eval, overlap.overlap, export.export, capability.capability,
-            judge_check.judge_check)
+            judge_check.judge_check, runs.doctor)
     for command in core:
         cli.add_command(command)
     get_registry().add_commands(cli, core={c.name for c in core})
@@ -71,3 +72,7 @@ def main(argv=None):
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    except sqlite3.DatabaseError as exc:  # a damaged SQLite store found mid-query: named, no traceback
+        click.echo(f"Error: a harness database is damaged ({exc}); `harness runs doctor` rebuilds the run index "
+                   "(see README, 'Recovering a damaged store')", err=True)
+        sys.exit(1)

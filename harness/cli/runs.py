@@ -111,3 +111,34 @@ def runs_show(runs_dir, run_id, policy, as_json):
         click.echo(f"  category {name:<30} n {cat['n']:<5} accuracy {fmt(cat['accuracy'])}")
 
 
+
+
+@click.command(name="doctor")
+@runs_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print what was done as JSON.")
+def doctor(runs_dir, as_json):
+    """Rebuild the run index (harness.db) from the run folders; move damaged runs to quarantine.
+
+    Use it when harness.db is lost, emptied or damaged, or a run folder's files
+    are.  Nothing is deleted: the old index is kept beside the new one as
+    harness.db.before-doctor-TIME, and a run folder that cannot be read moves to
+    RUNS/_quarantine/ with the reason printed.
+
+    \b
+    Examples:
+      harness runs doctor
+      harness doctor --runs-dir runs --json
+    """
+    from harness.store.doctor import rebuild_index, render_report
+    from harness.store.runs import RunStore
+
+    store = RunStore(runs_dir)
+    if not store.root.is_dir():
+        from harness.errors import HarnessError
+
+        raise HarnessError(f"--runs-dir {store.root}: no such folder (nothing to rebuild)")
+    report = rebuild_index(store)
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else render_report(report, store.root))
+
+
+runs.add_command(doctor)

@@ -19,13 +19,16 @@ import click
 
 from harness.cli.options import COUNT, FINITE, Number, POSITIVE, SEED
 from harness.errors import HarnessError
+from harness.train.pair_guards import MAX_COPY_EXCESS, MAX_COPY_RATE, MAX_LENGTH_RATIO
 
 
 @click.command()
 @click.option("--model", required=False, help="Checkpoint name or spec to sample from (e.g. exp_18).")
 @click.option("--task", required=False, help="Task whose prompts are sampled.")
 @click.option("--samples", "k", type=Number(int, min=2), default=4, show_default=True, help="Completions per prompt (k).")
-@click.option("--judge", default=None, help="Judge spec scoring each completion (needed by reasoning-quality).")
+@click.option("--judge", default=None,
+              help="Judge spec(s) scoring each completion, comma-separated (needed by reasoning-quality): the first "
+                   "picks the pairs, every judge's scores are recorded in each pair.")
 @click.option("--strategy", type=click.Choice(["hard-samples", "reasoning-quality"]), default="hard-samples",
               show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Label-stratified subset of N prompts.")
@@ -37,6 +40,24 @@ from harness.errors import HarnessError
 @click.option("--pair-seed", type=SEED, default=42, show_default=True, help="hard-samples: which correct/incorrect pair.")
 @click.option("--min-margin", type=FINITE, default=0.1, show_default=True, help="reasoning-quality: reward margin.")
 @click.option("--any-verdict", is_flag=True, help="reasoning-quality: also pair completions with a wrong verdict.")
+@click.option("--consensus", is_flag=True,
+              help="Keep a pair only when every --judge prefers chosen over rejected by its margin.")
+@click.option("--consensus-margin", default=None, metavar="M[,M...]",
+              help="With --consensus: the margin each judge needs, one for all or one per judge in --judge order "
+                   "(default: --min-margin).")
+@click.option("--max-copy-rate", type=float, default=MAX_COPY_RATE, show_default=True,
+              help="Drop pairs whose chosen copies more than this share of its words from the content "
+                   "(harness.copy_rate). Real GuardReasoner-1B reasoning copies a median 0.04 (max 0.32 of 1,539 "
+                   "traces); a copy of the content ~1.0. Negative values are refused; 1 turns it off.")
+@click.option("--max-copy-excess", type=float, default=MAX_COPY_EXCESS, show_default=True,
+              help="Drop pairs whose chosen copies more of the content than rejected by more than this: one quoted "
+                   "4-word phrase in an 80-word analysis is 0.05, two real traces differ by up to ~0.1.")
+@click.option("--max-length-ratio", type=float, default=MAX_LENGTH_RATIO, show_default=True,
+              help="Drop pairs whose chosen has more than this many times rejected's words (longer is a known "
+                   "reward hack); the seed's 63 pairs range 0.5-2.63, all kept at 3.")
+@click.option("--max-chosen-words", type=int, default=None,
+              help="Drop pairs whose chosen reasoning has more words (default: no limit; --max-new-tokens bounds it).")
+@click.option("--no-safeguards", is_flag=True, help="Write the strategy's pairs unfiltered (no copy or length filters).")
 @click.option("--from-hard-samples", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Build from the seed's hard_samples_*.json instead of sampling (hard-samples strategy).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
@@ -51,14 +72,16 @@ from harness.errors import HarnessError
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, seed, batch_size, gamma,
-          pair_seed, min_margin, any_verdict, from_hard_samples, output, eval_tasks, max_overlap, overlap_threshold,
-          data_dir, runs_dir, quiet):
+          pair_seed, min_margin, any_verdict, consensus, consensus_margin, max_copy_rate, max_copy_excess,
+          max_length_ratio, max_chosen_words, no_safeguards, from_hard_samples, output, eval_tasks, max_overlap,
+          overlap_threshold, data_dir, runs_dir, quiet):
     """Sample k completions per prompt, judge them and write TRL preference pairs.
 
     \b
     Examples:
       harness pairs --model exp_18 --task guardreasoner_test_5k --limit 1000 --samples 4 --judge heuristic --strategy hard-samples --eval-tasks wildguard
       harness pairs --model exp_18 --task combined_test --samples 4 --judge heuristic --strategy reasoning-quality --min-margin 0.2
+      harness pairs --model exp_18 --task combined_test --samples 4 --judge heuristic,llm-judge:exp_18 --consensus --consensus-margin 0.1,0.05 --strategy reasoning-quality
       harness pairs --from-hard-samples ../shared/data/wizard101/exp18/hard_samples_exp18.json -o pairs/exp18.jsonl
     """
     from harness.train.pairs import (
@@ -67,8 +90,23 @@ def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, s
         groups_from_seed_hard_samples,
         write_pairs,
     )
-    from harness.train.pipeline import build_pairs_from_run, eval_run, pair_stats_text
+    from harness.train.pair_guards import Safeguards, check_number, check_safeguards, parse_margins
+    from harness.train.pipeline import build_pairs_from_run, eval_run, judge_list, pair_stats_text
 
+    specs = judge_list(judge)
+    if specs:  # known judges, arguments and options, before any sampling
+        from harness.judge.runner import check_judge_specs
+
+        check_judge_specs(specs)
+    check_number("--min-margin", min_margin, 0.0)
+    check_number("--gamma", gamma, 0.0)
+    guards = None
+    if not no_safeguards:
+        guards = Safeguards(consensus, parse_margins(consensus_margin), max_copy_rate, max_copy_excess,
+                            max_length_ratio, max_chosen_words)
+        check_safeguards(guards, len(specs))
+    elif consensus or consensus_margin:
+        raise HarnessError("--no-safeguards turns --consensus off: give one or the other")
     options = ({"gamma": gamma, "seed": pair_seed} if strategy == "hard-samples"
                else {"min_margin": min_margin, "require_correct": not any_verdict})
     if from_hard_samples:
@@ -76,7 +114,9 @@ def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, s
             raise HarnessError("--from-hard-samples holds no judge scores; use --strategy hard-samples")
         out = Path(output or "pairs/" + Path(from_hard_samples).stem + ".jsonl")
         check_pairs_output(out, [from_hard_samples])
-        built, stats = build_pairs(groups_from_seed_hard_samples(Path(from_hard_samples)), strategy, options)
+        if consensus:
+            raise HarnessError("--from-hard-samples holds no judge scores: --consensus needs a judged run")
+        built, stats = build_pairs(groups_from_seed_hard_samples(Path(from_hard_samples)), strategy, options, guards)
         stats["source"] = str(from_hard_samples)
         write_pairs(built, stats, out, [from_hard_samples])
         click.echo(pair_stats_text(stats, out))
@@ -95,7 +135,7 @@ def pairs(model, task, k, judge, strategy, limit, temperature, max_new_tokens, s
                    train_limit=limit, train_seed=seed, data_dir=data_dir, progress=not quiet)
     run = eval_run(model, task, samples=k, limit=limit, temperature=temperature, max_new_tokens=max_new_tokens,
                    seed=seed, judge=judge, batch_size=batch_size, data_dir=data_dir, runs_dir=runs_dir, quiet=quiet)
-    stats = build_pairs_from_run(run, strategy, judge, options, out)
+    stats = build_pairs_from_run(run, strategy, judge, options, out, guards)
     click.echo(pair_stats_text(stats, out))
 
 

@@ -96,10 +96,13 @@ def connect(path: Path) -> sqlite3.Connection:
     WAL lets raters read while another writes; ``timeout`` makes concurrent
     writers wait for each other instead of failing.
     """
+    from harness.store.files import sqlite_errors
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=30, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
+    with sqlite_errors(path):  # a damaged study database names itself, not a traceback
+        conn = sqlite3.connect(path, timeout=30, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA foreign_keys=ON")
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > len(MIGRATIONS):

@@ -172,7 +172,6 @@ def m004_task_limit(conn):
 
 
 def connect_run_index(path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=30)
-    conn.row_factory = sqlite3.Row
-    migrate(conn, RUN_INDEX)
-    return conn
+    from harness.store.files import connect_sqlite  # a damaged index names itself and how to rebuild it
+
+    return connect_sqlite(path, RUN_INDEX)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import HarnessError
 
-DOCTOR = "run `harness runs doctor` to rebuild the run index from the run folders and move damaged runs to quarantine"
+DOCTOR = "run `harness doctor` (or `harness runs doctor`) to rebuild the run index from the run folders and move damaged runs to quarantine"
 
 #: how to recover each store file, by name
 RECOVERY = {
@@ -65,20 +66,27 @@ def connect_sqlite(path, migrations=None, timeout: float = 30) -> sqlite3.Connec
     from harness.store.db import migrate
 
     path = Path(path)
-    if path.exists() and path.is_dir():
+    if path.is_dir():
         raise damaged(path, "is a folder, not a database file")
-    try:
+    with sqlite_errors(path):
         conn = sqlite3.connect(path, timeout=timeout)
         conn.row_factory = sqlite3.Row
         if migrations is not None:
             migrate(conn, migrations)
         else:
             conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
-    except sqlite3.DatabaseError as exc:
-        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-            raise HarnessError(f"{path}: the database is locked by another process; try again") from None
-        raise damaged(path, f"not a readable SQLite database: {exc}") from None
     return conn
+
+
+@contextmanager
+def sqlite_errors(path):
+    """Turn SQLite's errors about a damaged file into one that names ``path`` and its recovery."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "no such" in str(exc)):
+            raise
+        raise damaged(path, f"not a readable SQLite database: {exc}") from None
 
 
 def write_json_atomic(path, data):

@@ -63,10 +63,13 @@ class GenerationCache:
     def __init__(self, path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per completion (WAL stays consistent)
-        migrate(self.db, MIGRATIONS)
+        from harness.store.files import sqlite_errors
+
+        with sqlite_errors(self.path):  # a damaged cache names itself and says to delete it
+            self.db = sqlite3.connect(self.path, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")  # a cache: no fsync per completion (WAL stays consistent)
+            migrate(self.db, MIGRATIONS)
 
     def get(self, key: str) -> Generation | None:
         row = self.db.execute("SELECT generation FROM generations WHERE key = ?", (key,)).fetchone()

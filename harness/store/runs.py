@@ -31,6 +31,7 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.records import SampleRecord
 from harness.store.db import connect_run_index
+from harness.store.files import write_json_atomic
 
 FORMAT_VERSION = 1
 
@@ -52,10 +53,11 @@ class Run:
 
     @property
     def manifest(self) -> dict:
-        try:
-            return json.loads(self.manifest_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise HarnessError(f"{self.dir}: not a harness run (no manifest.json)") from None
+        from harness.store.files import read_json_file
+
+        if not self.manifest_path.exists():
+            raise HarnessError(f"{self.dir}: not a harness run (no manifest.json)")
+        return read_json_file(self.manifest_path)  # damaged: names the file and `harness runs doctor`
 
     def write_manifest(self, manifest: dict):
         write_json_atomic(self.manifest_path, manifest)
@@ -156,7 +158,11 @@ class Run:
     def _read_metrics_file(self) -> dict:
         if not self.metrics_path.exists():
             return {"policies": {}}
-        data = json.loads(self.metrics_path.read_text(encoding="utf-8"))
+        from harness.store.files import damaged, read_json_file
+
+        data = read_json_file(self.metrics_path)
+        if not isinstance(data.get("policies", {}), dict):
+            raise damaged(self.metrics_path, "'policies' is not a mapping")
         if "policies" not in data:  # a run scored before metrics were kept per policy
             judges = data.pop("judges", None)
             if data.get("policy") == "guardreasoner-paper" and data.get("f1") is not None:
@@ -265,10 +271,6 @@ class JsonlAppender:
         self.close()
 
 
-def write_json_atomic(path: Path, data):
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 class RunStore:
@@ -276,9 +278,37 @@ class RunStore:
         self.root = Path(root or os.environ.get("HARNESS_RUNS_DIR") or "runs")
         self.db_path = self.root / "harness.db"
 
-    def connect(self) -> sqlite3.Connection:
+    def connect(self, check: bool = True) -> sqlite3.Connection:
+        """The run index; refused (see :meth:`check_index`) when it was lost while run folders remain."""
         self.root.mkdir(parents=True, exist_ok=True)
+        if check:
+            self.check_index()
         return connect_run_index(self.db_path)
+
+    def run_folders(self) -> list[Path]:
+        """Folders of the store that look like runs (a manifest.json); the quarantine and lock folders are not."""
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
+                      and (p / "manifest.json").exists())
+
+    def check_index(self):
+        """Refuse to recreate an index that is missing or empty while run folders exist.
+
+        A new empty harness.db would hide every run, and the next eval would
+        duplicate one; `harness runs doctor` rebuilds the index from the folders.
+        """
+        if self.db_path.exists():
+            with connect_run_index(self.db_path) as conn:
+                if conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone():
+                    return
+        folders = self.run_folders()
+        if folders:
+            state = "is empty" if self.db_path.exists() else "is missing"
+            raise HarnessError(f"{self.db_path}: the run index {state} but {len(folders)} run folder(s) exist in "
+                               f"{self.root} (e.g. {folders[0].name}); refusing to start a new index that would "
+                               f"hide them. Run `harness runs doctor --runs-dir {self.root}` to rebuild it from the "
+                               "run folders")
 
     @contextmanager
     def key_lock(self, key: str, wait: float = 2.0):
@@ -292,20 +322,28 @@ class RunStore:
         import hashlib
 
         folder = self.root / ".locks"
+        made_root = not self.root.exists()  # a refused eval leaves no runs folder behind
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.lock"
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         deadline = time.time() + wait
         while True:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                try:
+                    same = os.fstat(fd).st_ino == os.stat(path).st_ino
+                except FileNotFoundError:
+                    same = False
+                if same:
+                    break
+                os.close(fd)  # the holder removed the file as we opened it: lock the current one
+                continue
             except BlockingIOError:
+                os.close(fd)
                 if time.time() > deadline:
-                    os.close(fd)
                     try:
                         who = json.loads(path.read_text(encoding="utf-8") or "{}")
-                    except ValueError:
+                    except (ValueError, OSError):
                         who = {}
                     raise HarnessError(f"the same evaluation (run key {key[:12]}) is being generated by process "
                                        f"{who.get('pid', '?')} on {who.get('host', '?')} since "
@@ -317,7 +355,14 @@ class RunStore:
             os.write(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": now_iso()}).encode())
             yield
         finally:
+            path.unlink(missing_ok=True)  # while still held, so no lock files are left behind
             os.close(fd)
+            try:
+                folder.rmdir()
+                if made_root:
+                    self.root.rmdir()
+            except OSError:
+                pass  # another key's lock is held, or runs were stored
 
     def create_run(self, run_id: str, key: str, manifest: dict) -> Run:
         from harness.config import check_name, path_inside
@@ -327,10 +372,11 @@ class RunStore:
         while (self.root / run_id).exists():  # a --rerun within the same second as the run it repeats
             n += 1
             run_id = f"{base}-{n}"
+        self.connect().close()  # the index is sound before this run's folder exists (see check_index)
         run = Run(self, run_id)
         run.dir.mkdir(parents=True, exist_ok=False)
         run.write_manifest({**manifest, "format_version": FORMAT_VERSION, "run_id": run_id, "key": key})
-        with self.connect() as conn:
+        with self.connect(check=False) as conn:
             conn.execute(
                 "INSERT INTO runs (run_id, key, model, model_spec, task, status, created_at, n_total, path, policy,"
                 " task_limit) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
@@ -362,6 +408,7 @@ class RunStore:
 
     def find_by_key(self, key: str) -> dict | None:
         if not self.db_path.exists():
+            self.check_index()
             return None
         with self.connect() as conn:
             row = conn.execute("SELECT * FROM runs WHERE key = ? ORDER BY created_at DESC LIMIT 1", (key,)).fetchone()
@@ -409,6 +456,7 @@ class RunStore:
     def list_runs(self, task=None, model=None, status=None) -> list[dict]:
         """Index rows, each with its live status (see :meth:`live_status`)."""
         if not self.db_path.exists():
+            self.check_index()
             return []
         where, args = [], []
         for col, val in (("task", task), ("model", model)):

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -39,20 +38,7 @@ class MonitorFailed(HarnessError):
     exit_code = 3
 
 
-def distinct_n(texts: list[str], n: int) -> float:
-    """Distinct-n of Li et al. (2016): distinct word n-grams over all n-grams of ``texts`` (0 when none).
-
-    Minimal version for the monitor; words as :func:`harness.copy_rate` splits them.
-    TODO(lead): use harness.analysis.hacking_signs.distinct_n once branch pairsguard lands.
-    """
-    from harness.judge.copying import words
-
-    grams = Counter()
-    for text in texts:
-        tokens = words(text)
-        grams.update(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
-    total = sum(grams.values())
-    return len(grams) / total if total else 0.0
+from harness.analysis.hacking_signs import distinct_n  # noqa: E402  (one definition: Li et al. 2016)
 
 
 @dataclass

@@ -44,6 +44,11 @@ class Candidate:
     correct: bool
     reward: float | None = None
     scores: dict = field(default_factory=dict)
+    #: the reasoning alone (what copy rates and lengths are measured on); empty: the whole text
+    reasoning: str = ""
+    #: every judge's composite reward and scores, by judge identity key (the picking judge's is ``reward``)
+    rewards: dict = field(default_factory=dict)
+    judge_scores: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -54,6 +59,8 @@ class PromptGroup:
     prompt: str
     gold: str | None
     candidates: list
+    #: what the completions judge (prompt, or the exchange); None when unknown (the seed's files)
+    content: str | None = None
 
 
 # -- reading groups ---------------------------------------------------------
@@ -69,25 +76,38 @@ def composite_reward(scores: dict, composite: str | None = None) -> float | None
 
 
 def groups_from_run_records(records: list[SampleRecord], judgments: dict | None = None,
-                            composite: str | None = None) -> list[PromptGroup]:
+                            composite: str | None = None, judges: list | None = None) -> list[PromptGroup]:
     """Groups from a run's samples.jsonl records.
 
     ``judgments`` maps (sample_id, sample_index) to a judge's scores dict;
-    ``composite`` is the judge's declared composite criterion.
+    ``composite`` is the judge's declared composite criterion.  ``judges`` is
+    instead a list of (identity key, judgments, composite), the picking judge
+    first: every judge's reward is kept on each candidate (for consensus).
     Completions that failed to generate (no text) are left out; a completion
     whose verdict could not be parsed counts as incorrect, as in the seed.
     """
-    judgments = judgments or {}
+    from harness.tasks.templates import content_of
+
+    if judges is None:
+        judges = [(None, judgments or {}, composite)]
     groups = []
     for rec in records:
         cands = []
         for comp in rec.completions:
             if comp.text is None:
                 continue
-            scores = judgments.get((rec.id, comp.sample_index), {})
+            rewards, all_scores = {}, {}
+            for key, scored, comp_name in judges:
+                scores = scored.get((rec.id, comp.sample_index), {})
+                if key is not None and scores:
+                    rewards[key], all_scores[key] = composite_reward(scores, comp_name), scores
+            _, first, first_composite = judges[0]
+            scores = first.get((rec.id, comp.sample_index), {})
             cands.append(Candidate(comp.sample_index, comp.text, comp.verdict, comp.correct,
-                                   composite_reward(scores, composite), scores))
-        groups.append(PromptGroup(rec.id, rec.rendered_prompt or rec.prompt, rec.gold, cands))
+                                   composite_reward(scores, first_composite), scores, comp.reasoning, rewards,
+                                   all_scores))
+        groups.append(PromptGroup(rec.id, rec.rendered_prompt or rec.prompt, rec.gold, cands,
+                                  content_of(rec.prompt, rec.response)))
     return groups
 
 
@@ -108,7 +128,8 @@ def groups_from_seed_hard_samples(path: Path) -> list[PromptGroup]:
             if key not in s:
                 raise HarnessError(f"{path}: hard_samples[{i}] has no '{key}'")
         cands = [
-            Candidate(j, f"{o['reasoning']}\n\nLabel: {o['label']}", o["label"], bool(o["correct"]))
+            Candidate(j, f"{o['reasoning']}\n\nLabel: {o['label']}", o["label"], bool(o["correct"]),
+                      reasoning=o["reasoning"])
             for j, o in enumerate(s["outputs"])
         ]
         groups.append(PromptGroup(str(i), s["prompt"], s["ground_truth"], cands))
@@ -184,15 +205,29 @@ STRATEGIES = {"hard-samples": hard_samples, "reasoning-quality": reasoning_quali
 NEEDS_JUDGE = {"reasoning-quality"}
 
 
-def build_pairs(groups, strategy: str, options: dict | None = None):
-    """Run a strategy; returns (pairs, stats)."""
+def build_pairs(groups, strategy: str, options: dict | None = None, guards=None, judges: list | None = None):
+    """Run a strategy, then the safeguards (:mod:`harness.train.pair_guards`) when given; returns (pairs, stats).
+
+    ``judges`` are the identity keys of the judges that scored the groups, the picking judge first.
+    """
     if strategy not in STRATEGIES:
         raise unknown_name("pair strategy", strategy, STRATEGIES)
     try:
         pairs, skipped = STRATEGIES[strategy](groups, **(options or {}))
     except TypeError as exc:
         raise HarnessError(f"pair strategy '{strategy}': bad option ({exc})") from None
-    return pairs, pair_stats(groups, pairs, skipped, strategy, options)
+    from harness.train.pair_guards import guard_pairs, selecting_judges
+
+    guarded = None
+    if guards is not None:
+        pairs, guarded = guard_pairs(pairs, groups, guards, list(judges or []),
+                                     default_margin=(options or {}).get("min_margin", 0.1))
+    stats = pair_stats(groups, pairs, skipped, strategy, options)
+    if guarded is not None:
+        stats["safeguards"] = guarded
+    # which judges decided what exists: the trained child's lineage names them (they must not certify it)
+    stats["pair_judges"] = selecting_judges(strategy, guards, list(judges or []))
+    return pairs, stats
 
 
 def pair_stats(groups, pairs, skipped, strategy, options) -> dict:

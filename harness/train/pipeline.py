@@ -15,13 +15,15 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from harness.config import check_keys
+from harness.config import check_keys, where_of
 from harness.errors import HarnessError
 from harness.train.checkpoint import read_config, train_checkpoint
 
 PIPELINE_KEYS = {"name", "parent", "description", "pairs", "train", "eval", "workdir", "overlap", "capability"}
 PAIRS_KEYS = {"task", "limit", "samples", "temperature", "max_new_tokens", "seed", "judge", "strategy", "options",
-              "batch_size"}
+              "batch_size", "safeguards"}
+SAFEGUARD_KEYS = {"consensus", "consensus_margin", "max_copy_rate", "max_copy_excess", "max_length_ratio",
+                  "max_chosen_words"}
 EVAL_KEYS = {"tasks", "limit", "samples", "temperature", "max_new_tokens", "seed", "judge", "batch_size"}
 CAPABILITY_KEYS = {"tasks", "limit", "seed", "batch_size"}
 
@@ -35,7 +37,7 @@ def eval_run(model: str, task: str, *, samples=1, limit=None, temperature=0.7, m
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, samples=samples, seed=seed,
                                   batch_size=str(batch_size))
-    judges = [j.strip() for j in judge.split(",")] if judge else []
+    judges = judge_list(judge)
     [result] = evaluate(EvalRequest(model, [get_task(task)], settings, limit=limit, judges=judges, progress=not quiet,
                                     data_dir=data_dir, runs_dir=runs_dir))
     return result.run
@@ -48,7 +50,41 @@ def run_judgments(run, judge_spec: str | None):
     return read_judgments(run, judge_spec) if judge_spec else None
 
 
-def build_pairs_from_run(run, strategy, judge_spec, options, output: Path) -> dict:
+def safeguards_from_config(section, n_judges: int, where: str):
+    """The pipeline's ``pairs.safeguards`` mapping as checked Safeguards (defaults for keys left out)."""
+    from harness.train.pair_guards import Safeguards, check_safeguards, parse_margins
+
+    section = section or {}
+    if not isinstance(section, dict):
+        raise HarnessError(f"{where}: pairs.safeguards must be a mapping ({', '.join(sorted(SAFEGUARD_KEYS))})")
+    check_keys(f"{where}: pairs.safeguards", section, SAFEGUARD_KEYS)
+    defaults = Safeguards()
+    margin = section.get("consensus_margin")
+    guards = Safeguards(
+        consensus=bool(section.get("consensus", False)),
+        margins=parse_margins(",".join(map(str, margin)) if isinstance(margin, list) else margin,
+                              f"{where}: pairs.safeguards.consensus_margin"),
+        **{k: section.get(k, getattr(defaults, k))
+           for k in ("max_copy_rate", "max_copy_excess", "max_length_ratio", "max_chosen_words")})
+    check_safeguards(guards, n_judges, f"{where}: pairs.safeguards")
+    return guards
+
+
+def judge_list(judge_spec) -> list[str]:
+    """'A,B' (or a list) as judge specs."""
+    if not judge_spec:
+        return []
+    specs = judge_spec if isinstance(judge_spec, list) else str(judge_spec).split(",")
+    return [str(j).strip() for j in specs if str(j).strip()]
+
+
+def build_pairs_from_run(run, strategy, judge_spec, options, output: Path, guards=None) -> dict:
+    """Pairs from a judged run: the first judge of ``judge_spec`` picks, every judge's scores are kept.
+
+    ``guards`` (:class:`harness.train.pair_guards.Safeguards`) filters the pairs
+    (consensus, copying, length); the stats say what it dropped and why.
+    """
+    from harness.store.judgments import read_judgments
     from harness.train.pairs import (
         NEEDS_JUDGE,
         build_pairs,
@@ -56,13 +92,18 @@ def build_pairs_from_run(run, strategy, judge_spec, options, output: Path) -> di
         write_pairs,
     )
 
-    judgments = run_judgments(run, judge_spec)
-    if strategy in NEEDS_JUDGE and judgments is None:
+    specs = judge_list(judge_spec)
+    if strategy in NEEDS_JUDGE and not specs:
         raise HarnessError(f"strategy '{strategy}' needs judge scores: pass --judge (e.g. --judge heuristic)")
-    groups = groups_from_run_records(run.read_samples(), judgments and judgments.scores,
-                                     composite=judgments and judgments.summary.composite)
-    pairs, stats = build_pairs(groups, strategy, options)
-    stats.update(run_id=run.id, judge=judge_spec, judge_identity=judgments and judgments.identity.key)
+    judged = [read_judgments(run, spec) for spec in specs]
+    keys = [j.identity.key for j in judged]
+    if len(set(keys)) != len(keys):
+        raise HarnessError(f"--judge {judge_spec}: a judge is named twice (identities {', '.join(keys)})")
+    groups = groups_from_run_records(run.read_samples(),
+                                     judges=[(j.identity.key, j.scores, j.summary.composite) for j in judged]
+                                     or None)
+    pairs, stats = build_pairs(groups, strategy, options, guards=guards, judges=keys)
+    stats.update(run_id=run.id, judge=judge_spec, judge_identity=keys[0] if keys else None, judge_identities=keys)
     write_pairs(pairs, stats, output)
     return stats
 
@@ -115,6 +156,8 @@ def load_pipeline_config(path) -> dict:
         raise HarnessError(f"{config.where('name')}: {exc}") from None
     if not isinstance(config["pairs"], dict):
         raise HarnessError(f"{config.where('pairs')}: 'pairs' must be a mapping (task, samples, judge, ...)")
+    safeguards_from_config(config["pairs"].get("safeguards"), len(judge_list(config["pairs"].get("judge"))),
+                           where_of(config["pairs"], "safeguards", str(path)))
     if "task" not in config["pairs"]:
         raise HarnessError(f"{config.where('pairs')}: pairs.task is missing (the task whose prompts are sampled)")
     if not config["train"].get("method"):
@@ -134,6 +177,13 @@ def load_pipeline_config(path) -> dict:
 def pair_stats_text(stats: dict, output: Path) -> str:
     lines = [f"{stats['pairs']} pairs from {stats['prompts']} prompts ({stats['completions']} completions) -> {output}"]
     lines += [f"  skipped {n}: {reason}" for reason, n in stats["skipped"].items()]
+    guarded = stats.get("safeguards")
+    if guarded:
+        lines.append(f"  safeguards kept {guarded['kept']} of {guarded['before']} pairs"
+                     + (f" (judges {', '.join(guarded['judges'])})" if guarded["judges"] else ""))
+        lines += [f"  dropped {n}: {reason}" for reason, n in guarded["dropped"].items()]
+        if guarded.get("copy_filter_not_applied"):
+            lines.append(f"  copy filters not applied: {guarded['copy_filter_not_applied']}")
     if stats["weight"]:
         w = stats["weight"]
         lines.append(f"  weight min {w['min']:.3f} mean {w['mean']:.3f} max {w['max']:.3f}")
@@ -179,7 +229,8 @@ def run_pipeline(config_file, *, overwrite=False, data_dir=None, runs_dir=None, 
                        temperature=pc.get("temperature", 0.8), max_new_tokens=pc.get("max_new_tokens", 512),
                        seed=pc.get("seed", 0), judge=pc.get("judge"), batch_size=pc.get("batch_size", "auto"),
                        data_dir=data_dir, runs_dir=runs_dir, quiet=quiet)
-        stats = build_pairs_from_run(run, strategy, pc.get("judge"), pc.get("options") or {}, pairs_path)
+        guards = safeguards_from_config(pc.get("safeguards"), len(judge_list(pc.get("judge"))), str(config_file))
+        stats = build_pairs_from_run(run, strategy, pc.get("judge"), pc.get("options") or {}, pairs_path, guards)
         echo(pair_stats_text(stats, pairs_path))
         if stats["pairs"] == 0:
             raise HarnessError(f"no preference pairs were built ({stats['skipped']}); see {stats_path}")

@@ -7,6 +7,7 @@ import sys
 
 from harness import HarnessError, Judge, JudgeOption, Judgment, parse_trace
 
+from .added import added
 from .coherence import coherence
 from .consistency import consistency, verdict_argument
 from .embeddings import embeddings_available, shared_encoder
@@ -40,9 +41,11 @@ class HeuristicJudge(Judge):
         "target": JudgeOption((str,), None, "GuardReasoner section to check: prompt, response or refusal"),
         "embedding_max_tokens": JudgeOption((int,), 32, "tokens of each text the encoder reads"),
         "quantize": JudgeOption((bool,), True, "int8 encoder"),
+        "rubric": JudgeOption((int,), 4, "4 (default) or 5 (experimental, issue 29: copied spans earn no "
+                                         "relevance or specificity; not yet tuned, see benchmarks/RESULTS.md)"),
     }
     VARIANTS = ("lexical", "embeddings")
-    version = "4"  # the rubric; an instance's version adds its mode and a hash of its weights
+    version = "4"  # the default rubric; an instance's version adds its mode and a hash of its weights
 
     @classmethod
     def card(cls) -> dict:
@@ -87,7 +90,10 @@ class HeuristicJudge(Judge):
         return cls(**options)
 
     def __init__(self, embeddings: bool | None = None, weights: str | None = None, target: str | None = None,
-                 embedding_max_tokens: int = 32, quantize: bool = True):
+                 embedding_max_tokens: int = 32, quantize: bool = True, rubric: int = 4):
+        if rubric not in (4, 5):
+            raise HarnessError(f"heuristic judge option 'rubric': expected 4 or 5, got {rubric!r}")
+        self.rubric = rubric
         if embeddings is None:
             embeddings = embeddings_available()
             if not embeddings:
@@ -105,8 +111,9 @@ class HeuristicJudge(Judge):
         gate = () if self.reward.floor == 1.0 else (self.reward.floor, self.reward.full_at)
         wtag = hashlib.sha256(repr(sorted(self.weights.items()) + list(gate)).encode()).hexdigest()[:6]
         mode = f"emb{self.max_tokens}{'q' if quantize else ''}" if embeddings else "lex"
-        # 4: relevance by word forms, harm categories and character 4-grams; the relevance gate
-        self.version = f"4-{mode}-w{wtag}"
+        # 4: relevance by word forms, harm categories and character 4-grams; the relevance gate.
+        # 5: copied spans earn no relevance or specificity; filler, hedging both ways; per-text encoding
+        self.version = f"{rubric}-{mode}-w{wtag}"
 
     # Scores that need no model, for one item.
     def features(self, item) -> dict:
@@ -122,7 +129,11 @@ class HeuristicJudge(Judge):
         argument = verdict_argument(trace, units.unique, item.verdict, item.response, self.target)
         f["coherence"], f["coherence_why"] = coherence(trace, units, text, argument)
         f["consistency"], f["consistency_why"] = consistency(item.verdict, argument)
-        t = topic(units, content)
+        own = None
+        if self.rubric >= 5:
+            a = added(units.unique, content)
+            own, f["copied"] = a.texts, a.rate
+        t = topic(units, content, own)
         f["lexical"] = lexical_relevance(t, content)
         f["specificity"], f["specificity_why"] = specificity(units, t, content)
         f["relevance_text"] = relevance_text(units, t)

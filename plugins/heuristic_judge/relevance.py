@@ -44,24 +44,29 @@ class Topic:
     reasoning_terms: set
     spoken: set  # terms of the prose sentences
     said_terms: set  # the content's words the prose speaks of, by form or by harm category
+    texts: list  # the words of each unique sentence that count (copied runs removed in version 5)
 
     def on_topic(self, terms) -> set:
         return {t for t in terms if match_key(t) in self.content_keys or term_categories(t) & self.content_cats}
 
 
-def topic(units: Units, content: str) -> Topic:
+def topic(units: Units, content: str, own_texts: list[str] | None = None) -> Topic:
+    """``own_texts``: each unique sentence's own words (added.py; version 5), so copied runs earn nothing;
+    None counts every word (version 4)."""
     unique = units.unique
+    own_texts = unique if own_texts is None else own_texts
     content_terms = topical_terms(content)
     content_keys = {match_key(t) for t in content_terms}
     content_cats = content_categories(content)
-    own = [topical_terms(s, ANALYSIS_WORDS) for s in unique]
+    own = [topical_terms(s, ANALYSIS_WORDS) for s in own_texts]
     prose = [not Units.is_keyword_list(s) for s in unique]
     reasoning_terms = set().union(*own)
     spoken = set().union(*(t for t, ok in zip(own, prose) if ok))
     spoken_keys = {match_key(t) for t in spoken}
     spoken_cats = set().union(*(term_categories(t) for t in spoken))
     said_terms = {t for t in content_terms if match_key(t) in spoken_keys or term_categories(t) & spoken_cats}
-    return Topic(content_terms, content_keys, content_cats, own, prose, reasoning_terms, spoken, said_terms)
+    return Topic(content_terms, content_keys, content_cats, own, prose, reasoning_terms, spoken, said_terms,
+                 list(own_texts))
 
 
 def lexical_relevance(t: Topic, content: str) -> float:
@@ -82,5 +87,5 @@ def lexical_relevance(t: Topic, content: str) -> float:
 def relevance_text(units: Units, t: Topic) -> str:
     """The encoder sees only its first tokens: give it the sentences that say something about the
     content (template lines like "Analyze the request." carry no signal)."""
-    topical = [s for s, terms in zip(units.unique, t.own) if t.on_topic(terms)]
-    return " ".join(topical or units.unique)
+    topical = [s for s, terms in zip(t.texts, t.own) if t.on_topic(terms)]
+    return " ".join(topical or t.texts)

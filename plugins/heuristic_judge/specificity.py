@@ -14,8 +14,8 @@ def specificity(units: Units, t: Topic, content: str) -> tuple[float, str]:
     unique = units.unique
     coverage = min(1.0, len(t.said_terms) / min(len(t.content_terms), 6)) if t.content_terms else 0.0
     density = sum(bool(t.on_topic(terms)) for terms, ok in zip(t.own, t.prose) if ok) / len(unique)
-    named = categories(" ".join(unique))
-    said_named = named if all(t.prose) else categories(" ".join(s for s, ok in zip(unique, t.prose) if ok))
+    named = categories(" ".join(t.texts))
+    said_named = named if all(t.prose) else categories(" ".join(s for s, ok in zip(t.texts, t.prose) if ok))
     grounded = said_named & content_categories(content)
     # smoothed share of named categories the content touches: 0.5 when none is named, and every
     # ungrounded category named lowers it, even when none was grounded before
