@@ -30,11 +30,11 @@ def wilson(k, n, z=Z):
 
 def power_by_hand(n, share, threshold, alpha=0.05):
     """P(rule passes) with n decided items: sum of binomial terms over the win counts the rule passes."""
-    total = 0.0
-    for k in range(n + 1):
-        tail = sum(math.comb(n, j) for j in range(k, n + 1)) / 2 ** n
-        if wilson(k, n)[0] >= threshold and tail <= alpha:
-            total += math.comb(n, k) * share ** k * (1 - share) ** (n - k)
+    total, tail = 0.0, 0
+    for k in range(n, -1, -1):  # tail = C(n,k) + ... + C(n,n), so P(X >= k | share 1/2) = tail / 2^n
+        tail += math.comb(n, k)
+        if tail / 2 ** n <= alpha and wilson(k, n)[0] >= threshold:
+            total += math.exp(math.log(math.comb(n, k)) + k * math.log(share) + (n - k) * math.log(1 - share))
     return total
 
 
@@ -102,6 +102,18 @@ def test_exact_power_by_hand():
     assert criteria.rule_power(10, 0.8, 0.5) == pytest.approx(10 * 0.8 ** 9 * 0.2 + 0.8 ** 10)
     for n in (20, 57, 120):
         assert criteria.rule_power(n, 0.7, 0.6) == pytest.approx(power_by_hand(n, 0.7, 0.6))
+
+
+def test_closed_form_power_equals_the_statsmodels_interval_rule():
+    import numpy as np
+
+    ns = np.arange(1, 300)
+    for threshold, share in ((0.6, 0.7), (0.5, 0.8), (0.65, 0.75)):
+        exact = [criteria.rule_power(int(n), share, threshold) for n in ns]
+        assert criteria.powers(ns, share, threshold) == pytest.approx(exact, abs=1e-12)
+    # the smallest n is the first one reaching the target (saw-tooth power: n - 1 falls short)
+    n = criteria.decided_items_needed(0.65, 0.6)
+    assert all(power_by_hand(m, 0.65, 0.6) < 0.8 for m in (n - 1, n - 2)) and power_by_hand(n, 0.65, 0.6) >= 0.8
 
 
 def test_normal_approximation_is_cohens_h_by_hand():

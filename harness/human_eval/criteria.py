@@ -67,20 +67,33 @@ def rule_power(n: int, share: float, threshold: float, alpha: float = ALPHA) -> 
     return 0.0 if k is None else float(binom.sf(k - 1, n, share))
 
 
+def powers(ns, share: float, threshold: float, alpha: float = ALPHA):
+    """The rule's exact power for every n in the array ``ns`` at once.
+
+    The Wilson lower bound L of k/n is the lower root of (k/n - L)^2 = z^2 L (1 - L) / n, so L >= T exactly
+    when k/n >= T + z sqrt(T (1 - T) / n); the binomial test's critical count is scipy's inverse
+    survival function.  :func:`rule_power` (statsmodels' interval) is the reference; tests check both agree.
+    """
+    import numpy as np
+    from scipy.stats import binom, norm
+
+    ns = np.asarray(ns, dtype=float)
+    z = norm.ppf(1 - alpha / 2)
+    k_wilson = np.ceil(ns * threshold + z * np.sqrt(threshold * (1 - threshold) * ns) - 1e-9)
+    k_binom = binom.isf(alpha, ns, 0.5) + 1
+    k = np.maximum(k_wilson, k_binom)
+    return np.where(k <= ns, binom.sf(k - 1, ns, share), 0.0)
+
+
 def decided_items_needed(share: float, threshold: float, power: float = POWER, alpha: float = ALPHA) -> int | None:
-    """The smallest number of decided items whose rule power reaches ``power`` (None beyond MAX_ITEMS or if
-    the share does not exceed the threshold)."""
+    """The smallest number of decided items at which the rule's exact power reaches ``power`` (None if the
+    share does not exceed the threshold and 50 %, or if more than MAX_ITEMS are needed)."""
+    import numpy as np
+
     if share <= threshold or share <= 0.5:
         return None
-    guess = normal_items(share, threshold, power, alpha)
-    start = max(1, int(guess * 0.5)) if guess else 1
-    for n in range(start, MAX_ITEMS + 1):
-        if rule_power(n, share, threshold, alpha) >= power:
-            # the power of a discrete test saws: step back while a smaller n also reaches it
-            while n > 1 and rule_power(n - 1, share, threshold, alpha) >= power:
-                n -= 1
-            return n
-    return None
+    reached = np.nonzero(powers(np.arange(1, MAX_ITEMS + 1), share, threshold, alpha) >= power)[0]
+    return int(reached[0]) + 1 if reached.size else None
 
 
 def normal_items(share: float, threshold: float, power: float = POWER, alpha: float = ALPHA) -> float | None:
