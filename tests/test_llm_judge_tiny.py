@@ -83,7 +83,7 @@ def test_harness_judge_with_a_tiny_model_records_valid_scores(cli, isolated_home
     assert code == 1 and "failed on all 3 completions" in err and "Traceback" not in err
     records = [json.loads(x) for x in Path(run["dir"], "judgments.jsonl").read_text().splitlines()]
     failed = [r for r in records if r["error"] is not None]
-    assert len(failed) == 3 and {r["judge"] if "judge" in r else None for r in failed} != {judged["identity"]}
+    assert len(failed) == 3  # the choice-decoding judgments above stay, these three are added beside them
 
 
 def test_unknown_decoding_is_refused_before_loading(cli, isolated_home, tiny):
