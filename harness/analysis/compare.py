@@ -189,6 +189,9 @@ def compare_runs(store: RunStore, ref_a: str, ref_b: str, *, partial=False, seed
         from harness.analysis.reasoning_change import analyze
 
         result["reasoning"] = analyze(ra, rb, seed=seed)
+    from harness.analysis.hacking_compare import hacking_section
+
+    result["hacking_signs"] = hacking_section(a.run, b.run, ra, rb, b.manifest.get("model"), seed=seed)
     return result
 
 
@@ -242,6 +245,10 @@ def render_text(result: dict, flips_shown: int = 5, width: int = 60) -> str:
             for row in reasoning["per_category"]:
                 lines.append(f"  {shorten(row['category'], 30):<30} n {row['n']:<5} A {row['accuracy_a']:.3f}  "
                              f"B {row['accuracy_b']:.3f}  B-A {row['diff']:+.3f}")
+    if result.get("hacking_signs"):
+        from harness.analysis.hacking_compare import render_lines
+
+        lines += ["", *render_lines(result["hacking_signs"])]
     for key, title in (("a_right_b_wrong", "right in A, wrong in B"), ("b_right_a_wrong", "wrong in A, right in B")):
         items = result["flips"][key]
         lines += ["", f"{title}: {len(items)}" + (f" (first {flips_shown})" if len(items) > flips_shown else "")]
