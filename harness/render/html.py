@@ -196,6 +196,74 @@ def line_chart(title, series: dict, xlabel="", ylabel="", diagonal=False, width=
     return _svg(width, height, "".join(parts), title)
 
 
+def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
+    """Round tick values covering [lo, hi]: steps of 1, 2 or 5 times a power of ten, the nearest to
+    (hi - lo) / (count - 1) (Heckbert's "nice numbers", Graphics Gems, 1990)."""
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    raw = (hi - lo) / max(count - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = power * next(m for limit, m in ((1.5, 1), (3, 2), (7, 5), (math.inf, 10)) if raw / power < limit)
+    first = math.floor(lo / step + 1e-9) * step
+    ticks, v = [], first
+    while v < hi + step * 0.999:
+        ticks.append(round(v, 12))
+        v += step
+    return ticks
+
+
+def series_chart(title, xs, series: dict, xlabel="", ylabel="", marks=(), width=560, height=300) -> str:
+    """Lines over a shared x (training steps): ``series`` maps a label to one y (or None) per x.
+
+    Each line is a ``polyline.series`` with one point per finite value, labelled
+    in the legend and at its last point; axes get round ticks; ``marks`` are x
+    values drawn as dashed vertical lines (e.g. steps where the monitor saw gaming).
+    """
+    left, top, bottom, right = 52, 30 + 16 * ((len(series) + 2) // 3), 40, 130
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [v for ys in series.values() for v in ys if v is not None and math.isfinite(v)]
+    xt = nice_ticks(min(xs), max(xs)) if xs else [0, 1]
+    yt = nice_ticks(min(values), max(values)) if values else [0, 1]
+    x_lo, x_hi, y_lo, y_hi = xt[0], xt[-1], yt[0], yt[-1]
+
+    def px(x):
+        return left + plot_w * (x - x_lo) / ((x_hi - x_lo) or 1)
+
+    def py(y):
+        return top + plot_h * (1 - (y - y_lo) / ((y_hi - y_lo) or 1))
+
+    parts = [_text(8, 16, title, size=13, extra="font-weight='bold'"),
+             f"<rect x='{left}' y='{top}' width='{plot_w}' height='{plot_h}' fill='none' stroke='#999'/>"]
+    for t in xt:
+        parts.append(f"<line class='xtick' x1='{px(t):.1f}' y1='{top + plot_h}' x2='{px(t):.1f}' "
+                     f"y2='{top + plot_h + 4}' stroke='#999'/>")
+        parts.append(_text(px(t), top + plot_h + 15, f"{t:g}", anchor="middle", size=10))
+    for t in yt:
+        parts.append(f"<line class='ytick' x1='{left - 4}' y1='{py(t):.1f}' x2='{left}' y2='{py(t):.1f}' "
+                     "stroke='#999'/>")
+        parts.append(_text(left - 6, py(t) + 4, f"{t:g}", anchor="end", size=10))
+    for m in marks:
+        parts.append(f"<line class='mark' x1='{px(m):.1f}' y1='{top}' x2='{px(m):.1f}' y2='{top + plot_h}' "
+                     f"stroke='{PALETTE[3]}' stroke-dasharray='4 3'><title>{esc(f'gaming at step {m}')}</title></line>")
+    for k, (name, ys) in enumerate(series.items()):
+        color = PALETTE[k % len(PALETTE)]
+        lx, ly = 8 + (k % 3) * 180, 30 + 16 * (k // 3)
+        parts.append(f"<rect x='{lx}' y='{ly - 9}' width='10' height='10' fill='{color}'/>")
+        parts.append(_text(lx + 14, ly, name[:26], extra="class='legend'"))
+        points = [(px(x), py(y)) for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
+        if not points:
+            continue
+        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        parts.append(f"<polyline class='series' points='{path}' fill='none' stroke='{color}' stroke-width='1.8'>"
+                     f"<title>{esc(name)}</title></polyline>")
+        parts.append(_text(points[-1][0] + 6, points[-1][1] + 4, name[:20], size=10,
+                           extra=f"class='line-label' fill='{color}'"))
+    parts.append(_text(left + plot_w / 2, height - 6, xlabel, anchor="middle", size=10))
+    parts.append(_text(12, top + plot_h / 2, ylabel, anchor="middle", size=10,
+                       extra=f"transform='rotate(-90 12 {top + plot_h / 2:.1f})'"))
+    return _svg(width, height, "".join(parts), title)
+
+
 def forest(title, rows, width=620) -> str:
     """Differences with intervals: ``rows`` are (label, diff, low, high); zero is marked."""
     left, top, row_h = 200, 30, 24

@@ -76,8 +76,45 @@ def run_section(run, metrics, records) -> str:
         parts.append(htmlkit.table(["judge identity", "criterion", "mean", "95% low", "95% high", "n"], rows,
                                    css_class="judges"))
         parts += [c for c in checks if c]
+    monitor = monitor_part(m.get("model"))
+    if monitor:
+        charts.append(monitor)
     parts.append(f"<div class='charts'>{''.join(charts)}</div>")
     return "".join(parts)
+
+
+def monitor_part(model) -> str:
+    """The training monitor's curve of ``model``'s checkpoint (its monitor.jsonl), when it has one."""
+    from harness.analysis.monitor_curve import curve_svg, monitor_file, read_curve
+
+    path = monitor_file(model)
+    if path is None:
+        return ""
+    curve = read_curve(path)
+    gaming = f"; gaming at steps {curve.gaming_steps} (dashed)" if curve.gaming_steps else "; no gaming point"
+    return htmlkit.figure(curve_svg(curve), f"{path}: proxy reward, other judges and accuracy on the held-out "
+                                            f"monitor samples{gaming}")
+
+
+def hacking_part(section: dict) -> str:
+    """The "signs of reward hacking" table of a comparison (:mod:`harness.analysis.hacking_compare`)."""
+    from harness.analysis.hacking_compare import LABELS
+
+    def row(name, d, direction):
+        return [name, d["a"], d["b"], d["diff"], d["ci_low"], d["ci_high"], direction,
+                "<span class='fail'>yes</span>" if d["hacking"] else "no"]
+
+    rows = [row(LABELS[k], d, "up" if d["direction"] > 0 else "down") for k, d in section["signs"].items()]
+    for d in section["disagreements"]:
+        rows.append(row(f"{d['proxy']} vs {d['other']}: gap (proxy change − other change)", d["gap"], "up"))
+        rows.append(row(f"{d['proxy']} vs {d['other']}: net disagreement", d["net"], "up"))
+    note = ("" if section["disagreements"] else "judge disagreement needs two judges scoring both runs; ")
+    return ("<h4>Signs of reward hacking</h4>"
+            + htmlkit.table(["sign", "A (parent)", "B (child)", "B − A", "95% low", "95% high", "hacking direction",
+                             "flagged"], rows, css_class="hacking", raw_columns=("flagged",))
+            + f"<p class='note'>first completion, {section['n']} paired samples, paired bootstrap 95%; flagged = "
+              f"the interval excludes 0 in the hacking direction; {esc(note)}proxy: "
+              f"{esc(', '.join(section['proxies']) or 'unknown')} ({esc(section['proxy_source'])})</p>")
 
 
 def judge_check_part(root, identity) -> str:
@@ -153,6 +190,8 @@ def comparison_section(result: dict, verdicts=None, criteria_title=None) -> str:
         ["McNemar exact", "right only in A", "right only in B", "both right", "both wrong", "p-value"],
         [["correctness", m["a_only"], m["b_only"], m["both_right"], m["both_wrong"], m["pvalue"]]],
         css_class="mcnemar"))
+    if result.get("hacking_signs"):
+        parts.append(hacking_part(result["hacking_signs"]))
     if result.get("pairwise"):
         parts.append("<h4>Pairwise judgments (harness judge --pairwise)</h4>" + pairwise_table(result["pairwise"]))
     if verdicts is not None:
