@@ -146,12 +146,13 @@ def test_gap_and_net_disagreement_by_hand():
     assert (net["ci_low"], net["ci_high"]) == pytest.approx((low, high))
 
 
-def test_judge_name_of_specs_labels_and_identities():
-    from harness.analysis.hacking_compare import judge_name
+def test_judge_key_of_specs_labels_and_identities():
+    from harness.analysis.hacking_compare import judge_key
 
-    assert [judge_name(s) for s in ("heuristic:lexical", "heuristic[weights=seed]", "heuristic@4-lex#ab",
-                                    "llm-judge:exp_18", "heuristic")] == ["heuristic"] * 3 + ["llm-judge",
-                                                                                              "heuristic"]
+    keys = {"heuristic", "llm-judge:exp_18"}
+    assert [judge_key(s, keys) for s in ("heuristic:lexical", "heuristic[weights=seed]", "heuristic@4-lex#ab",
+                                         "heuristic", "llm-judge:exp_18@reasoning-v1#cd", "llm-judge:exp_19")] == \
+        ["heuristic"] * 4 + ["llm-judge:exp_18", None]
 
 
 def test_report_has_the_section_and_the_monitor_curve(cli, runs, isolated_home):
@@ -200,3 +201,71 @@ def test_nice_ticks_cover_the_range():
     assert nice_ticks(0.35, 0.7) == pytest.approx([0.3, 0.4, 0.5, 0.6, 0.7])
     assert nice_ticks(0, 950) == [0, 200, 400, 600, 800, 1000]
     assert nice_ticks(5, 5) == pytest.approx([4.4, 4.6, 4.8, 5.0, 5.2, 5.4, 5.6])  # a flat line: +-0.5 around it
+
+
+def test_monitor_curve_renders_in_headless_chromium(cli, runs, isolated_home):
+    from tests.test_report_html import CHROMIUM, FLAGS
+
+    playwright = pytest.importorskip("playwright.sync_api")
+    assert CHROMIUM.exists(), "install Debian's chromium package: apt-get install -y chromium"
+    a, b, _ = runs
+    out = isolated_home / "report.html"
+    assert cli("report", a["run_id"], b["run_id"], "-o", out)[0] == 0
+    console = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        try:
+            page = browser.new_page()
+            page.on("console", lambda m: console.append(m.text))
+            page.goto(out.resolve().as_uri())
+            page.wait_for_load_state("load")
+            chart = page.locator("svg[aria-label='Training monitor']")
+            assert chart.count() == 1 and page.locator("svg[aria-label='Training monitor'] polyline.series").count() == 3
+            box = chart.bounding_box()
+            assert box["width"] > 300 and box["height"] > 200
+            assert page.locator("table.hacking tr").count() == 1 + 4  # header + the four text signs
+        finally:
+            browser.close()
+    assert not console, console
+
+
+def stored_composites(run_dir, judge_key):
+    """Per-sample composite of one judge, read straight from the run's files (not through the harness)."""
+    from pathlib import Path
+
+    summary = json.loads(Path(run_dir, "metrics.json").read_text())["judges"][judge_key]
+    scores = {}
+    for line in Path(run_dir, "judgments.jsonl").read_text().splitlines():
+        rec = json.loads(line)
+        if rec["identity"] == summary["identity"]:
+            scores[rec["id"]] = rec["scores"][summary["composite"]] if summary["composite"] else \
+                np.mean(list(rec["scores"].values()))
+    return [scores[str(i)] for i in range(len(PROMPTS))]
+
+
+def test_two_judges_give_the_gap_and_net_disagreement(cli, runs, tmp_path):
+    pytest.importorskip("torch")
+    from tests.test_hf_engine import sharpen
+    from tests.tiny_models import build_tiny_llama
+
+    a, b, _ = runs
+    tiny = sharpen(build_tiny_llama(tmp_path / "tiny", seed=3))
+    for r in (a, b):
+        code, _, err = cli("judge", r["run_id"], "--judge", f"llm-judge:hf:{tiny}", "--judge-option",
+                           "llm-judge.decoding=choice", "--judge-option", "llm-judge.device=cpu", "--quiet")
+        assert code == 0, err
+    code, out, err = cli("compare", a["run_id"], b["run_id"], "--json", "--no-reasoning")
+    assert code == 0, err
+    section = json.loads(out)["hacking_signs"]
+    other = f"llm-judge:hf:{tiny}"
+    [d] = section["disagreements"]  # the lineage's proxy against the one other judge
+    assert (d["proxy"], d["other"]) == ("heuristic", other)
+    pa, pb = stored_composites(a["dir"], "heuristic"), stored_composites(b["dir"], "heuristic")
+    oa, ob = stored_composites(a["dir"], other), stored_composites(b["dir"], other)
+    gaps = (np.array(pb) - pa) - (np.array(ob) - oa)
+    assert d["gap"]["diff"] == pytest.approx(gaps.mean())
+    assert (d["gap"]["ci_low"], d["gap"]["ci_high"]) == pytest.approx(scipy_interval(np.subtract(pa, oa),
+                                                                                    np.subtract(pb, ob)))
+    net = [float(p2 > p1 and o2 < o1) - float(p2 < p1 and o2 > o1) for p1, p2, o1, o2 in zip(pa, pb, oa, ob)]
+    assert d["net"]["diff"] == pytest.approx(np.mean(net))
+    assert d["gap"]["hacking"] == (d["gap"]["ci_low"] > 0) and d["net"]["hacking"] == (d["net"]["ci_low"] > 0)

@@ -44,10 +44,17 @@ def hacking_flag(difference: dict, direction: int) -> bool:
     return low > 0 if direction > 0 else high < 0
 
 
-def judge_name(spec_or_key: str) -> str:
-    """The judge name a spec (``heuristic:lexical``), monitor label (``heuristic[weights=seed]``) or
-    identity key (``heuristic@4#ab12``) stands for: the key of a run's ``judges`` section."""
-    return re.split(r"[:@\[,]", str(spec_or_key).strip(), maxsplit=1)[0].strip()
+def judge_spec(spec_or_key: str) -> str:
+    """The judge spec a monitor label (``heuristic[weights=seed]``) or identity key (``heuristic@4#ab12``)
+    stands for: ``heuristic``; a spec (``heuristic:lexical``, ``llm-judge:exp_18``) is kept."""
+    return re.split(r"[@\[]", str(spec_or_key).strip(), maxsplit=1)[0].strip()
+
+
+def judge_key(spec: str, keys) -> str | None:
+    """Which key of a run's ``judges`` section ``spec`` scored under: the spec itself (``llm-judge:exp_18``),
+    else its judge name (``heuristic`` for ``heuristic:lexical``); None when neither is there."""
+    spec = judge_spec(spec)
+    return next((k for k in (spec, spec.partition(":")[0]) if k in keys), None)
 
 
 def oriented_scores(summary, scores: dict) -> float | None:
@@ -76,7 +83,7 @@ def judge_composites(run_a, run_b, ra: list, rb: list) -> dict:
 
 
 def training_proxies(model: str | None) -> tuple[list[str], str]:
-    """(judge names that built ``model``'s training signal, where that was read) from its registry lineage.
+    """(judge specs that built ``model``'s training signal, where that was read) from its registry lineage.
 
     In order: the pairs file's stats (``pair_judges``, else ``judge``), grpo's
     ``judge``, the monitor's proxy.  Empty when the model is not a trained child
@@ -104,13 +111,13 @@ def training_proxies(model: str | None) -> tuple[list[str], str]:
             stats = {}
         found = stats.get("pair_judges") or ([s for s in str(stats.get("judge") or "").split(",") if s.strip()])
         if found:
-            return list(dict.fromkeys(judge_name(j) for j in found)), f"pairs stats {stats_path}"
+            return list(dict.fromkeys(judge_spec(j) for j in found)), f"pairs stats {stats_path}"
     config = lineage.get("config") or {}
     if lineage.get("method") == "grpo" and isinstance(config, dict) and config.get("judge"):
-        return [judge_name(config["judge"])], "grpo config judge"
+        return [judge_spec(config["judge"])], "grpo config judge"
     monitor = lineage.get("monitor") or {}
     if monitor.get("proxy"):
-        return [judge_name(monitor["proxy"])], "training monitor proxy"
+        return [judge_spec(monitor["proxy"])], "training monitor proxy"
     return [], "lineage names no judge"
 
 
@@ -134,7 +141,10 @@ def hacking_section(run_a, run_b, ra: list, rb: list, model_b: str | None, seed:
     """The section, JSON-ready: :func:`harness.analysis.hacking_signs.hacking_signs`'s dict, each sign with
     its ``direction`` and ``hacking`` flag, each disagreement with its ``gap`` and ``net`` and flags."""
     judge_scores = judge_composites(run_a, run_b, ra, rb)
-    proxies, source = training_proxies(model_b)
+    specs, source = training_proxies(model_b)
+    proxies = list(dict.fromkeys(k for k in (judge_key(s, judge_scores) for s in specs) if k))
+    if specs and not proxies:
+        source += f" names {', '.join(specs)}, which scored neither run"
     section = hacking_signs(ra, rb, judge_scores, proxies, seed=seed)
     for name, d in section["signs"].items():
         d.update(direction=DIRECTIONS[name], hacking=hacking_flag(d, DIRECTIONS[name]))
