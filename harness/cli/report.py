@@ -101,7 +101,9 @@ def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, see
     RUN_A is the baseline, RUN_B the candidate (ids from `harness runs`, or run
     folders).  Prints B - A for accuracy, F1 and each judge score with paired
     bootstrap 95% intervals, McNemar's exact test, the samples that flipped
-    either way with both reasonings, and how the reasoning changed.
+    either way with both reasonings, how the reasoning changed, and signs of
+    reward hacking (copy rate, length, distinct-1/2, the training judge set
+    against the others; ! = interval excludes 0 in the hacking direction).
 
     \b
     Examples:
@@ -167,8 +169,10 @@ def report(runs, output, criteria_file, partial, seed, studies, capability_files
     """Write one self-contained HTML report for RUNS.
 
     Leaderboard of the runs, each run's confusion matrix, per-category accuracy
-    and score distributions, and a paired comparison of every run with the
-    first given run of the same task.  Opens offline; runs no scripts.
+    and score distributions, the training monitor's curve when a run's
+    checkpoint has a monitor.jsonl, and a paired comparison (with signs of
+    reward hacking) of every run with the first given run of the same task.
+    Opens offline; runs no scripts.
 
     \b
     Example:

@@ -5,8 +5,10 @@ label probabilities as scores (ROC, precision-recall and reliability curves),
 confusion matrix, per-category accuracy and score distributions, then a paired
 comparison for every run that shares a task with an earlier one (the earlier is
 A): differences with intervals, McNemar, the stored pairwise judgments of the
-two runs (``harness judge --pairwise``), per-category bars, reasoning measures
-and the flipped samples side by side; pairwise judgments of other pairs of the
+two runs (``harness judge --pairwise``), signs of reward hacking
+(:mod:`harness.analysis.hacking_compare`), per-category bars, reasoning measures
+and the flipped samples side by side; a run whose checkpoint has a monitor.jsonl
+shows the training monitor's curve (:mod:`harness.analysis.monitor_curve`); pairwise judgments of other pairs of the
 given runs get a section of their own.  The file needs no network and runs no
 script (see :mod:`harness.render.html`); every sample text is escaped.
 """
