@@ -73,7 +73,8 @@ def runs(cli, isolated_home):
     monitor = isolated_home / "monitor.jsonl"
     monitor.write_text("".join(json.dumps(row) + "\n" for row in MONITOR_ROWS))
     register(isolated_home / "home", "child", f"replay:{replay_file(isolated_home / 'b.jsonl', CHILD)}",
-             parent="parent", lineage={"method": "dpo", "data": str(pairs), "monitor": {"file": str(monitor)}})
+             parent="parent", lineage={"method": "dpo", "data": str(pairs),
+                      "monitor": {"file": str(monitor), "proxy": "heuristic:lexical"}})
     judge = ("--judge", "heuristic:lexical", "--data-dir", str(data))
     a = eval_run(cli, f"replay:{replay_file(isolated_home / 'a.jsonl', PARENT)}", str(task), *judge)
     b = eval_run(cli, "child", str(task), *judge)
@@ -168,13 +169,14 @@ def test_report_has_the_section_and_the_monitor_curve(cli, runs, isolated_home):
     root = ET.fromstring(svgs[0])
     ns = {"s": "http://www.w3.org/2000/svg"}
     lines = root.findall("s:polyline", ns)
-    assert [ln.find("s:title", ns).text for ln in lines] == ["proxy", "llm-judge:exp_18", "accuracy"]
+    names = ["proxy: heuristic:lexical", "llm-judge:exp_18", "accuracy"]  # the proxy named by the lineage
+    assert [ln.find("s:title", ns).text for ln in lines] == names
     for ln in lines:
         assert len(ln.get("points").split()) == len(MONITOR_ROWS)
     legend = [t.text for t in root.findall("s:text", ns) if t.get("class") == "legend"]
-    assert legend == ["proxy", "llm-judge:exp_18", "accuracy"]
+    assert legend == names
     labels = [t.text for t in root.findall("s:text", ns) if t.get("class") == "line-label"]
-    assert labels == ["proxy", "llm-judge:exp_18", "accuracy"]
+    assert labels == [n[:18] for n in names]
     assert [m.find("s:title", ns).text for m in root.findall("s:line", ns) if m.get("class") == "mark"] == \
         ["gaming at step 4"]
     xticks = [t.text for t in root.findall("s:text", ns) if t.text in {"0", "1", "2", "3", "4"}]
@@ -182,6 +184,17 @@ def test_report_has_the_section_and_the_monitor_curve(cli, runs, isolated_home):
     # the proxy line rises: its y pixels fall (SVG y grows downwards)
     ys = [float(p.split(",")[1]) for p in lines[0].get("points").split()]
     assert ys[0] > ys[1] > ys[2]
+
+
+def test_damaged_monitor_file_is_named_in_the_report(cli, runs, isolated_home):
+    a, b, monitor = runs
+    monitor.write_text(json.dumps(MONITOR_ROWS[0]) + "\n{not json\n")
+    out = isolated_home / "report.html"
+    code, _, err = cli("report", a["run_id"], b["run_id"], "-o", out)
+    assert code == 0, err
+    html = out.read_text(encoding="utf-8")
+    assert "Training monitor of child:" in html and "monitor.jsonl:2: not a monitor row" in html
+    assert "aria-label='Training monitor'" not in html
 
 
 def test_bad_monitor_row_names_its_file_and_line(tmp_path):

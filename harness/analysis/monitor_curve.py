@@ -20,23 +20,24 @@ from harness.errors import HarnessError
 EXTRA_LINES = (("accuracy", "accuracy"),)
 
 
-def monitor_file(model: str | None) -> Path | None:
-    """The monitor.jsonl of registry checkpoint ``model``: the lineage's ``monitor.file``, else
-    ``monitor.jsonl`` in the checkpoint folder ($HARNESS_HOME/checkpoints/NAME); None when there is none."""
+def monitor_file(model: str | None) -> tuple[Path | None, dict]:
+    """(the monitor.jsonl of registry checkpoint ``model``, its lineage's monitor summary): the summary's
+    ``file``, else ``monitor.jsonl`` in the checkpoint folder ($HARNESS_HOME/checkpoints/NAME); (None, {})
+    when there is none."""
     from harness.checkpoints.registry import harness_home, load_registry
 
     if not model:
-        return None
+        return None, {}
     try:
         entry = load_registry().get(model)
     except HarnessError:
-        return None
+        return None, {}
     if entry is None:
-        return None
-    named = ((entry.get("lineage") or {}).get("monitor") or {}).get("file")
-    candidates = [Path(named)] if named else []
+        return None, {}
+    summary = (entry.get("lineage") or {}).get("monitor") or {}
+    candidates = [Path(summary["file"])] if summary.get("file") else []
     candidates.append(harness_home() / "checkpoints" / model / "monitor.jsonl")
-    return next((p for p in candidates if p.is_file()), None)
+    return next((p for p in candidates if p.is_file()), None), summary
 
 
 @dataclass
@@ -79,6 +80,6 @@ def curve_svg(curve: MonitorCurve, proxy_label: str | None = None) -> str:
 
     lines = dict(curve.lines)
     if proxy_label:
-        lines = {(f"proxy {proxy_label}" if k == "proxy" else k): v for k, v in lines.items()}
+        lines = {(f"proxy: {proxy_label}" if k == "proxy" else k): v for k, v in lines.items()}
     return htmlkit.series_chart("Training monitor", curve.steps, lines, xlabel="optimizer step",
                                 ylabel="mean score", marks=curve.gaming_steps)

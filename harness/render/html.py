@@ -249,14 +249,14 @@ def series_chart(title, xs, series: dict, xlabel="", ylabel="", marks=(), width=
         color = PALETTE[k % len(PALETTE)]
         lx, ly = 8 + (k % 3) * 180, 30 + 16 * (k // 3)
         parts.append(f"<rect x='{lx}' y='{ly - 9}' width='10' height='10' fill='{color}'/>")
-        parts.append(_text(lx + 14, ly, name[:26], extra="class='legend'"))
+        parts.append(_text(lx + 14, ly, name[:28], extra="class='legend'"))
         points = [(px(x), py(y)) for x, y in zip(xs, ys) if y is not None and math.isfinite(y)]
         if not points:
             continue
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
         parts.append(f"<polyline class='series' points='{path}' fill='none' stroke='{color}' stroke-width='1.8'>"
                      f"<title>{esc(name)}</title></polyline>")
-        parts.append(_text(points[-1][0] + 6, points[-1][1] + 4, name[:20], size=10,
+        parts.append(_text(points[-1][0] + 6, points[-1][1] + 4, name[:18], size=10,
                            extra=f"class='line-label' fill='{color}'"))
     parts.append(_text(left + plot_w / 2, height - 6, xlabel, anchor="middle", size=10))
     parts.append(_text(12, top + plot_h / 2, ylabel, anchor="middle", size=10,

@@ -89,13 +89,16 @@ def monitor_part(model) -> str:
     """The training monitor's curve of ``model``'s checkpoint (its monitor.jsonl), when it has one."""
     from harness.analysis.monitor_curve import curve_svg, monitor_file, read_curve
 
-    path = monitor_file(model)
+    path, summary = monitor_file(model)
     if path is None:
         return ""
-    curve = read_curve(path)
+    try:
+        curve = read_curve(path)
+    except HarnessError as exc:  # a damaged side file is shown, not fatal to the whole report
+        return f"<p class='fail'>Training monitor of {esc(model)}: {esc(exc)}</p>"
     gaming = f"; gaming at steps {curve.gaming_steps} (dashed)" if curve.gaming_steps else "; no gaming point"
-    return htmlkit.figure(curve_svg(curve), f"{path}: proxy reward, other judges and accuracy on the held-out "
-                                            f"monitor samples{gaming}")
+    return htmlkit.figure(curve_svg(curve, summary.get("proxy")),
+                          f"{path}: proxy reward, other judges and accuracy on the held-out monitor samples{gaming}")
 
 
 def hacking_part(section: dict) -> str:
