@@ -24,6 +24,7 @@ from harness.interfaces.model import (  # noqa: E402
     Model,
     check_model_options,
 )
+from harness.interfaces.model import ModelOptions, option_from_entry, option_origin  # noqa: E402
 from harness.interfaces.parser import Parser, ParseResult  # noqa: E402
 from harness.interfaces.trainer import Trainer, TrainRequest, TrainResult  # noqa: E402
 from harness.train.monitor import TrainMonitor  # noqa: E402
@@ -51,6 +52,8 @@ _LAZY = {
     "load_model": ("harness.checkpoints.loading", "load_model"),
     "resolve_checkpoint": ("harness.checkpoints.loading", "resolve"),
     "load_judge": ("harness.judge.runner", "load_judge"),
+    "local_hub_copy": ("harness.checkpoints.hub", "local_hub_copy"),
+    "hub_offline": ("harness.checkpoints.hub", "hub_offline"),
 }
 
 
@@ -67,6 +70,9 @@ __all__ = [
     "hookimpl",
     "Model",
     "check_model_options",
+    "ModelOptions",
+    "option_origin",
+    "option_from_entry",
     "Generation",
     "GenerationRequest",
     "GenerationSettings",
@@ -112,4 +118,6 @@ __all__ = [
     "load_model",
     "resolve_checkpoint",
     "load_judge",
+    "local_hub_copy",
+    "hub_offline",
 ]

@@ -32,7 +32,8 @@ import re
 import time
 from pathlib import Path
 
-from harness import Generation, HarnessError, Model, check_model_options, hookimpl, split_base_adapter
+from harness import (Generation, HarnessError, Model, check_model_options, hookimpl, option_from_entry, option_origin,
+                     split_base_adapter)
 
 OPTION_KEYS = {
     "dtype", "quantization", "merge_adapter", "trust_remote_code", "allow_unsafe_weights",
@@ -63,6 +64,8 @@ def check_options(options: dict) -> dict:
     opts = check_model_options("hf", options, OPTION_KEYS)
     if opts.get("dtype") not in (None,) + DTYPES:
         raise HarnessError(f"hf: dtype '{opts['dtype']}' is not one of {', '.join(DTYPES)}")
+    if isinstance(opts.get("quantization"), str) and opts["quantization"].lower() in ("none", "null"):
+        opts["quantization"] = None  # -o quantization=none, as --quantization none
     if opts.get("quantization") not in QUANTIZATIONS:
         raise HarnessError(f"hf: quantization '{opts['quantization']}' is not one of 8bit, 4bit (or none)")
     if opts.get("engine", "fast") not in ENGINES:
@@ -87,6 +90,15 @@ def merge_by_default(quantization) -> bool:
     return quantization is None
 
 
+def quantization_needs_cuda(opts) -> str:
+    """The CPU error for a quantized load: what set the quantization, and how to override it."""
+    fix = "pass --quantization none (or -o quantization=none) to load it unquantized on the CPU"
+    if option_from_entry(opts, "quantization"):
+        fix += " (the entry's other settings stay)"
+    return (f"hf: {option_origin(opts, 'quantization')}, which needs a CUDA GPU (bitsandbytes) and this machine has "
+            f"none; {fix}")
+
+
 def generation_timings(engine) -> dict:
     """Seconds of the engine's last run by stage (decoding is what the other stages leave of the run)."""
     t = engine.timings
@@ -109,15 +121,11 @@ class Source:
             self.path = path.resolve()
         elif ref.startswith((".", "/", "~")) or ref.count("/") > 1 or "\\" in ref or not HUB_ID.match(ref):
             raise HarnessError(f"hf: {role} path '{ref}' does not exist (and it is not a hub id like org/name)")
-        elif hub_offline():  # offline: only a snapshot already in the local hub cache will do
-            from huggingface_hub import snapshot_download
+        else:  # offline or with the hub out of reach (probed in a second), only the local hub cache will do
+            from harness import local_hub_copy
 
-            try:
-                self.path, self.local = Path(snapshot_download(ref, local_files_only=True)), True
-            except Exception as error:  # noqa: BLE001
-                raise hub_error(ref, role, error) from None
-        else:
-            self.path = None
+            snapshot = local_hub_copy(ref, role)
+            self.path, self.local = (snapshot, True) if snapshot else (None, False)
 
     @property
     def location(self) -> str:
@@ -161,17 +169,17 @@ class Source:
 
 
 def hub_offline() -> bool:
-    from huggingface_hub import constants
+    from harness import hub_offline as offline
 
-    env = os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    return env or bool(constants.HF_HUB_OFFLINE)
+    return offline()
 
 
 def hub_error(ref, role, error) -> HarnessError:
     offline = hub_offline()
     hint = (" HF_HUB_OFFLINE is set, so only files already in the local cache can be used; "
             "unset it or download the files first." if offline else
-            " Check the id, your network and, for gated or private repositories, HF_TOKEN.")
+            " Check the id, your network and, for gated or private repositories, HF_TOKEN; to work from the "
+            "local cache only, set HF_HUB_OFFLINE=1.")
     return HarnessError(f"hf: could not reach {role} '{ref}' on the Hugging Face hub "
                         f"({type(error).__name__}: {str(error).splitlines()[0][:200]}).{hint}")
 
@@ -233,14 +241,13 @@ class HFModel(Model):
         opts = check_options(options or {})
         self.options = opts
         base_ref, adapter_ref = parse_spec(arg)
-        self.base_source = Source(base_ref, "base model")
-        self.adapter_source = Source(adapter_ref, "adapter") if adapter_ref else None
         self.device = resolve_device(opts.get("device"))
         self.quantization = opts.get("quantization")
         self.cuda = self.device.startswith("cuda")
-        if self.quantization and not self.cuda:
-            raise HarnessError(f"hf: quantization '{self.quantization}' needs a CUDA GPU (bitsandbytes); "
-                               "drop the quantization option to run on CPU")
+        if self.quantization and not self.cuda:  # before any hub access: the fix is here, not in the network
+            raise HarnessError(quantization_needs_cuda(opts))
+        self.base_source = Source(base_ref, "base model")
+        self.adapter_source = Source(adapter_ref, "adapter") if adapter_ref else None
         if self.quantization:
             import importlib.util
 

@@ -303,10 +303,13 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
         )
         if not fsdp:  # bitsandbytes places weights at load time: one GPU per process (LOCAL_RANK under accelerate)
             kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
-    tokenizer = AutoTokenizer.from_pretrained(parent["base"], trust_remote_code=trust)
+    from harness_plugins.hf import Source
+
+    base = Source(parent["base"], "base model").location  # the local hub cache's copy when the hub is out of reach
+    tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=trust)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(parent["base"], **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
     if quant == "4bit" and not fsdp:  # its fp32 casts would mix dtypes inside FSDP's flat parameters
         from peft import prepare_model_for_kbit_training
 
@@ -315,7 +318,8 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
         from peft import PeftModel
 
         try:
-            model = PeftModel.from_pretrained(model, parent["adapter"], is_trainable=True)
+            adapter = Source(parent["adapter"], "adapter").location
+            model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
         except RuntimeError as exc:  # size mismatch: the adapter was trained on another architecture
             raise HarnessError(
                 f"The adapter {parent['adapter']} does not match the base model {parent['base']} "

@@ -132,9 +132,7 @@ def test_legacy_flat_metrics_json_is_read_on_the_0_1_scale(cli):
     run = RunStore().open_run(m["run_id"])
     legacy = {**m, "policy": "guardreasoner-paper", "f1": 89.34}
     run.metrics_path.write_text(json.dumps(legacy))
-    manifest = run.manifest
-    manifest["policy"] = "guardreasoner-paper"
-    run.write_manifest(manifest)
+    run.update_manifest(policy="guardreasoner-paper")
     assert run.read_metrics()["f1"] == pytest.approx(0.8934)
     assert run.scored_policies() == ["guardreasoner-paper"]
 

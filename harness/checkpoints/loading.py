@@ -38,11 +38,31 @@ def model_template_parser(entry: dict) -> tuple[str | None, str | None]:
     return entry.get("template") or declared_template, entry.get("parser") or declared_parser
 
 
+def options_with_origins(entry: dict, options: dict):
+    """The entry's options under the caller's, each remembering whether the entry (file:line) or the caller set it.
+
+    A value equal to the entry's counts as the entry's: the run plan passes the
+    entry's options merged with the command line's.
+    """
+    from harness.config import where_of
+    from harness.interfaces.model import ModelOptions
+
+    own = entry.get("options") or {}
+    merged = ModelOptions({**own, **options})
+    for key, value in merged.items():
+        if key in own and own[key] == value and entry.get("source"):
+            at = where_of(own, key, entry["source"])
+            merged.origins[key] = f"checkpoint entry {entry['name']} ({at}) sets {key}: {value}"
+        else:
+            merged.origins[key] = f"the command line sets {key}: {value}"
+    return merged
+
+
 def load_model(name_or_spec: str, options: dict | None = None):
     """Load a model by checkpoint name or spec; the loader must return a :class:`harness.Model`."""
     entry = resolve(name_or_spec)
     scheme, arg = split_spec(entry["spec"])
-    merged = {**entry.get("options", {}), **(options or {})}
+    merged = options_with_origins(entry, options or {})
     model = get_registry().create("models", scheme, arg, merged)
     model.spec = entry["spec"]
     model.name = entry["name"]

@@ -53,10 +53,14 @@ def runs(ctx, task, model, as_json, runs_dir):
 
 def samples_per_prompt(run_dir) -> int | None:
     """k, the completions sampled per prompt (the manifest's generation.samples; 1 unless --samples was given)."""
+    from pathlib import Path
+
+    from harness.errors import HarnessError
+    from harness.records import RunManifest
+
     try:
-        manifest = json.loads((run_dir / "manifest.json").read_text(encoding="utf-8"))
-        k = (manifest.get("generation") or {}).get("samples", 1)
-    except (OSError, ValueError, AttributeError):
+        k = RunManifest.read(Path(run_dir) / "manifest.json", required=()).samples_per_prompt
+    except HarnessError:
         return None  # a damaged or missing manifest: `harness runs show` says what is wrong
     return k if isinstance(k, int) and not isinstance(k, bool) else None
 
@@ -80,11 +84,11 @@ def runs_show(runs_dir, run_id, policy, as_json):
     run = RunStore(runs_dir).open_run(run_id)
     manifest, metrics = run.manifest, run.read_metrics(policy)
     if as_json:
-        click.echo(json.dumps({"manifest": manifest, "metrics": metrics}, indent=2))
+        click.echo(json.dumps({"manifest": manifest.to_dict(), "metrics": metrics}, indent=2))
         return
     click.echo(f"run {run.id}  ({run.dir})")
-    click.echo(f"model {manifest['model']} ({manifest['model_spec']}), task {manifest['task']['name']}, "
-               f"parser {manifest['parser']}, policy {manifest['policy']}")
+    click.echo(f"model {manifest.model} ({manifest.model_spec}), task {manifest.task.name}, "
+               f"parser {manifest.parser}, policy {manifest.policy}")
     row = run.store.get_row(run.id)
     if row:
         status = run.store.live_status(row)
@@ -99,7 +103,7 @@ def runs_show(runs_dir, run_id, policy, as_json):
                    f"`harness eval` command plus --policy {policy}")
         return
     if metrics is None:
-        click.echo(f"not finished: {len(run.read_samples())}/{manifest['n_total']} samples recorded")
+        click.echo(f"not finished: {len(run.read_samples())}/{manifest.n_total} samples recorded")
         return
     click.echo(f"metrics under policy {metrics['policy']} (scored under: {', '.join(scored)})")
     for warning in metrics.get("warnings") or []:

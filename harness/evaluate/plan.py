@@ -21,6 +21,7 @@ from functools import cached_property
 from harness import __version__
 from harness.errors import HarnessError
 from harness.interfaces.model import GenerationSettings
+from harness.records import RunManifest, TaskRef
 from harness.store.runs import now_iso
 
 TRACKED_PACKAGES = ("torch", "transformers", "peft", "trl", "accelerate", "bitsandbytes", "scikit-learn", "pluggy")
@@ -95,35 +96,29 @@ def check_limit(samples: list, limit: int | None, task) -> list:
     return samples
 
 
-def manifest_for(plan: RunPlan, model_info: dict | None = None) -> dict:
+def manifest_for(plan: RunPlan, model_info: dict | None = None) -> RunManifest:
+    """The new run's manifest (the store fills in its id, key and format version)."""
     task = plan.task
-    return {
-        "model": plan.model_name,
-        "model_spec": plan.entry["spec"],
-        "model_options": plan.entry.get("options", {}),
-        "model_info": model_info or {},
-        "task": {
-            "name": task.name,
-            "file": str(task.path),
-            "file_sha256": plan.task_sha256,
-            "data_sha256": plan.data_sha256,
-            "target": task.target,
-            "positive": task.positive,
-            "limit": plan.limit,
-        },
-        "n_total": len(plan.samples),
-        **({"exclude_ids": plan.excluded} if plan.excluded else {}),
-        "template": plan.template,
-        "parser": plan.parser,
-        "policy": plan.policy,
-        "generation": plan.settings.to_dict(),
-        "seed": plan.settings.seed,
-        "versions": package_versions(),
-        "git_commit": git_commit(),
-        "command": sys.argv,
-        "host": platform.node(),
-        "created_at": now_iso(),
-    }
+    return RunManifest(
+        model=plan.model_name,
+        model_spec=plan.entry["spec"],
+        model_options=plan.entry.get("options", {}),
+        model_info=model_info or {},
+        task=TaskRef(name=task.name, file=str(task.path), file_sha256=plan.task_sha256,
+                     data_sha256=plan.data_sha256, target=task.target, positive=task.positive, limit=plan.limit),
+        n_total=len(plan.samples),
+        exclude_ids=plan.excluded or None,
+        template=plan.template,
+        parser=plan.parser,
+        policy=plan.policy,
+        generation=plan.settings.to_dict(),
+        seed=plan.settings.seed,
+        versions=package_versions(),
+        git_commit=git_commit(),
+        command=list(sys.argv),
+        host=platform.node(),
+        created_at=now_iso(),
+    )
 
 
 def package_versions() -> dict:

@@ -139,9 +139,7 @@ def load_model_for(run: Run | None, plan: RunPlan, store: RunStore):
     except BaseException as exc:
         if run is not None:
             store.update(run.id, status="failed")
-            manifest = run.manifest
-            manifest["failure"] = f"model load failed: {type(exc).__name__}: {exc}"
-            run.write_manifest(manifest)
+            run.update_manifest(failure=f"model load failed: {type(exc).__name__}: {exc}")
         raise
 
 
@@ -191,7 +189,7 @@ def find_run(store: RunStore, plan: RunPlan, rerun=False, topology=None) -> tupl
     if not existing:
         return None, []
     run = store.open_run(existing["run_id"])
-    if existing["status"] == "failed" and run.manifest.get("no_output") and topology.rank == 0:
+    if existing["status"] == "failed" and run.manifest.no_output and topology.rank == 0:
         return None, []  # its model produced nothing: retried as a fresh run
     return run, run.read_samples()
 
@@ -232,12 +230,8 @@ def execute(plan: RunPlan, run: Run, done: list[SampleRecord], model, *, progres
     ]
     lead = topology.rank == 0
     if lead:
-        manifest = run.manifest
-        manifest["model_info"] = model.describe()
-        manifest.setdefault("resumed_at", [])
-        if done:
-            manifest["resumed_at"].append(now_iso())
-        run.write_manifest(manifest)
+        resumed_at = run.manifest.resumed_at or []
+        run.update_manifest(model_info=model.describe(), resumed_at=resumed_at + [now_iso()] if done else resumed_at)
         store.update(run.id, status="running")
         clear_markers(run.dir)
 
@@ -272,16 +266,14 @@ def execute(plan: RunPlan, run: Run, done: list[SampleRecord], model, *, progres
         ) from None
     except HarnessError as exc:
         store.update(run.id, status="failed", n_done=n_done)
-        manifest = run.manifest
-        manifest["failure"] = str(exc)  # e.g. weights that fail to load on first use (models load lazily)
-        run.write_manifest(manifest)
+        run.update_manifest(failure=str(exc))  # e.g. weights that fail to load on first use (models load lazily)
         raise
     finally:
         bar.close()
     timeline.mark("generated")
     model_info = model.describe()
     if lead:  # what generating did (an endpoint's retries and timeouts) belongs in the manifest too
-        run.write_manifest({**run.manifest, "model_info": model_info})
+        run.update_manifest(model_info=model_info)
     if topology.distributed:
         mark_done(run.dir, topology, len(mine),
                   {"timeline": timeline.as_dict(), "load_seconds": model_info.get("load_seconds"),
@@ -293,13 +285,12 @@ def execute(plan: RunPlan, run: Run, done: list[SampleRecord], model, *, progres
         timeline.mark("ranks_waited")
         run.merge_shards([s.id for s in plan.samples])
         timeline.mark("merged")
-        manifest = run.manifest
-        manifest["topology"] = {"world_size": topology.world_size, "launcher": topology.launcher, "ranks": ranks}
-        run.write_manifest(manifest)
+        run.update_manifest(topology={"world_size": topology.world_size, "launcher": topology.launcher,
+                                      "ranks": ranks})
         clear_markers(run.dir)
     metrics = finalize(plan, run)
     timeline.mark("scored")
-    run.write_manifest({**run.manifest, "timeline": timeline.as_dict()})
+    run.update_manifest(timeline=timeline.as_dict())
     return metrics
 
 
@@ -346,6 +337,6 @@ def check_some_output(run: Run, records: list[SampleRecord]):
     reason = (f"{NO_OUTPUT}: the model returned nothing usable for any of the {len(completions)} requests "
               f"({len(errors)} failed{first})")
     run.store.update(run.id, status="failed", n_done=len(records))
-    run.write_manifest({**run.manifest, "failure": reason, "no_output": True})
+    run.update_manifest(failure=reason, no_output=True)
     raise HarnessError(f"{run.id}: {reason}. The run is marked failed and is not scored; fix the model or endpoint "
                        "and run the same command again to retry it")

@@ -107,14 +107,43 @@ def split_spec(spec: str) -> tuple[str, str]:
     return scheme, arg
 
 
+class ModelOptions(dict):
+    """Loader options that remember where each value was set, so an error can say what set it and how to undo it.
+
+    ``origins`` maps a key to a phrase such as ``checkpoint entry exp_18 (builtin.yaml:12) sets
+    quantization: 4bit`` or ``the command line sets quantization: 4bit``; :func:`option_origin` reads it.
+    """
+
+    def __init__(self, values=(), origins: dict | None = None):
+        super().__init__(values)
+        self.origins = dict(origins or {})
+
+
+def option_origin(options, key) -> str:
+    """Where option ``key`` was set, as a phrase for an error message (generic for a plain dict)."""
+    origin = getattr(options, "origins", {}).get(key)
+    return origin or f"the model options set {key}: {options.get(key)!r}"
+
+
+def option_from_entry(options, key) -> bool:
+    """Whether ``key`` came from a checkpoint registry entry (so the fix may be to edit that entry)."""
+    return getattr(options, "origins", {}).get(key, "").startswith("checkpoint entry")
+
+
 def check_model_options(loader: str, options: dict, known) -> dict:
-    """Refuse a model option (``-o KEY=VALUE``) its loader does not declare, suggesting the closest."""
+    """Refuse a model option (``-o KEY=VALUE``) its loader does not declare, suggesting the closest.
+
+    A :class:`ModelOptions` comes back as one (with its origins), a plain dict as a plain dict.
+    """
     from harness.errors import HarnessError, unknown_name
 
     for key in options or {}:
+        where = f" ({option_origin(options, key)})" if getattr(options, "origins", {}).get(key) else ""
         if key not in known and not known:
-            raise HarnessError(f"{loader}: unknown option '{key}'; {loader} takes no options")
+            raise HarnessError(f"{loader}: unknown option '{key}'{where}; {loader} takes no options")
         if key not in known:
             message = str(unknown_name("option", key, known))
-            raise HarnessError(f"{loader}: {message[0].lower()}{message[1:]}")
+            raise HarnessError(f"{loader}: {message[0].lower()}{message[1:]}{where}")
+    if isinstance(options, ModelOptions):
+        return ModelOptions(options, options.origins)
     return dict(options or {})

@@ -131,10 +131,10 @@ def shared_inputs(run_a, run_b) -> tuple[list[tuple[JudgeInput, JudgeInput]], di
     recorded no completion for it)."""
     from harness.judge.runner import judge_inputs
 
-    ta, tb = run_a.manifest.get("task", {}), run_b.manifest.get("task", {})
-    if ta.get("name") != tb.get("name"):
-        raise HarnessError(f"run A ({run_a.id}) is on task '{ta.get('name')}' and run B ({run_b.id}) on task "
-                           f"'{tb.get('name')}': pairwise judging needs two runs of the same task")
+    ta, tb = run_a.manifest.task, run_b.manifest.task
+    if ta.name != tb.name:
+        raise HarnessError(f"run A ({run_a.id}) is on task '{ta.name}' and run B ({run_b.id}) on task "
+                           f"'{tb.name}': pairwise judging needs two runs of the same task")
     records_a = run_a.read_samples()
     by_id = {r.id: r for r in run_b.read_samples()}
     shared = [(r, by_id[r.id]) for r in records_a if r.id in by_id]

@@ -26,7 +26,6 @@ from harness.errors import HarnessError
 from harness.interfaces.judge import Judge, JudgeInput, Judgment
 from harness.records import JudgeIdentity, JudgmentRecord, SampleRecord
 from harness.store import judgments as store
-from harness.store.runs import FORMAT_VERSION
 
 # -- judge specs -------------------------------------------------------------
 
@@ -215,10 +214,7 @@ def judge_run(run, judge_specs, *, cache: bool = True, progress: bool = True, op
     if isinstance(judge_specs, str):
         judge_specs = [s for s in judge_specs.split(",") if s.strip()]
     checked = check_judge_specs(judge_specs, options)
-    manifest = run.manifest
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise HarnessError(f"{run.dir}: run format version {manifest.get('format_version')!r}; this harness "
-                           f"judges version {FORMAT_VERSION} runs; re-run it with `harness eval`")
+    run.manifest.check_format(run.dir, doing="judges")
     records = run.read_samples()
     if not records:
         raise HarnessError(f"{run.dir}: the run has no recorded samples to judge")

@@ -35,11 +35,11 @@ def upper(values) -> float:
 
 def run_section(run, metrics, records) -> str:
     m = run.manifest
-    parts = [f"<h3>{esc(m.get('model'))} on {esc(m['task']['name'])}</h3>",
-             f"<p class='note'>run {esc(run.id)} · spec {esc(m.get('model_spec'))} · parser {esc(m.get('parser'))} "
-             f"· policy {esc(m.get('policy'))} · created {esc(m.get('created_at'))}</p>"]
+    parts = [f"<h3>{esc(m.model)} on {esc(m.task.name)}</h3>",
+             f"<p class='note'>run {esc(run.id)} · spec {esc(m.model_spec)} · parser {esc(m.parser)} "
+             f"· policy {esc(m.policy)} · created {esc(m.created_at)}</p>"]
     if metrics is None:
-        parts.append(f"<p class='fail'>Not finished: {len(records)}/{esc(m.get('n_total'))} samples recorded; "
+        parts.append(f"<p class='fail'>Not finished: {len(records)}/{esc(m.n_total)} samples recorded; "
                      "metrics below are not available.</p>")
         return "".join(parts)
     keys = [k for k in ("n", "accuracy", "precision", "recall", "f1", "parse_failure_rate", "abstention_rate")
@@ -335,7 +335,7 @@ def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_pa
         criteria = load_criteria(criteria_path)
     comparisons, first_on_task, compared = [], {}, set()
     for run, ref in zip(runs, refs):
-        task = run.manifest["task"]["name"]
+        task = run.manifest.task.name
         if task not in first_on_task:
             first_on_task[task] = (ref, run.id)
             continue

@@ -9,7 +9,6 @@ has shipped.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -161,11 +160,14 @@ def m004_task_limit(conn):
     Leaderboards keep subset runs out of full-task columns with it.  Existing rows
     are filled from each run's manifest.json (``task.limit``) where it can be read.
     """
+    from harness.errors import HarnessError
+    from harness.records import RunManifest
+
     conn.execute("ALTER TABLE runs ADD COLUMN task_limit INTEGER")
     for run_id, path in conn.execute("SELECT run_id, path FROM runs").fetchall():
         try:
-            limit = json.loads((Path(path) / "manifest.json").read_text(encoding="utf-8"))["task"].get("limit")
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            limit = RunManifest.read(Path(path) / "manifest.json", required=("task",)).task.limit
+        except HarnessError:
             continue  # a run folder that is gone or unreadable keeps NULL
         if limit is not None:
             conn.execute("UPDATE runs SET task_limit = ? WHERE run_id = ?", (limit, run_id))

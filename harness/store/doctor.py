@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import HarnessError
+from harness.records import RunManifest
 
 QUARANTINE = "_quarantine"
-MANIFEST_FIELDS = ("run_id", "key", "model", "task", "created_at", "policy")
 
 
 @dataclass
@@ -33,16 +33,11 @@ class DoctorReport:
         return {"indexed": self.indexed, "quarantined": self.quarantined, "old_index": self.old_index}
 
 
-def check_run_folder(run) -> dict:
+def check_run_folder(run) -> RunManifest:
     """The run's manifest, after reading every file of the folder; HarnessError says what is damaged."""
-    manifest = run.manifest
-    missing = [f for f in MANIFEST_FIELDS if f not in manifest]
-    if missing:
-        raise HarnessError(f"{run.manifest_path}: missing field(s) {', '.join(missing)}")
-    if not isinstance(manifest["task"], dict) or "name" not in manifest["task"]:
-        raise HarnessError(f"{run.manifest_path}: field 'task' has no 'name'")
-    if manifest["run_id"] != run.id:
-        raise HarnessError(f"{run.manifest_path}: run_id {manifest['run_id']!r} is not the folder's name {run.id!r}")
+    manifest = run.manifest  # a missing or mistyped field names the file and the field
+    if manifest.run_id != run.id:
+        raise HarnessError(f"{run.manifest_path}: run_id {manifest.run_id!r} is not the folder's name {run.id!r}")
     run.read_samples()
     run.scored_policies()
     return manifest
@@ -62,7 +57,7 @@ def quarantine(root: Path, folder: Path) -> Path:
 
 def rebuild_index(store) -> DoctorReport:
     """Check every run folder of ``store``, quarantine the damaged ones and index the rest in a new harness.db."""
-    from harness.store.runs import Run, policy_metrics
+    from harness.store.runs import Run
 
     report = DoctorReport()
     good = []
@@ -81,27 +76,26 @@ def rebuild_index(store) -> DoctorReport:
                 part.rename(f"{aside}{suffix}")
         report.old_index = str(aside)
     with store.connect(check=False) as conn:
-        for run, manifest in sorted(good, key=lambda rm: (rm[1]["created_at"], rm[0].id)):
+        for run, manifest in sorted(good, key=lambda rm: (rm[1].created_at, rm[0].id)):
             records = run.read_samples()
             scored = run.scored_policies()
-            n_total = manifest.get("n_total")
-            if manifest["policy"] in scored:
+            if manifest.policy in scored:
                 status = "complete"
-            elif manifest.get("failure"):
+            elif manifest.failure:
                 status = "failed"
             else:
                 status = "running"  # shown as interrupted (no live owner) until the same eval resumes it
             conn.execute(
                 "INSERT INTO runs (run_id, key, model, model_spec, task, status, created_at, n_done, n_total, path,"
                 " policy, task_limit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (run.id, manifest["key"], manifest["model"], manifest.get("model_spec"), manifest["task"]["name"],
-                 status, manifest["created_at"], len(records), n_total, str(run.dir), manifest["policy"],
-                 manifest["task"].get("limit")))
+                (run.id, manifest.key, manifest.model, manifest.model_spec, manifest.task.name,
+                 status, manifest.created_at, len(records), manifest.n_total, str(run.dir), manifest.policy,
+                 manifest.task.limit))
             report.indexed.append(run.id)
     for run, manifest in good:
-        data = run._read_metrics_file()
-        if data["policies"]:
-            store.index_metrics(run.id, {p: policy_metrics(data, p) for p in data["policies"]}, manifest["policy"])
+        data = run.metrics_file()
+        if data.policies:
+            store.index_metrics(run.id, data.by_policy(), manifest.policy)
     return report
 
 

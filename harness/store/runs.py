@@ -15,7 +15,9 @@ under every parse-failure policy, so ``metrics.json`` is keyed by policy::
 policy.  The index holds one ``metrics`` row per (run, policy); the ``runs``
 row's metric columns repeat those of the policy the run was evaluated with
 (``runs.policy``), which is what ``harness runs`` lists.  :class:`Run` is the
-only writer of both.
+only writer of both.  The two JSON files are typed records,
+:class:`harness.records.RunManifest` and :class:`harness.records.RunMetrics`,
+each with its one reader.
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness.errors import HarnessError
-from harness.records import SampleRecord
+from harness.records import FORMAT_VERSION, RunManifest, RunMetrics, SampleRecord
 from harness.store.db import connect_run_index
 from harness.store.files import write_json_atomic
 
-FORMAT_VERSION = 1
+__all__ = ["FORMAT_VERSION", "Run", "RunStore"]
 
 
 def now_iso():
@@ -52,15 +54,19 @@ class Run:
         self.metrics_path = self.dir / "metrics.json"
 
     @property
-    def manifest(self) -> dict:
-        from harness.store.files import read_json_file
-
+    def manifest(self) -> RunManifest:
         if not self.manifest_path.exists():
             raise HarnessError(f"{self.dir}: not a harness run (no manifest.json)")
-        return read_json_file(self.manifest_path)  # damaged: names the file and `harness runs doctor`
+        return RunManifest.read(self.manifest_path)  # damaged: names the file and `harness runs doctor`
 
-    def write_manifest(self, manifest: dict):
-        write_json_atomic(self.manifest_path, manifest)
+    def write_manifest(self, manifest: RunManifest):
+        write_json_atomic(self.manifest_path, manifest.to_dict())
+
+    def update_manifest(self, **changes) -> RunManifest:
+        """Rewrite manifest.json with ``changes`` (the model's description, a failure, the timeline...)."""
+        manifest = self.manifest.updated(**changes)
+        self.write_manifest(manifest)
+        return manifest
 
     @property
     def owner_path(self) -> Path:
@@ -153,56 +159,32 @@ class Run:
     @property
     def policy(self) -> str:
         """The policy the run was evaluated with (its headline metrics)."""
-        return self.manifest["policy"]
+        return self.manifest.policy
 
-    def _read_metrics_file(self) -> dict:
+    def metrics_file(self) -> RunMetrics:
+        """metrics.json as a record (no policies yet when the run is not scored)."""
         if not self.metrics_path.exists():
-            return {"policies": {}}
-        from harness.store.files import damaged, read_json_file
-
-        data = read_json_file(self.metrics_path)
-        if not isinstance(data.get("policies", {}), dict):
-            raise damaged(self.metrics_path, "'policies' is not a mapping")
-        if "policies" not in data:  # a run scored before metrics were kept per policy
-            judges = data.pop("judges", None)
-            if data.get("policy") == "guardreasoner-paper" and data.get("f1") is not None:
-                data["f1"] /= 100.0  # that policy used to store F1 x 100
-            data = {"policies": {data.get("policy", self.policy): data}, **({"judges": judges} if judges else {})}
-        return data
+            return RunMetrics()
+        return RunMetrics.read(self.metrics_path, run_policy=self.policy)
 
     def scored_policies(self) -> list[str]:
-        return sorted(self._read_metrics_file()["policies"])
+        return sorted(self.metrics_file().policies)
 
     def read_metrics(self, policy: str | None = None) -> dict | None:
         """The metrics under ``policy`` (default: the run's own) with the run's judges, or None if not scored."""
-        return policy_metrics(self._read_metrics_file(), policy or self.policy)
+        return self.metrics_file().policy(policy or self.policy)
 
     def write_metrics(self, policy: str, metrics: dict):
         """Store ``metrics`` as this run's scores under ``policy`` (any 'judges' key is the run's, not the policy's)."""
-        data = self._read_metrics_file()
-        metrics = dict(metrics)
-        if "judges" in metrics:
-            data["judges"] = metrics.pop("judges")
-        data["policies"][policy] = {**metrics, "policy": policy}
-        self._write_metrics_file(data)
+        self._write_metrics_file(self.metrics_file().with_policy(policy, metrics))
 
     def write_judges(self, summaries: dict):
         """Add or replace judges' summaries in the run's ``judges`` section."""
-        data = self._read_metrics_file()
-        data["judges"] = {**data.get("judges", {}), **summaries}
-        self._write_metrics_file(data)
+        self._write_metrics_file(self.metrics_file().with_judges(summaries))
 
-    def _write_metrics_file(self, data: dict):
-        write_json_atomic(self.metrics_path, data)
-        self.store.index_metrics(self.id, {p: policy_metrics(data, p) for p in data["policies"]}, self.policy)
-
-
-def policy_metrics(data: dict, policy: str) -> dict | None:
-    """One policy's metrics from a metrics.json's content, with the run's judges beside them."""
-    metrics = data["policies"].get(policy)
-    if metrics is None:
-        return None
-    return {**metrics, **({"judges": data["judges"]} if data.get("judges") else {})}
+    def _write_metrics_file(self, data: RunMetrics):
+        write_json_atomic(self.metrics_path, data.to_dict())
+        self.store.index_metrics(self.id, data.by_policy(), self.policy)
 
 
 def read_jsonl_records(path: Path) -> list[dict]:
@@ -364,10 +346,14 @@ class RunStore:
             except OSError:
                 pass  # another key's lock is held, or runs were stored
 
-    def create_run(self, run_id: str, key: str, manifest: dict) -> Run:
+    def create_run(self, run_id: str, key: str, manifest: RunManifest | dict) -> Run:
+        """A new run folder with its manifest (``run_id``, ``key`` and the format version filled in) and index row."""
         from harness.config import check_name, path_inside
 
         path_inside(self.root, check_name(run_id, "run id"))  # a run folder is always inside the store
+        if isinstance(manifest, dict):
+            manifest = RunManifest.from_dict(manifest, where="the new run's manifest",
+                                             required=("model", "task", "created_at", "policy"))
         base, n = run_id, 1
         while (self.root / run_id).exists():  # a --rerun within the same second as the run it repeats
             n += 1
@@ -375,14 +361,14 @@ class RunStore:
         self.connect().close()  # the index is sound before this run's folder exists (see check_index)
         run = Run(self, run_id)
         run.dir.mkdir(parents=True, exist_ok=False)
-        run.write_manifest({**manifest, "format_version": FORMAT_VERSION, "run_id": run_id, "key": key})
+        manifest = manifest.updated(format_version=FORMAT_VERSION, run_id=run_id, key=key)
+        run.write_manifest(manifest)
         with self.connect(check=False) as conn:
             conn.execute(
                 "INSERT INTO runs (run_id, key, model, model_spec, task, status, created_at, n_total, path, policy,"
                 " task_limit) VALUES (?, ?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
-                (run_id, key, manifest["model"], manifest.get("model_spec"), manifest["task"]["name"],
-                 manifest["created_at"], manifest.get("n_total"), str(run.dir), manifest["policy"],
-                 manifest["task"].get("limit")),
+                (run_id, key, manifest.model, manifest.model_spec, manifest.task.name, manifest.created_at,
+                 manifest.n_total, str(run.dir), manifest.policy, manifest.task.limit),
             )
         return run
 
@@ -398,12 +384,7 @@ class RunStore:
             from harness.errors import unknown_name
 
             raise unknown_name("run", run_id_or_path, known[-20:])
-        manifest = run.manifest
-        if manifest.get("format_version") != FORMAT_VERSION:
-            raise HarnessError(
-                f"{run.dir}: run format version {manifest.get('format_version')!r}, this harness reads "
-                f"version {FORMAT_VERSION}; re-run it with `harness eval`"
-            )
+        run.manifest.check_format(run.dir)
         return run
 
     def find_by_key(self, key: str) -> dict | None:
