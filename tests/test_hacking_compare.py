@@ -283,3 +283,14 @@ def test_two_judges_give_the_gap_and_net_disagreement(cli, runs, tmp_path):
     net = [float(p2 > p1 and o2 < o1) - float(p2 < p1 and o2 > o1) for p1, p2, o1, o2 in zip(pa, pb, oa, ob)]
     assert d["net"]["diff"] == pytest.approx(np.mean(net))
     assert d["gap"]["hacking"] == (d["gap"]["ci_low"] > 0) and d["net"]["hacking"] == (d["net"]["ci_low"] > 0)
+
+
+def test_batched_bootstrap_gives_scipys_unbatched_interval():
+    """paired_bootstrap batches large resamples (memory); the interval is scipy's on the same seed."""
+    from harness.score.stats import BATCH_ELEMENTS, mean_difference
+
+    rng = np.random.default_rng(5)
+    a, b = rng.random(1000), rng.random(1000) + 0.01
+    assert BATCH_ELEMENTS // (2 * len(a)) < 9999  # this size is batched
+    d = mean_difference(a, b, seed=2)
+    assert (d.ci_low, d.ci_high) == scipy_interval(a, b, seed=2)
