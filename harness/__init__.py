@@ -8,7 +8,7 @@ Importing this package must stay cheap: no torch, no transformers. Heavy
 dependencies are imported inside the plugins that need them, when they run.
 """
 
-__version__ = "0.1.0"
+from harness.version import __version__  # noqa: F401  (re-exported)
 
 from harness.config import check_keys, expect_type, read_yaml_mapping  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402

@@ -384,7 +384,7 @@ def test_readme_first_run_block_works_with_no_data_folder(cli, tmp_path, monkeyp
 
 
 def test_demo_data_states_its_license_and_balance():
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     doc = json.loads((Path(get_task("demo").path).parent / "demo.json").read_text())
     assert doc["license"].startswith("CC0-1.0")

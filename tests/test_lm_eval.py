@@ -163,7 +163,7 @@ def test_exported_utils_score_hand_written_completions(tmp_path):
     import importlib.util
 
     from harness.tasks.lm_eval_export import export_task
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     result = export_task(get_task("combined_test"), tmp_path / "out", limit=4)
     spec = importlib.util.spec_from_file_location("exported_utils", result.utils_path)

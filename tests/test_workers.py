@@ -222,7 +222,7 @@ def test_a_worker_loads_its_model_before_waiting_for_rank_0s_run(monkeypatch, is
     after the other."""
     from harness.evaluate import runner
     from harness.evaluate.sharding import Topology
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     class Stop(Exception):
         pass

@@ -105,7 +105,7 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
     from harness.evaluate.runner import EvalRequest, evaluate
     from harness.interfaces.model import GenerationSettings
     from harness.score.metrics import weighted_average
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     options = parse_key_values(model_options, "--model-option")
     exclude = None

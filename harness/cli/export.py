@@ -43,7 +43,7 @@ def export_lm_eval(task_name, out_dir, name, limit, seed, max_new_tokens, templa
           --model hf --model_args pretrained=unsloth/Llama-3.2-3B-Instruct,peft=ADAPTER --batch_size 1
     """
     from harness.tasks.lm_eval_export import export_task
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     result = export_task(get_task(task_name), out_dir, name=name, limit=limit, seed=seed,
                          max_new_tokens=max_new_tokens, template=template, parser=parser, policy=policy,

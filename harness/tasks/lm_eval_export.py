@@ -195,7 +195,7 @@ def process_results(doc, results):
 # -- the functions utils.py calls ------------------------------------------------------------------------------
 
 def sample_of(doc: dict):
-    from harness.tasks.task import Sample
+    from harness.records import Sample
 
     return Sample(id=str(doc["id"]), prompt=doc["prompt"], gold=doc["gold"], gold_raw=doc.get("gold_raw"),
                   response=doc.get("response"), category=doc.get("category"))
