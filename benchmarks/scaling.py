@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generation import build_model  # noqa: E402  (the same random 3B model as the generation benchmark)
-from results_md import write_section  # noqa: E402
+from generation import build_model
+from results_md import write_section
 
 SECTION = "## Scale-out through the real commands (issue 16)"
 

@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tests.test_hf_engine import sharpen  # noqa: E402
-from tests.tiny_models import build_tiny_llama  # noqa: E402
+from tests.test_hf_engine import sharpen
+from tests.tiny_models import build_tiny_llama
 
 N = 6
 
