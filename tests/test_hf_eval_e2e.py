@@ -26,7 +26,7 @@ def tiny(tmp_path_factory):
 def command(tiny, runs, *extra):
     return [sys.executable, "-m", "harness", "eval", "--model", f"hf:{tiny}", "--task", "wildguard",
             "--limit", str(N), "--samples", "2", "--max-new-tokens", "48", "--temperature", "0.1",
-            "--batch-size", "2", "-o", "device=cpu", "--runs-dir", str(runs), "--quiet", *extra]
+            "--batch-size", "2", "-m", "device=cpu", "--runs-dir", str(runs), "--quiet", *extra]
 
 
 def records(runs):

@@ -39,7 +39,7 @@ def test_folder_without_file_marks_conflicting_prompts_as_failures(tmp_path):
     reqs = [GenerationRequest(str(i), p, 0, 0) for i, p in enumerate(["P1", "P2", "P3", "P4"])]
     gens = {g.sample_id: g for g in model.generate(reqs, GenerationSettings())}
     assert gens["0"].text is None and "x/p.jsonl" in gens["0"].error and "y/p.jsonl" in gens["0"].error
-    assert "-o file=" in gens["0"].error
+    assert "-m file=" in gens["0"].error
     assert gens["1"].text == "two" and gens["2"].text == "three"
     assert gens["3"].text is None and "no completion" in gens["3"].error
     only_y = load_model(f"replay:{tmp_path}", {"file": "y/p.jsonl"})
