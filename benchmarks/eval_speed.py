@@ -37,8 +37,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generation import build_model  # noqa: E402  (the same random 3B model as the generation benchmark)
-from results_md import write_section  # noqa: E402
+from generation import build_model
+from results_md import write_section
 
 REPO = Path(__file__).resolve().parent.parent
 SECTION = "## Eval speed, end to end on one GPU (issue 25)"
@@ -59,14 +59,14 @@ def stages(model: str, lora: str, tiny: bool) -> list[tuple[str, str, list, bool
         ("base", "WildGuard 1,554 x 512, base", ["--model", f"hf:{model}", *full], False),
         ("lora-merged", "+ rank-16 LoRA, merged at load (default)", ["--model", f"hf:{model}+{lora}", *full], False),
         ("lora-unmerged", "+ rank-16 LoRA, `-o merge_adapter=false`",
-         ["--model", f"hf:{model}+{lora}", "-o", "merge_adapter=false", *full], False),
+         ["--model", f"hf:{model}+{lora}", "-m", "merge_adapter=false", *full], False),
         ("samples", "1,000 x 4 samples, T 0.8 (shared prefill)",
          ["--model", f"hf:{model}", "--limit", "6" if tiny else "1000", "--samples", "4", "--temperature", "0.8"],
          False),
         ("limit200", "`--limit 200`", ["--model", f"hf:{model}", "--limit", "4" if tiny else "200"], False),
         ("samples-noshare", "1,000 x 4, `-o share_prefix=false`",
          ["--model", f"hf:{model}", "--limit", "6" if tiny else "1000", "--samples", "4", "--temperature", "0.8",
-          "-o", "share_prefix=false"], True),
+          "-m", "share_prefix=false"], True),
     ]
 
 
@@ -194,7 +194,7 @@ def main():
                     pass
     common = ["eval", "--task", "wildguard", "--max-new-tokens", str(8 if args.tiny else args.new_tokens),
               "--temperature", "0.7", "--quiet", "--json", "--no-cache", "--runs-dir", str(work / "runs")]
-    common += ["-o", "device=cpu"] if args.tiny else []
+    common += ["-m", "device=cpu"] if args.tiny else []
     results = {"device": device_name(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                "versions": versions(), "new_tokens": args.new_tokens, "tiny": args.tiny, "stages": {},
                "setup_seconds": round(time.perf_counter() - began, 1)}

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from judge_check_sets import SETS  # noqa: E402
+from judge_check_sets import SETS
 
 CRITERIA = ("coherence", "relevance", "specificity", "consistency")
 FLOORS = (1.0, 0.75, 0.5, 0.25)

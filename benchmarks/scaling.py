@@ -28,8 +28,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generation import build_model  # noqa: E402  (the same random 3B model as the generation benchmark)
-from results_md import write_section  # noqa: E402
+from generation import build_model
+from results_md import write_section
 
 SECTION = "## Scale-out through the real commands (issue 16)"
 
@@ -83,7 +83,7 @@ def stages_for(gpus: int, tiny: bool, work: Path) -> list:
     one = None if tiny else "0"
     stages = [("eval-1gpu", runs("runs1"), one),
               ("eval-cached", runs("runs1") + ["--rerun"], one),
-              ("eval-1gpu-noprobs", runs("runs-noprobs") + ["--no-cache", "-o", "label_probs=false"], one)]
+              ("eval-1gpu-noprobs", runs("runs-noprobs") + ["--no-cache", "-m", "label_probs=false"], one)]
     for n in (2, 4):
         if tiny or gpus >= n:
             devices = [] if tiny else ["--devices", ",".join(str(i) for i in range(n))]
@@ -124,7 +124,7 @@ def main():
            "HARNESS_CACHE_DIR": str(work / "cache"), "PYTHONUNBUFFERED": "1"}
     base = ["eval", "--model", f"hf:{model_dir}", "--task", args.task, "--max-new-tokens", str(args.new_tokens),
             "--temperature", "0.7", "--quiet", "--json"] + (["--limit", str(args.limit)] if args.limit else [])
-    base += ["-o", "device=cpu"] if args.tiny else []
+    base += ["-m", "device=cpu"] if args.tiny else []
     gpus = gpu_count()
     results = {"device": device_name(gpus), "date": time.strftime("%Y-%m-%d"), "task": args.task,
                "limit": args.limit, "new_tokens": args.new_tokens, "stages": {}}

@@ -219,7 +219,7 @@ def device_name() -> str:
 def has_bitsandbytes() -> bool:
     try:
         import bitsandbytes  # noqa: F401
-    except Exception:  # missing, or no CUDA library for this torch
+    except Exception:  # noqa: BLE001  missing, or no CUDA library for this torch
         return False
     return True
 

@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from generation import LLAMA_32_3B  # noqa: E402  (the same random 3B as the other benchmarks)
-from train_scaling import draw_lengths, read_preset, steady_state, words  # noqa: E402
+from generation import LLAMA_32_3B
+from train_scaling import draw_lengths, read_preset, steady_state, words
 
 ROOT = Path(__file__).resolve().parents[1]
 PRESETS = {"sft": "configs/rsft.yaml", "dpo": "configs/exp_19.yaml", "hs-dpo": "configs/exp_19.yaml"}

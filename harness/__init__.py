@@ -8,35 +8,34 @@ Importing this package must stay cheap: no torch, no transformers. Heavy
 dependencies are imported inside the plugins that need them, when they run.
 """
 
-__version__ = "0.1.0"
+from harness.version import __version__  # noqa: F401  (re-exported)
 
-from harness.config import check_keys, expect_type, read_yaml_mapping  # noqa: E402
-from harness.errors import HarnessError  # noqa: E402
-from harness.hookspecs import hookimpl  # noqa: E402
-from harness.interfaces.judge import Judge, JudgeInput, JudgeOption, Judgment  # noqa: E402
-from harness.judge.copying import Copying, content_coverage, copy_rate, copying  # noqa: E402
-from harness.judge.copying import words as copy_tokens  # noqa: E402
-from harness.judge.traces import TASK_VERDICT, parse_trace, target_section  # noqa: E402
-from harness.interfaces.model import (  # noqa: E402
+from harness.config import check_keys, expect_type, read_yaml_mapping
+from harness.errors import HarnessError
+from harness.hookspecs import hookimpl
+from harness.interfaces.judge import Judge, JudgeInput, JudgeOption, Judgment
+from harness.judge.copying import Copying, content_coverage, copy_rate, copying
+from harness.judge.copying import words as copy_tokens
+from harness.judge.traces import TASK_VERDICT, parse_trace, target_section
+from harness.interfaces.model import (
     Generation,
     GenerationRequest,
     GenerationSettings,
     Model,
     check_model_options,
 )
-from harness.interfaces.model import ModelOptions, option_from_entry, option_origin  # noqa: E402
-from harness.interfaces.parser import Parser, ParseResult  # noqa: E402
-from harness.interfaces.trainer import Trainer, TrainRequest, TrainResult  # noqa: E402
-from harness.train.monitor import TrainMonitor  # noqa: E402
-from harness.train.monitor_config import default_proxy as default_monitor_proxy, parse_monitor  # noqa: E402
+from harness.interfaces.model import ModelOptions, option_from_entry, option_origin
+from harness.interfaces.parser import Parser, ParseResult
+from harness.interfaces.trainer import Trainer, TrainRequest, TrainResult
+from harness.train.monitor import TrainMonitor
+from harness.train.monitor_config import default_proxy as default_monitor_proxy, parse_monitor
 
 # What the built-in plugins need beyond the interfaces (tests/test_plugin_boundary.py keeps plugins/ to these).
-from harness.config import Mapping, check_keys, expect_type, read_yaml_mapping, where_of  # noqa: E402
-from harness.errors import unknown_name  # noqa: E402
-from harness.interfaces.judge import Preference  # noqa: E402
-from harness.interfaces.parser import LabelCue  # noqa: E402
-from harness.checkpoints.spec import split_base_adapter  # noqa: E402
-from harness.judge.traces import TASK_VERDICT, parse_trace, target_section  # noqa: E402
+from harness.config import Mapping, where_of
+from harness.errors import unknown_name
+from harness.interfaces.judge import Preference
+from harness.interfaces.parser import LabelCue
+from harness.checkpoints.spec import split_base_adapter
 
 # Loaded on first use (PEP 562), so that ``import harness`` (every plugin does it) stays cheap:
 # these pull in the checkpoint registry, the stores and the trainers' helpers.

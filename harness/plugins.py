@@ -76,7 +76,7 @@ class Registry:
             self.plugins[ep.name] = info
             try:
                 module = ep.load()
-            except (Exception, SystemExit) as exc:  # any import failure, sys.exit() at import included
+            except (Exception, SystemExit) as exc:  # noqa: BLE001  any import failure, sys.exit() at import included
                 info.error = (f"called sys.exit({exc.code!r}) while being imported" if isinstance(exc, SystemExit)
                               else f"{type(exc).__name__}: {exc}")
                 print(
@@ -97,7 +97,7 @@ class Registry:
                 register = self._register_callback(kind, plugin_name)
                 try:
                     impl.function(register)
-                except (Exception, SystemExit) as exc:
+                except (Exception, SystemExit) as exc:  # noqa: BLE001  (a broken plugin is reported, not fatal)
                     self.plugins[plugin_name].fail(f"register_{kind} raised {type(exc).__name__}: {exc}")
 
     def _register_callback(self, kind, plugin_name):
@@ -154,7 +154,7 @@ class Registry:
             before = dict(cli.commands)
             try:
                 impl.function(cli)
-            except (Exception, SystemExit) as exc:
+            except (Exception, SystemExit) as exc:  # noqa: BLE001  (a broken plugin is reported, not fatal)
                 self.plugins[impl.plugin_name].fail(f"register_commands raised {type(exc).__name__}: {exc}")
                 continue
             for name, command in sorted(cli.commands.items()):

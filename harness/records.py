@@ -19,6 +19,19 @@ FORMAT_VERSION = 1
 
 
 @dataclass
+class Sample:
+    """One input of a task, as a task source loads it (before any model sees it)."""
+
+    id: str
+    prompt: str
+    gold: str
+    gold_raw: str
+    response: str | None = None
+    category: str | None = None
+    location: str = ""  # where it was read from (file:line), for errors about it
+
+
+@dataclass
 class Completion:
     """One generated completion of a sample, parsed."""
 

@@ -273,7 +273,7 @@ class FastEngine:
                 batch = self.fit_batch(length, len(pending), requested)
                 try:
                     yield from self._run_cache(pending, settings, batch, length, labeler)
-                except Exception as error:  # noqa: BLE001 - only out-of-memory is handled
+                except Exception as error:
                     if not is_oom(error):
                         raise
                     self.oom_events += 1
@@ -566,7 +566,7 @@ class FastEngine:
         if self.use_graphs:
             try:
                 graph = self._graph(st, st.window)
-            except Exception as error:  # noqa: BLE001 - a model whose step cannot be captured runs eagerly
+            except Exception as error:
                 if is_oom(error):
                     raise
                 self.use_graphs, self.graph_error = False, f"{type(error).__name__}: {error}"
@@ -739,7 +739,7 @@ def label_probabilities(model, device, pad_id, queries, max_tokens=16384, max_ba
             chunk = batches.pop()
             try:
                 probs = _next_token_probs(model, device, pad_id, [queries[i].context for i in chunk])
-            except Exception as error:  # noqa: BLE001 - only out-of-memory is handled
+            except Exception as error:
                 if not is_oom(error) or len(chunk) == 1:
                     raise
                 if str(device).startswith("cuda"):

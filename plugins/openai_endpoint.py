@@ -73,7 +73,7 @@ class Server:
 
 
 def parse_urls(value) -> list[str]:
-    """A list, or ``a,b`` / ``[a,b]`` text (what ``-o endpoints=[...]`` gives), into URLs."""
+    """A list, or ``a,b`` / ``[a,b]`` text (what ``-m endpoints=[...]`` gives), into URLs."""
     if value is None:
         return []
     items = value if isinstance(value, list) else str(value).strip().strip("[]").split(",")

@@ -15,7 +15,7 @@ PATH is one of
 * a folder: every ``*.jsonl`` below it.  With the model option ``file=REL``
   only that file inside the folder is read, so one stable checkpoint name
   (``spec: replay:DIR`` in checkpoints.yaml) can replay one file per task:
-  ``harness eval --model NAME -o file=AegisSafetyTest/generated_predictions.jsonl``.
+  ``harness eval --model NAME -m file=AegisSafetyTest/generated_predictions.jsonl``.
   Without ``file``, a prompt whose completions differ between two files is
   ambiguous (GuardReasoner's XSTest harmful and refusal files hold the same
   prompts with some different traces): it becomes a recorded failure naming the
@@ -137,7 +137,7 @@ class Replay(Model):
             if (kind, key) in self.ambiguous:
                 files = ", ".join(sorted(self.ambiguous[(kind, key)]))
                 return None, (f"ambiguous replay: this {kind} has different completions in {files}; "
-                              "choose one with -o file=REL")
+                              "choose one with -m file=REL")
             texts = (self.by_prompt if kind == "prompt" else self.by_id).get(key)
             if texts:
                 return texts, None
@@ -165,4 +165,4 @@ def load_replay(arg: str, options: dict) -> Replay:
 def register_models(register):
     register("replay", load_replay,
              description="replay:PATH replays a predictions/samples JSONL file, the seed's hard-samples JSON, "
-                         "or a folder of them (-o file=REL picks one) as a model")
+                         "or a folder of them (-m file=REL picks one) as a model")

@@ -110,7 +110,7 @@ def test_planned_checkpoint_says_how_to_create_it(cli):
 def test_missing_completions_are_recorded_failures_and_the_run_finishes(cli, tmp_path):
     """A replay file lacking some prompts: those samples fail (strict: wrong), the rest are scored."""
     from harness.tasks import templates
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     task = get_task("combined_test")
     samples = task.load()[:10]

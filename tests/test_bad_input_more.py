@@ -160,10 +160,10 @@ CASES = [
     case("samples-zero", {}, EVAL_BUILTIN + ["--samples", "0"], "--samples"),
     case("max-new-tokens-zero", {}, EVAL_BUILTIN + ["--max-new-tokens", "0"], "--max-new-tokens"),
     case("top-p-zero", {}, EVAL_BUILTIN + ["--top-p", "0"], "--top-p"),
-    case("model-option-unknown", {"t.yaml": task_yaml()}, EVAL + ["-o", "temprature=1"], "keyword-baseline", "'temprature'",
+    case("model-option-unknown", {"t.yaml": task_yaml()}, EVAL + ["-m", "temprature=1"], "keyword-baseline", "'temprature'",
          "takes no options"),
     case("replay-option-typo", {"p.jsonl": "{}\n", "t.yaml": task_yaml()}, ["eval", "--model", "replay:p.jsonl", "--task", "t.yaml",
-                                                   "--data-dir", "data", "-o", "fiel=x"], "replay", "Did you mean: file"),
+                                                   "--data-dir", "data", "-m", "fiel=x"], "replay", "Did you mean: file"),
     case("pairs-limit-zero", {}, ["pairs", "--model", "keyword-baseline", "--task", "combined_test", "--limit", "0"],
          "--limit"),
     # --- D: checkpoint registries (./checkpoints.yaml) -----------------------------------------------------------
@@ -384,7 +384,7 @@ def test_readme_first_run_block_works_with_no_data_folder(cli, tmp_path, monkeyp
 
 
 def test_demo_data_states_its_license_and_balance():
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     doc = json.loads((Path(get_task("demo").path).parent / "demo.json").read_text())
     assert doc["license"].startswith("CC0-1.0")

@@ -230,7 +230,8 @@ def test_refuses_different_tasks(cli):
 
 
 def test_no_shared_samples(cli):
-    from harness.tasks.task import get_task, stratified_subset
+    from harness.tasks import get_task
+    from harness.tasks.task import stratified_subset
 
     samples = get_task("combined_test").load()
     ids = lambda seed: {s.id for s in stratified_subset(samples, 4, seed=seed)}  # noqa: E731

@@ -13,7 +13,7 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
-from harness_plugins.hf_attention_kernel import decode_attention  # noqa: E402
+from harness_plugins.hf_attention_kernel import decode_attention
 
 
 def reference(query, keys, values, start, end, scale):

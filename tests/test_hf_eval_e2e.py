@@ -12,8 +12,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from tests.test_hf_engine import sharpen  # noqa: E402
-from tests.tiny_models import build_tiny_llama  # noqa: E402
+from tests.test_hf_engine import sharpen
+from tests.tiny_models import build_tiny_llama
 
 N = 6
 
@@ -26,7 +26,7 @@ def tiny(tmp_path_factory):
 def command(tiny, runs, *extra):
     return [sys.executable, "-m", "harness", "eval", "--model", f"hf:{tiny}", "--task", "wildguard",
             "--limit", str(N), "--samples", "2", "--max-new-tokens", "48", "--temperature", "0.1",
-            "--batch-size", "2", "-o", "device=cpu", "--runs-dir", str(runs), "--quiet", *extra]
+            "--batch-size", "2", "-m", "device=cpu", "--runs-dir", str(runs), "--quiet", *extra]
 
 
 def records(runs):

@@ -26,7 +26,7 @@ def tiny(tmp_path_factory):
 
 def eval_args(model_dir, *extra):
     return ["eval", "--model", f"hf:{model_dir}", "--task", "wildguard", "--limit", "4", "--samples", "2",
-            "--max-new-tokens", "8", "--temperature", "0.7", "--batch-size", "4", "-o", "device=cpu", "--quiet",
+            "--max-new-tokens", "8", "--temperature", "0.7", "--batch-size", "4", "-m", "device=cpu", "--quiet",
             *extra]
 
 

@@ -113,7 +113,9 @@ class Fake(Judge):
 
 
 def test_catch_rates_counted_by_hand():
-    J = lambda **s: Judgment(s)
+    def J(**s):
+        return Judgment(s)
+
     originals = [J(good=0.9, bad=0.1, total=0.8), J(good=0.5, bad=0.5, total=0.5), J(good=0.7, bad=0.2, total=0.6),
                  J(good=0.6, bad=0.3, total=0.6)]
     degraded = [J(good=0.4, bad=0.3, total=0.2),  # all three caught

@@ -167,7 +167,7 @@ def test_tiny_model_eval_records_probabilities_and_calibration(tiny_dir, isolate
     from sklearn.metrics import roc_auc_score
 
     code, _, err = cli("eval", "--model", f"hf:{tiny_dir}", "--task", "demo", "--max-new-tokens", "6",
-                       "--temperature", "1", "--samples", "2", "-o", "device=cpu", "--quiet", "--no-cache")
+                       "--temperature", "1", "--samples", "2", "-m", "device=cpu", "--quiet", "--no-cache")
     assert code == 0, err[-2000:]
     (run_dir,) = (isolated_home / "runs").glob("*/samples.jsonl")
     run_dir = run_dir.parent
@@ -187,7 +187,7 @@ def test_tiny_model_eval_records_probabilities_and_calibration(tiny_dir, isolate
     assert code == 0, err
     assert json.loads(out)["metric"] == "auprc" and str(cal["probability"]["auprc"])[:8] in out
     code, _, err = cli("eval", "--model", f"hf:{tiny_dir}", "--task", "demo", "--max-new-tokens", "6",
-                       "--temperature", "1", "--samples", "2", "-o", "device=cpu", "--quiet", "--no-cache",
+                       "--temperature", "1", "--samples", "2", "-m", "device=cpu", "--quiet", "--no-cache",
                        "--seed", "1")
     assert code == 0, err[-2000:]
     (other,) = {p.parent for p in (isolated_home / "runs").glob("*/samples.jsonl")} - {run_dir}
@@ -242,12 +242,12 @@ def test_a_record_keeps_probabilities_only_for_its_own_label_cue():
 
 
 def test_label_probs_false_skips_the_scoring_pass_and_says_so(tiny_dir, isolated_home, cli):
-    """The scoring pass costs time (about 40 % of a 512-token eval on a 3B model): -o label_probs=false skips
+    """The scoring pass costs time (about 40 % of a 512-token eval on a 3B model): -m label_probs=false skips
     it; the run is a different run (model options are in its key), its cache entries are kept apart, and the
     calibration section counts every sample as having no probability."""
     base = ["eval", "--model", f"hf:{tiny_dir}", "--task", "demo", "--limit", "6", "--max-new-tokens", "4",
-            "--temperature", "0", "-o", "device=cpu", "--quiet", "--json"]
-    code, out, err = cli(*base, "-o", "label_probs=false")
+            "--temperature", "0", "-m", "device=cpu", "--quiet", "--json"]
+    code, out, err = cli(*base, "-m", "label_probs=false")
     assert code == 0, err[-2000:]
     skipped = json.loads(out)["runs"]["demo"]
     rows = [json.loads(line) for line in (Path(skipped["dir"]) / "samples.jsonl").read_text().splitlines()]
@@ -259,7 +259,7 @@ def test_label_probs_false_skips_the_scoring_pass_and_says_so(tiny_dir, isolated
     assert scored["run_id"] != skipped["run_id"]
     rows = [json.loads(line) for line in (Path(scored["dir"]) / "samples.jsonl").read_text().splitlines()]
     assert all(sum(c["label_probs"].values()) == pytest.approx(1.0) for r in rows for c in r["completions"])
-    code, _, err = cli(*base, "-o", "label_probs=maybe")
+    code, _, err = cli(*base, "-m", "label_probs=maybe")
     assert code == 1 and "label_probs must be true or false" in err
 
 

@@ -85,11 +85,11 @@ def both_ways(tmp_path, cli, harness_spec, model_args):
     """combined_test --limit 8, greedy: ``harness eval`` records and metrics, and lm_eval's on the export."""
     out = tmp_path / "lm_eval_tasks"
     code, stdout, err = cli("export", "lm-eval", "--task", "combined_test", "--limit", LIMIT,
-                            "--max-new-tokens", MAX_NEW, "--out", out)
+                            "--max-new-tokens", MAX_NEW, "-o", out)
     assert code == 0, err
     assert "(8 documents)" in stdout
     code, stdout, err = cli("eval", "--model", harness_spec, "--task", "combined_test", "--limit", LIMIT,
-                            "--temperature", 0, "--max-new-tokens", MAX_NEW, "-o", "device=cpu", "--no-cache",
+                            "--temperature", 0, "--max-new-tokens", MAX_NEW, "-m", "device=cpu", "--no-cache",
                             "--json", "--quiet")
     assert code == 0, err
     harness_metrics = json.loads(stdout)["runs"]["combined_test"]
@@ -163,7 +163,7 @@ def test_exported_utils_score_hand_written_completions(tmp_path):
     import importlib.util
 
     from harness.tasks.lm_eval_export import export_task
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     result = export_task(get_task("combined_test"), tmp_path / "out", limit=4)
     spec = importlib.util.spec_from_file_location("exported_utils", result.utils_path)
@@ -212,7 +212,7 @@ def write_qa_task(folder, name="tiny_qa", dataset=None, output_type="generate_un
 def test_local_lm_eval_task_through_harness_eval_matches_lm_eval(label_model, tmp_path, cli):
     task_file = write_qa_task(tmp_path / "tasks")
     code, stdout, err = cli("eval", "--model", f"hf:{label_model}", "--task", f"lm-eval:{task_file}",
-                            "-o", "device=cpu", "--no-cache", "--json", "--quiet")
+                            "-m", "device=cpu", "--no-cache", "--json", "--quiet")
     assert code == 0, err
     metrics = json.loads(stdout)["runs"]["lm-eval:tiny_qa"]
     records = run_records(tmp_path / "runs" / metrics["run_id"])
@@ -254,7 +254,7 @@ def test_capability_reports_paired_deltas(label_model, tmp_path, cli):
     child = build_label_llama(tmp_path / "child", seed=1)
     task_file = write_qa_task(tmp_path / "tasks")
     code, stdout, err = cli("capability", "--model", f"hf:{child}", "--parent", f"hf:{label_model}",
-                            "--tasks", str(task_file), "-o", "device=cpu", "--json", "--quiet")
+                            "--tasks", str(task_file), "-m", "device=cpu", "--json", "--quiet")
     assert code == 0, err
     report = json.loads(stdout)
     [row] = report["deltas"]
@@ -271,7 +271,7 @@ def test_capability_reports_paired_deltas(label_model, tmp_path, cli):
     runs = {}
     for side, model in (("parent", label_model), ("child", child)):
         code, out, err = cli("eval", "--model", f"hf:{model}", "--task", "demo", "--limit", "6", "--max-new-tokens",
-                             "8", "-o", "device=cpu", "--json", "--quiet")
+                             "8", "-m", "device=cpu", "--json", "--quiet")
         assert code == 0, err
         runs[side] = json.loads(out)["runs"]["demo"]["run_id"]
     code, out, err = cli("compare", runs["parent"], runs["child"], "--no-reasoning", "--capability",
@@ -334,7 +334,7 @@ def test_lm_eval_task_errors(tmp_path, cli):
     assert code == 1 and "is multiple_choice; the harness runs generate_until tasks" in err
     code, _, err = cli("capability", "--model", "keyword-baseline", "--tasks", str(choice))
     assert code == 1 and "names no parent" in err
-    code, _, err = cli("export", "lm-eval", "--task", "combined_test", "--out", tmp_path / "x", "--name", "a b")
+    code, _, err = cli("export", "lm-eval", "--task", "combined_test", "-o", tmp_path / "x", "--name", "a b")
     assert code == 1 and "--name 'a b'" in err
 
 

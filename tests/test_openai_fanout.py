@@ -67,7 +67,7 @@ def test_requests_are_spread_over_servers_with_bounded_concurrency(servers):
 
 def test_endpoints_option_adds_servers_and_bad_lists_are_refused(servers):
     a, b = servers("a"), servers("b")
-    model = OpenAIEndpoint("m", {"endpoints": f"[{a.url},{b.url}]"})  # what `-o endpoints=[..]` gives
+    model = OpenAIEndpoint("m", {"endpoints": f"[{a.url},{b.url}]"})  # what `-m endpoints=[..]` gives
     assert model.describe()["endpoints"] == [a.url, b.url]
     with pytest.raises(HarnessError, match="listed twice"):
         OpenAIEndpoint(f"m@{a.url}", {"endpoints": [a.url]})
@@ -157,7 +157,7 @@ def test_eval_records_retries_and_the_manifest_counts(servers, cli, tmp_path):
     task.write_text("name: t\nsource: {path: t.jsonl}\nformat: jsonl\nfields: {prompt: text, label: label}\n"
                     "labels: {bad: harmful, good: safe}\npositive: harmful\n")
     code, out, err = cli("eval", "--model", f"openai:m@{bad.url},{good.url}", "--task", task, "--data-dir", data,
-                         "--quiet", "-o", "concurrency=1", "-o", "backoff=0.05", "--json")
+                         "--quiet", "-m", "concurrency=1", "-m", "backoff=0.05", "--json")
     assert code == 0, err
     run_dir = json.loads(out)["runs"]["t"]["dir"]
     records = [json.loads(line) for line in open(f"{run_dir}/samples.jsonl")]

@@ -18,11 +18,11 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
-from harness.interfaces.model import GenerationRequest, GenerationSettings  # noqa: E402
-from harness.tasks import templates  # noqa: E402
-from harness_plugins.openai_endpoint import OpenAIEndpoint  # noqa: E402
-from tests.fake_openai import FakeServer  # noqa: E402
-from tests.tiny_models import build_tiny_llama, llama3_tokenizer  # noqa: E402
+from harness.interfaces.model import GenerationRequest, GenerationSettings
+from harness.tasks import templates
+from harness_plugins.openai_endpoint import OpenAIEndpoint
+from tests.fake_openai import FakeServer
+from tests.tiny_models import build_tiny_llama, llama3_tokenizer
 
 SETTINGS = GenerationSettings(max_new_tokens=4, temperature=0)
 

@@ -111,7 +111,7 @@ def test_cli_overlap_reports_and_writes_pairs(cli, tmp_path):
     (tmp_path / "train.json").write_text(json.dumps([{"text": t, "id": i} for i, t in TRAIN]))
     out = tmp_path / "o.jsonl"
     code, stdout, err = cli("overlap", "--train", tmp_path / "train.json", "--eval", ev, "--data-dir",
-                            tmp_path / "data", "--out", out, "--json", "--quiet")
+                            tmp_path / "data", "-o", out, "--json", "--quiet")
     assert code == 0, err
     [report] = json.loads(stdout)
     assert (report["exact"], report["near"], report["settings"]["threshold"]) == (1, 1, 0.8)
@@ -188,7 +188,7 @@ def test_exclude_ids_changes_n_key_and_manifest(cli, tmp_path):
     assert "exclude_ids" not in full_manifest and manifest["key"] != full_manifest["key"]
     samples = [json.loads(line)["id"] for line in (Path(cut["dir"]) / "samples.jsonl").read_text().splitlines()]
     assert samples == ["e2", "e4"]
-    # the same ids from overlap --out JSONL give the same run (same key); other tasks' ids are ignored
+    # the same ids from overlap -o JSONL give the same run (same key); other tasks' ids are ignored
     jsonl = tmp_path / "drop.jsonl"
     jsonl.write_text(json.dumps({"eval_task": "planted_eval", "eval_id": "e1"}) + "\n"
                      + json.dumps({"eval_task": "planted_eval", "eval_id": "e3"}) + "\n"

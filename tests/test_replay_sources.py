@@ -15,7 +15,7 @@ def test_folder_with_file_option_equals_replaying_the_file(cli, isolated_home):
     direct = eval_run(cli, f"replay:{PREDS / 'SimpleSafetyTests' / 'generated_predictions.jsonl'}",
                       "gr_simple_safety_tests")
     register(isolated_home / "home", "gr1b", f"replay:{PREDS}", template="guardreasoner", parser="guardreasoner")
-    named = eval_run(cli, "gr1b", "gr_simple_safety_tests", "-o", "file=SimpleSafetyTests/generated_predictions.jsonl")
+    named = eval_run(cli, "gr1b", "gr_simple_safety_tests", "-m", "file=SimpleSafetyTests/generated_predictions.jsonl")
     assert named["f1"] == direct["f1"] and named["parse_failures"] == direct["parse_failures"]
     texts = lambda m: [r["completions"][0]["text"] for r in read_records(m["dir"])]  # noqa: E731
     assert texts(named) == texts(direct)
@@ -39,7 +39,7 @@ def test_folder_without_file_marks_conflicting_prompts_as_failures(tmp_path):
     reqs = [GenerationRequest(str(i), p, 0, 0) for i, p in enumerate(["P1", "P2", "P3", "P4"])]
     gens = {g.sample_id: g for g in model.generate(reqs, GenerationSettings())}
     assert gens["0"].text is None and "x/p.jsonl" in gens["0"].error and "y/p.jsonl" in gens["0"].error
-    assert "-o file=" in gens["0"].error
+    assert "-m file=" in gens["0"].error
     assert gens["1"].text == "two" and gens["2"].text == "three"
     assert gens["3"].text is None and "no completion" in gens["3"].error
     only_y = load_model(f"replay:{tmp_path}", {"file": "y/p.jsonl"})
@@ -49,11 +49,11 @@ def test_folder_without_file_marks_conflicting_prompts_as_failures(tmp_path):
 def test_replay_option_errors(cli, tmp_path):
     f = tmp_path / "p.jsonl"
     f.write_text(json.dumps({"prompt": "P", "predict": "x"}) + "\n")
-    code, _, err = cli("eval", "--model", f"replay:{f}", "--task", "combined_test", "-o", "file=p.jsonl")
+    code, _, err = cli("eval", "--model", f"replay:{f}", "--task", "combined_test", "-m", "file=p.jsonl")
     assert code == 1 and "needs a folder spec" in err
-    code, _, err = cli("eval", "--model", f"replay:{tmp_path}", "--task", "combined_test", "-o", "file=missing.jsonl")
+    code, _, err = cli("eval", "--model", f"replay:{tmp_path}", "--task", "combined_test", "-m", "file=missing.jsonl")
     assert code == 1 and "missing.jsonl" in err and "does not exist" in err
-    code, _, err = cli("eval", "--model", f"replay:{f}", "--task", "combined_test", "-o", "temperature=1")
+    code, _, err = cli("eval", "--model", f"replay:{f}", "--task", "combined_test", "-m", "temperature=1")
     assert code == 1 and "unknown option" in err
     (tmp_path / "bad.json").write_text('{"pairs": []}')
     code, _, err = cli("eval", "--model", f"replay:{tmp_path / 'bad.json'}", "--task", "combined_test")

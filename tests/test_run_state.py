@@ -180,6 +180,7 @@ def test_git_commit_is_the_harness_sources_not_the_working_directorys(tmp_path, 
     from harness.evaluate import plan
 
     source = Path(harness.__file__).resolve().parent.parent
+    assert plan.source_root() == source
     other = tmp_path / "elsewhere"
     other.mkdir()
     subprocess.run(["git", "init", "-q", str(other)], check=True)
@@ -192,5 +193,5 @@ def test_git_commit_is_the_harness_sources_not_the_working_directorys(tmp_path, 
     # an installed copy (not a checkout): the package version
     fake = tmp_path / "site-packages" / "harness"
     fake.mkdir(parents=True)
-    monkeypatch.setattr(harness, "__file__", str(fake / "__init__.py"))
+    monkeypatch.setattr(plan, "source_root", lambda: fake.parent)
     assert plan.git_commit() == f"harness {harness.__version__}"

@@ -41,7 +41,7 @@ def test_a_rank_generates_the_share_the_cost_split_gives_it(tmp_path):
     from harness.evaluate.sharding import Topology
     from harness.interfaces.model import GenerationSettings
     from harness.store.runs import RunStore
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     data = tmp_path / "data"
     data.mkdir()

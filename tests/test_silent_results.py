@@ -5,7 +5,7 @@ import json
 import pytest
 
 from harness.tasks import templates
-from harness.tasks.task import get_task
+from harness.tasks import get_task
 
 
 def replay_file(tmp_path, predict, n=None):

@@ -4,7 +4,8 @@ from collections import Counter
 import pytest
 
 from harness.tasks import templates
-from harness.tasks.task import get_task, stratified_subset, task_files
+from harness.tasks import get_task
+from harness.tasks.task import stratified_subset, task_files
 from tests.conftest import DATA_DIR
 
 # Sizes and label balance from the data's own README (shared/data/README.md) and files.

@@ -33,5 +33,5 @@ def test_two_process_ddp_training_splits_data_and_registers_once(tmp_path, cli):
     # throughput counts the batches of both ranks: 8 pairs once each, a chosen and a rejected row per pair
     assert metrics["throughput"]["sequences"] == 16
     code, _, err = cli("eval", "--model", "ddp_child", "--task", "combined_test", "--limit", "2",
-                       "--max-new-tokens", "4", "-o", "device=cpu", "--quiet")
+                       "--max-new-tokens", "4", "-m", "device=cpu", "--quiet")
     assert code == 0, err

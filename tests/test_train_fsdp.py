@@ -79,7 +79,7 @@ def train_args(tmp_path, *extra):
 
 
 @pytest.mark.parametrize("preset", ["llama8b_fsdp_lora.yaml", "llama8b_fsdp_qlora.yaml"])
-def test_the_8b_preset_relaunches_with_fsdp_on_two_of_four_gpus(fake_host, tmp_path, preset):
+def test_the_8b_preset_relaunches_with_fsdp_on_two_of_four_gpus(fake_host, tmp_path, preset):  # noqa: F811  (the imported fixture)
     from harness.cli import main
 
     calls = fake_host(FOUR)
@@ -92,7 +92,7 @@ def test_the_8b_preset_relaunches_with_fsdp_on_two_of_four_gpus(fake_host, tmp_p
     assert env["CUDA_VISIBLE_DEVICES"] == "0,1"
 
 
-def test_distributed_option_overrides_the_config(fake_host, tmp_path):
+def test_distributed_option_overrides_the_config(fake_host, tmp_path):  # noqa: F811  (the imported fixture)
     from harness.cli import main
 
     calls = fake_host(["0", "1"])
@@ -104,14 +104,14 @@ def test_distributed_option_overrides_the_config(fake_host, tmp_path):
 
 @pytest.mark.parametrize("visible,expected", [(["0"], "this host has 1 visible CUDA device"),
                                               ([], "this host has no visible CUDA device")])
-def test_fsdp_on_a_one_gpu_host_is_a_clear_error_before_anything_loads(fake_host, tmp_path, cli, visible, expected):
+def test_fsdp_on_a_one_gpu_host_is_a_clear_error_before_anything_loads(fake_host, tmp_path, cli, visible, expected):  # noqa: F811  (the imported fixture)
     calls = fake_host(visible)
     code, _, err = cli(*train_args(tmp_path, "--config", REPO / "configs" / "llama8b_fsdp_qlora.yaml"))
     assert code == 1 and "Traceback" not in err and expected in err and "2 or more GPUs" in err
     assert calls == []
 
 
-def test_a_bad_distributed_value_names_the_file_and_line(fake_host, tmp_path, cli):
+def test_a_bad_distributed_value_names_the_file_and_line(fake_host, tmp_path, cli):  # noqa: F811  (the imported fixture)
     fake_host(["0", "1"])
     config = tmp_path / "c.yaml"
     config.write_text("train:\n  method: sft\n  distributed: zero3\n")

@@ -51,7 +51,7 @@ def test_hs_dpo_loss_equals_hand_computed_weighted_dpo_loss(tiny, tmp_path):
         with policy.disable_adapter():
             rc, rr = (sequence_logp(policy, tok, p["prompt"], p[k] + tok.eos_token) for k in ("chosen", "rejected"))
         per_pair.append(-torch.nn.functional.logsigmoid(torch.tensor(beta * ((pc - rc) - (pr - rr)))).item())
-    by_hand = sum(p["weight"] * l for p, l in zip(PAIRS, per_pair)) / len(PAIRS)
+    by_hand = sum(p["weight"] * loss for p, loss in zip(PAIRS, per_pair)) / len(PAIRS)
     assert weighted == pytest.approx(by_hand, rel=1e-4)
     assert abs(weighted - sum(per_pair) / len(per_pair)) > 1e-3  # the weights matter
     # with unit weights it is exactly TRL's own DPO loss

@@ -6,7 +6,6 @@ import pytest
 import yaml
 
 from harness import Generation, TrainMonitor, parse_monitor
-from harness.errors import HarnessError
 from harness.train.monitor import PerSample, bound_violations, distinct_n, gaming_check
 from harness.train.monitor_config import Bounds
 from tests.tiny_models import build_tiny_llama

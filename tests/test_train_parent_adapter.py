@@ -5,7 +5,7 @@ from pathlib import Path
 from tests.test_train_commands import FAST, pairs_file, parent, tiny  # noqa: F401  (fixtures)
 
 
-def test_a_parent_with_an_adapter_keeps_training_it_against_itself_as_reference(cli, parent, pairs_file):
+def test_a_parent_with_an_adapter_keeps_training_it_against_itself_as_reference(cli, parent, pairs_file):  # noqa: F811  (the imported fixtures)
     from safetensors.torch import load_file
 
     from harness.checkpoints.registry import lineage_tree, load_registry

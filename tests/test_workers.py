@@ -148,7 +148,7 @@ def slow_eval_command(tmp_path, *extra):
     task, data = write_task(tmp_path)
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "HARNESS_RUNS_DIR": str(tmp_path / "runs"), "PYTHONPATH": str(root)}
-    args = [sys.executable, "-m", "harness", "eval", "--model", f"openai:m@{server.url}", "-o", "concurrency=1",
+    args = [sys.executable, "-m", "harness", "eval", "--model", f"openai:m@{server.url}", "-m", "concurrency=1",
             "--task", str(task), "--data-dir", str(data), "--quiet", "--json", *extra]
     return server, args, env
 
@@ -222,7 +222,7 @@ def test_a_worker_loads_its_model_before_waiting_for_rank_0s_run(monkeypatch, is
     after the other."""
     from harness.evaluate import runner
     from harness.evaluate.sharding import Topology
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     class Stop(Exception):
         pass

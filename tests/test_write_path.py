@@ -63,20 +63,20 @@ def test_pairs_output_onto_its_own_input_is_refused(cli, tmp_path):
 def test_overlap_out_onto_the_train_file_is_refused(cli, tmp_path):
     train = tmp_path / "train.jsonl"
     train.write_text(json.dumps({"id": "1", "text": "How do I bake bread?"}) + "\n")
-    refused(cli, tmp_path, "overlap", "--train", train, "--eval", "combined_test", "--out", train,
-            needles=("--out", "input"))
+    refused(cli, tmp_path, "overlap", "--train", train, "--eval", "combined_test", "-o", train,
+            needles=("--output", "input"))
 
 
 def test_export_does_not_replace_a_foreign_utils_py(cli, tmp_path):
     out = tmp_path / "lm"
     out.mkdir()
     (out / "utils.py").write_text("# my own helpers\n")
-    refused(cli, tmp_path, "export", "lm-eval", "--task", "combined_test", "--out", out, "--limit", "4",
+    refused(cli, tmp_path, "export", "lm-eval", "--task", "combined_test", "-o", out, "--limit", "4",
             needles=("utils.py", "not written by"))
     (out / "utils.py").unlink()
-    code, _, err = cli("export", "lm-eval", "--task", "combined_test", "--out", out, "--limit", "4")
+    code, _, err = cli("export", "lm-eval", "--task", "combined_test", "-o", out, "--limit", "4")
     assert code == 0, err
-    code, _, err = cli("export", "lm-eval", "--task", "combined_test", "--out", out, "--limit", "4")
+    code, _, err = cli("export", "lm-eval", "--task", "combined_test", "-o", out, "--limit", "4")
     assert code == 0, err  # its own utils.py is replaced
     assert len((out / "combined_test.jsonl").read_text().splitlines()) == 4
 

@@ -241,7 +241,8 @@ def check_overlap(train: TextSet, evals: list[TextSet], settings: OverlapSetting
 
 def task_texts(task_name: str, data_dir=None, limit=None, seed=0) -> TextSet:
     """A task's prompts (its label-stratified ``limit`` subset when given, as ``harness eval`` picks it)."""
-    from harness.tasks.task import get_task, stratified_subset
+    from harness.tasks import get_task
+    from harness.tasks.task import stratified_subset
 
     task = get_task(task_name)
     samples = stratified_subset(task.load(data_dir), limit, seed=seed)

@@ -52,7 +52,7 @@ def heuristic_scores(records) -> tuple[list[dict] | None, str | None]:
 
     try:
         judge = load_judge("heuristic:lexical")
-    except Exception as exc:  # a missing or broken plugin must not stop the comparison
+    except Exception as exc:  # noqa: BLE001  a missing or broken plugin must not stop the comparison
         return None, f"heuristic judge unavailable ({exc})"
     items = [item for r in records for item in judge_inputs(r, first_only=True)]
     return [j.scores for j in judge.judge_batch(items)], None

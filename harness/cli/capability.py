@@ -6,7 +6,7 @@ import json
 
 import click
 
-from harness.cli.options import SEED, runs_dir_option
+from harness.cli.options import SEED, model_option, runs_dir_option
 from harness.config import parse_key_values
 
 
@@ -19,8 +19,7 @@ from harness.config import parse_key_values
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="Documents per task (seeded subset).")
 @click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--batch-size", default="auto", show_default=True)
-@click.option("-o", "--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
-              help="Extra option for the model loader (both models).")
+@model_option("Extra option for the model loader (both models).")
 @click.option("--json", "as_json", is_flag=True, help="Print the deltas as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @runs_dir_option

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from harness.cli.options import Number, SEED, data_dir_option, runs_dir_option
+from harness.cli.options import SEED, Number, data_dir_option, model_option, runs_dir_option
 from harness.config import parse_key_values
 from harness.errors import HarnessError
 from harness.render.text import table
@@ -46,7 +46,7 @@ BATCH_SIZE = BatchSize()
 @click.option("--quantization", type=click.Choice(["none", "8bit", "4bit"]), default=None, help="Load the base in 8-bit or 4-bit NF4.")
 @click.option("--trust-remote-code", is_flag=True, help="RISK: runs Python code shipped with the checkpoint.")
 @click.option("--allow-unsafe-weights", is_flag=True, help="RISK: loads pickle (.bin) weights, which can execute code.")
-@click.option("-o", "--model-option", "model_options", multiple=True, metavar="KEY=VALUE", help="Extra option for the model loader.")
+@model_option()
 @click.option("--judge", "judges", default=None, help="Judge the completions too, e.g. heuristic or heuristic,llm-judge:MODEL.")
 @click.option("--judge-option", "judge_options", multiple=True, metavar="JUDGE.KEY=VALUE",
               help="Option for a judge, e.g. heuristic.embeddings=false.")
@@ -58,7 +58,7 @@ BATCH_SIZE = BatchSize()
 @click.option("--devices", default=None,
               help="Comma-separated CUDA device per worker, e.g. 0,1; a device this host lacks is an error.")
 @click.option("--exclude-ids", type=click.Path(dir_okay=False), default=None,
-              help="Leave these sample ids out: one id a line, or `harness overlap --out` JSONL (recorded in the manifest).")
+              help="Leave these sample ids out: one id a line, or `harness overlap --output` JSONL (recorded in the manifest).")
 @click.option("--json", "as_json", is_flag=True, help="Print metrics as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @data_dir_option
@@ -105,7 +105,7 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
     from harness.evaluate.runner import EvalRequest, evaluate
     from harness.interfaces.model import GenerationSettings
     from harness.score.metrics import weighted_average
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     options = parse_key_values(model_options, "--model-option")
     exclude = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.options import POSITIVE, SEED, data_dir_option
+from harness.cli.options import POSITIVE, SEED, data_dir_option, deprecated_spelling
 
 
 @click.group()
@@ -13,13 +13,15 @@ def export():
 
     \b
     Example:
-      harness export lm-eval --task combined_test --limit 100 --out lm_eval_tasks
+      harness export lm-eval --task combined_test --limit 100 -o lm_eval_tasks
     """
 
 
 @export.command(name="lm-eval")
 @click.option("--task", "task_name", required=True, help="Harness task name or task YAML path.")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder to write into.")
+@click.option("-o", "--output", "out_dir", type=click.Path(file_okay=False), default=None,
+              help="Folder to write into (required).")
+@deprecated_spelling("--out", "-o/--output", "out_dir")
 @click.option("--name", default=None, help="lm-eval task name (default: the harness task's name).")
 @click.option("--limit", type=POSITIVE, default=None, help="Export the harness's label-stratified subset of N samples.")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of that subset (as harness eval --seed).")
@@ -38,12 +40,16 @@ def export_lm_eval(task_name, out_dir, name, limit, seed, max_new_tokens, templa
 
     \b
     Examples:
-      harness export lm-eval --task combined_test --limit 100 --out lm_eval_tasks
+      harness export lm-eval --task combined_test --limit 100 -o lm_eval_tasks
       lm_eval --include_path lm_eval_tasks --tasks combined_test \\
           --model hf --model_args pretrained=unsloth/Llama-3.2-3B-Instruct,peft=ADAPTER --batch_size 1
     """
+    from harness.errors import HarnessError
     from harness.tasks.lm_eval_export import export_task
-    from harness.tasks.task import get_task
+
+    if out_dir is None:
+        raise HarnessError("harness export lm-eval needs -o/--output FOLDER: the folder to write the task into")
+    from harness.tasks import get_task
 
     result = export_task(get_task(task_name), out_dir, name=name, limit=limit, seed=seed,
                          max_new_tokens=max_new_tokens, template=template, parser=parser, policy=policy,

@@ -1,24 +1,8 @@
 """``harness judge RUN --judge heuristic[,llm-judge:MODEL]``: score a recorded run's reasoning; ``--pairwise A B``."""
 
-from pathlib import Path
-
 import click
 
 from harness.cli.options import FINITE
-
-
-def open_run_for_judging(run_ref: str, runs_dir):
-    """The run named by an id or a folder path, with a clear message for what is not a run."""
-    from harness.errors import HarnessError
-    from harness.store.runs import RunStore
-
-    path = Path(run_ref)
-    if path.is_dir() and not (path / "manifest.json").exists():
-        raise HarnessError(f"{path} is not a harness run folder: it has no manifest.json "
-                           "(pass a run id from `harness runs`, or the folder `harness eval` printed)")
-    if path.exists() and not path.is_dir():
-        raise HarnessError(f"{path} is a file; pass a run folder or a run id from `harness runs`")
-    return RunStore(runs_dir).open_run(run_ref)
 
 
 @click.command(name="judge")
@@ -83,11 +67,12 @@ def judge(run_ref, judges, card, pairwise, margin, judge_options, no_cache, runs
 
     from harness.judge.runner import check_judge_specs, judge_run, parse_judge_options
     from harness.render.text import table
+    from harness.store.runs import RunStore
 
     specs = [s.strip() for s in judges.split(",") if s.strip()]
     options = parse_judge_options(judge_options)
     check_judge_specs(specs, options)
-    run = open_run_for_judging(run_ref, runs_dir)
+    run = RunStore(runs_dir).open_run_ref(run_ref)
     metrics = judge_run(run, specs, cache=not no_cache, progress=not quiet, options=options)
     judged = metrics["judges"]
     if as_json:
@@ -119,7 +104,7 @@ def judge_pairwise(refs, judges, margin, judge_options, runs_dir, as_json) -> st
     if margin < 0:
         raise HarnessError(f"--margin {margin}: expected a number >= 0")
     [spec] = check_judge_specs(specs, parse_judge_options(judge_options))
-    run_a, run_b = (open_run_for_judging(r, runs_dir) for r in refs)
+    run_a, run_b = (RunStore(runs_dir).open_run_ref(r) for r in refs)
     result = judge_pair(run_a, run_b, spec, RunStore(runs_dir).root, margin=margin)
     return json.dumps(result, indent=2) if as_json else render_summary(result)
 
@@ -156,7 +141,7 @@ def judge_card(name: str, runs_dir=None, judge_options=()) -> dict:
 
 
 def render_card(name: str, runs_dir=None, judge_options=()) -> str:
-    from harness.cli.judge_check import render_report
+    from harness.render.judge_check import render_validation
     from harness.judge.gaming import render_gaming
     from harness.judge.validation import ValidationReport, checks_dir
 
@@ -180,7 +165,7 @@ def render_card(name: str, runs_dir=None, judge_options=()) -> str:
     if card["validation"]:
         report = ValidationReport.from_dict(card["validation"])
         lines += ["", f"latest validation (harness judge-check) of {card['validation_identity']}:",
-                  render_report(report)]
+                  render_validation(report)]
         if report.gaming:
             lines += ["", render_gaming(report.gaming_report())]
         else:

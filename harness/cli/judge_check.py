@@ -9,15 +9,13 @@ def _items(on: str, model: str | None, n: int | None, runs_dir, quiet: bool):
     """The first completion of every sample of a run, or of a task replayed with ``--model``."""
     import random
 
-    from harness.cli.judge import open_run_for_judging
     from harness.errors import HarnessError
     from harness.judge.runner import judge_inputs
+    from harness.store.runs import RunStore
 
     path = Path(on)
     is_run = (path / "manifest.json").exists()
     if not is_run and model is None:
-        from harness.store.runs import RunStore
-
         try:
             run = RunStore(runs_dir).open_run(on)
             is_run = True
@@ -27,13 +25,13 @@ def _items(on: str, model: str | None, n: int | None, runs_dir, quiet: bool):
     if is_run:
         if model is not None:
             raise HarnessError(f"--on {on} is a run: it already has completions, so --model is not used there")
-        run = open_run_for_judging(on, runs_dir)
+        run = RunStore(runs_dir).open_run_ref(on)
         records = run.read_samples()
         if n is not None and n < len(records):
             records = sorted(random.Random(0).sample(records, n), key=lambda r: r.id)
         return [i for r in records for i in judge_inputs(r, first_only=True)], f"run {run.id}"
     from harness.evaluate.runner import EvalRequest, evaluate
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     request = EvalRequest(model, [get_task(on)], limit=n, progress=not quiet, runs_dir=runs_dir)
     [result] = evaluate(request, log=lambda msg: None if quiet else click.echo(msg, err=True))
@@ -95,6 +93,7 @@ def judge_check(judge_spec, on, model, n, judge_options, runs_dir, attacks, as_j
 
     from harness.judge.gaming import check_gaming, render_gaming
     from harness.judge.runner import check_judge_specs, parse_judge_options
+    from harness.render.judge_check import render_validation
     from harness.judge.validation import _judge_all, save_report, usable_items, validate
     from harness.records import JudgeIdentity
 
@@ -119,32 +118,7 @@ def judge_check(judge_spec, on, model, n, judge_options, runs_dir, attacks, as_j
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
-        click.echo(render_report(report))
+        click.echo(render_validation(report))
         if report.gaming:
             click.echo("\n" + render_gaming(report.gaming_report()))
     click.echo(f"saved to {path}", err=True)
-
-
-def render_report(report) -> str:
-    from harness.render.text import table
-
-    names = []
-    for r in report.results:
-        names += [c for c in r.rates if c not in names]
-    names = [c for c in names if c != "composite"] + ["composite"]
-    rows = []
-    for r in report.results:
-        row = {"degradation": r.name, "n": r.n, "own": r.criterion}
-        for c in names:
-            rate = r.rates.get(c)
-            if rate is None or rate.rate is None:
-                row[c] = "-"
-            else:
-                mark = "*" if c == r.criterion else ""
-                row[c] = f"{rate.rate:.2f}{mark} [{rate.ci_low:.2f},{rate.ci_high:.2f}]"
-        rows.append(row)
-    head = (f"{report.identity} on {report.source}: {report.n_samples} traces"
-            + (f" ({report.n_skipped} without reasoning or verdict left out)" if report.n_skipped else "")
-            + "\ncatch rate = share of samples whose original scores strictly better than the degraded copy "
-              "(ties fail), Wilson 95% interval; * = the criterion meant to catch it")
-    return head + "\n" + table(rows, ["degradation", "n", "own"] + names)

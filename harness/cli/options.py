@@ -55,3 +55,45 @@ SEED = Number(int, min=0, max=2 ** 32 - 1)  # numpy and sklearn seeds are 0 .. 2
 COUNT = Number(int, min=0)
 POSITIVE = Number(int, min=1)
 PROBABILITY = Number(float, min=0, max=1)
+
+
+def deprecated_spelling(old: str, new: str, dest: str, multiple: bool = False):
+    """Keep ``old`` (one release) as a hidden spelling of the option ``new``, with a deprecation message.
+
+    One flag means one thing across commands (``-o/--output`` is an output everywhere); a
+    spelling that changed meaning still works for a release and says what to type instead.
+    Values given with ``old`` go to the command's ``dest`` parameter (before those of ``new``).
+    """
+    import functools
+
+    key = ("deprecated", dest)
+
+    def callback(ctx, param, value):
+        if value:
+            click.echo(f"warning: `{ctx.command_path} {old}` is deprecated and will be removed in the next "
+                       f"release; use {new}", err=True)
+            ctx.meta[key] = value
+
+    def decorate(f):
+        @functools.wraps(f)
+        def command(*args, **kwargs):
+            old_value = click.get_current_context().meta.get(key)
+            if old_value:
+                given = kwargs.get(dest)
+                kwargs[dest] = (tuple(old_value) + tuple(given or ())) if multiple else (given or old_value)
+            return f(*args, **kwargs)
+
+        return click.option(old, f"deprecated_{dest}", multiple=multiple, hidden=True, expose_value=False,
+                            callback=callback)(command)
+
+    return decorate
+
+
+def model_option(help: str = "Extra option for the model loader, e.g. -m label_probs=false."):
+    """``-m/--model-option KEY=VALUE`` (repeatable); ``-o``, its old spelling, is deprecated."""
+    def decorate(f):
+        f = deprecated_spelling("-o", "-m/--model-option", "model_options", multiple=True)(f)
+        return click.option("-m", "--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
+                            help=help)(f)
+
+    return decorate

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from harness.cli.options import Number, POSITIVE, data_dir_option
+from harness.cli.options import POSITIVE, Number, data_dir_option, deprecated_spelling
 from harness.render.text import table
 
 SUMMARY_COLUMNS = ["eval", "eval_size", "eval_distinct", "train_size", "train_distinct", "exact", "exact_distinct", "near",
@@ -24,8 +24,9 @@ SUMMARY_COLUMNS = ["eval", "eval_size", "eval_distinct", "train_size", "train_di
 @click.option("--exact-only", is_flag=True, help="Skip the near-duplicate search.")
 @click.option("--text-field", default=None, help="Training file: the field holding the text (default: text, else prompt).")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports (with every overlapping id) as JSON.")
-@click.option("--out", type=click.Path(dir_okay=False), default=None,
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), default=None,
               help="Write one JSON line per overlapping (eval id, train id) pair; `harness eval --exclude-ids` reads it.")
+@deprecated_spelling("--out", "-o/--output", "out")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @data_dir_option
 def overlap(train_spec, eval_names, threshold, ngram, num_perm, exact_only, text_field, as_json, out, quiet, data_dir):
@@ -38,7 +39,7 @@ def overlap(train_spec, eval_names, threshold, ngram, num_perm, exact_only, text
     \b
     Examples:
       HARNESS_DATA_DIR=../shared/data harness overlap --train ../shared/data/wizard101/training/mega_train.json --eval wildguard
-      harness overlap --train guardreasoner_test_5k --eval beavertails,toxicchat --threshold 0.7 --out overlap.jsonl
+      harness overlap --train guardreasoner_test_5k --eval beavertails,toxicchat --threshold 0.7 -o overlap.jsonl
       harness eval --model exp_18 --task beavertails --exclude-ids overlap.jsonl
     """
     from harness.analysis.overlap import (
@@ -52,13 +53,13 @@ def overlap(train_spec, eval_names, threshold, ngram, num_perm, exact_only, text
     if out:
         from harness.store.outputs import check_output
 
-        check_output(out, "--out", [train_spec])  # before the work
+        check_output(out, "--output", [train_spec])  # before the work
     settings = OverlapSettings(threshold=threshold, ngram=ngram, num_perm=num_perm, near=not exact_only)
     train = train_texts(train_spec, data_dir, text_field)
     evals = [task_texts(name.strip(), data_dir) for name in eval_names.split(",") if name.strip()]
     reports = check_overlap(train, evals, settings, progress=not quiet)
     if out:
-        write_pairs(reports, out, option="--out", inputs=[train_spec])
+        write_pairs(reports, out, option="--output", inputs=[train_spec])
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
         return

@@ -7,12 +7,10 @@ and :mod:`harness.render.report`, imported inside the commands so the CLI starts
 
 import json
 import sys
-from pathlib import Path
 
 import click
 
 from harness.cli.options import COUNT, SEED
-from harness.errors import HarnessError
 from harness.score.metrics import POLICIES
 
 FORMATS = ("text", "markdown", "csv", "json", "html")

@@ -32,7 +32,7 @@ def score(predictions, task_name, parser_name, policy, as_json):
     """
     from harness.score.metrics import score_records
     from harness.score.prediction_files import records_from_predictions
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     task = get_task(task_name)
     parser = get_registry().get("parsers", parser_name or task.parser)

@@ -27,7 +27,8 @@ def tasks(ctx, as_json, data_dir):
         return
     from collections import Counter
 
-    from harness.tasks.task import get_task, task_files
+    from harness.tasks import get_task
+    from harness.tasks.task import task_files
 
     rows = []
     for name in sorted(task_files()):
@@ -58,7 +59,7 @@ def tasks_show(name, index, data_dir):
       harness tasks show combined_test --index 3
     """
     from harness.tasks import templates
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     task = get_task(name)
     samples = task.load(data_dir)

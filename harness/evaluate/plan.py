@@ -17,8 +17,9 @@ import sys
 import time
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
-from harness import __version__
+from harness.version import __version__
 from harness.errors import HarnessError
 from harness.interfaces.model import GenerationSettings
 from harness.records import RunManifest, TaskRef
@@ -137,11 +138,7 @@ def package_versions() -> dict:
 def git_commit() -> str:
     """The harness source's own revision: its git commit (``+dirty`` with local edits) when the
     package is a git checkout, else ``harness <version>``; never the user's working directory."""
-    from pathlib import Path
-
-    import harness
-
-    source = Path(harness.__file__).resolve().parent.parent
+    source = source_root()
 
     def git(*args):
         try:
@@ -158,6 +155,11 @@ def git_commit() -> str:
         return f"harness {__version__}"
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", "harness")
     return commit + ("+dirty" if dirty else "")
+
+
+def source_root() -> Path:
+    """The folder holding the ``harness`` package (a git checkout's top when it is one)."""
+    return Path(__file__).resolve().parents[2]
 
 
 def run_id_for(plan: RunPlan) -> str:

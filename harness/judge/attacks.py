@@ -20,7 +20,6 @@ from a true one, so the judge card lists such attacks as blind spots
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass

@@ -299,13 +299,13 @@ def _safe_judge(judge, items) -> list[Judgment]:
         return results
     except HarnessError:
         raise
-    except Exception:  # isolate the failing sample(s) and record why
+    except Exception:  # noqa: BLE001  isolate the failing sample(s) and record why
         out = []
         for item in items:
             try:
                 out.append(judge.judge_batch([item])[0])
             except HarnessError:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  (recorded as the judgment's error)
                 out.append(Judgment({}, "", f"judge {judge.name} raised {type(exc).__name__}: {exc}"))
         return out

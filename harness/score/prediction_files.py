@@ -9,7 +9,7 @@ from harness.errors import HarnessError
 from harness.evaluate.runner import build_record
 from harness.interfaces.model import Generation
 from harness.tasks.sources import read_rows
-from harness.tasks.task import Sample
+from harness.records import Sample
 
 
 def records_from_predictions(path: Path, task, parser) -> list[dict]:

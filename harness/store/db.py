@@ -176,4 +176,4 @@ def m004_task_limit(conn):
 def connect_run_index(path) -> sqlite3.Connection:
     from harness.store.files import connect_sqlite  # a damaged index names itself and how to rebuild it
 
-    return connect_sqlite(path, RUN_INDEX)
+    return connect_sqlite(path, lambda conn: migrate(conn, RUN_INDEX))

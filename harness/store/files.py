@@ -61,18 +61,20 @@ def read_json_file(path, expect=dict, missing=None):
     return data
 
 
-def connect_sqlite(path, migrations=None, timeout: float = 30) -> sqlite3.Connection:
-    """A store's SQLite database with its migrations applied; a damaged file names itself and its recovery."""
-    from harness.store.db import migrate
+def connect_sqlite(path, setup=None, timeout: float = 30) -> sqlite3.Connection:
+    """A store's SQLite database after ``setup(conn)`` (its migrations); a damaged file names itself and its recovery.
 
+    The schema's owner passes its migrations in (:func:`harness.store.db.connect_run_index`), so this
+    reader depends on no schema.
+    """
     path = Path(path)
     if path.is_dir():
         raise damaged(path, "is a folder, not a database file")
     with sqlite_errors(path):
         conn = sqlite3.connect(path, timeout=timeout)
         conn.row_factory = sqlite3.Row
-        if migrations is not None:
-            migrate(conn, migrations)
+        if setup is not None:
+            setup(conn)
         else:
             conn.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
     return conn

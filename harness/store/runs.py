@@ -387,6 +387,16 @@ class RunStore:
         run.manifest.check_format(run.dir)
         return run
 
+    def open_run_ref(self, run_ref: str) -> Run:
+        """The run a user named (an id or a folder path), with a clear message for a folder or file that is no run."""
+        path = Path(run_ref)
+        if path.is_dir() and not (path / "manifest.json").exists():
+            raise HarnessError(f"{path} is not a harness run folder: it has no manifest.json "
+                               "(pass a run id from `harness runs`, or the folder `harness eval` printed)")
+        if path.exists() and not path.is_dir():
+            raise HarnessError(f"{path} is a file; pass a run folder or a run id from `harness runs`")
+        return self.open_run(run_ref)
+
     def find_by_key(self, key: str) -> dict | None:
         if not self.db_path.exists():
             self.check_index()

@@ -102,20 +102,20 @@ def export_task(task, out_dir, *, name=None, limit=None, seed=0, max_new_tokens=
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
-        raise HarnessError(f"--out {out_dir}: is a file; give a folder to write into")
+        raise HarnessError(f"--output {out_dir}: is a file; give a folder to write into")
     inputs = task_inputs(task, data_dir)
     data_path = (out / f"{name}.jsonl").resolve()
     utils_path = out / "utils.py"
     yaml_path = out / f"{name}.yaml"
     if utils_path.exists() and not utils_path.read_text(encoding="utf-8", errors="replace").startswith(UTILS_HEADER):
-        raise HarnessError(f"--out {out_dir}: {utils_path} exists and was not written by `harness export lm-eval`; "
-                           "refusing to replace it (choose another --out folder)")
-    with atomic_output(data_path, "--out", inputs) as f:
+        raise HarnessError(f"--output {out_dir}: {utils_path} exists and was not written by `harness export lm-eval`; "
+                           "refusing to replace it (choose another --output folder)")
+    with atomic_output(data_path, "--output", inputs) as f:
         for s in samples:
             f.write(json.dumps({"id": s.id, "prompt": s.prompt, "response": s.response, "gold": s.gold,
                                 "gold_raw": s.gold_raw, "category": s.category}, ensure_ascii=False) + "\n")
-    write_text(utils_path, utils_source(spec), "--out", inputs)
-    write_text(yaml_path, task_yaml(name, spec, data_path, max_new_tokens, limit, seed, task), "--out", inputs)
+    write_text(utils_path, utils_source(spec), "--output", inputs)
+    write_text(yaml_path, task_yaml(name, spec, data_path, max_new_tokens, limit, seed, task), "--output", inputs)
     return ExportResult(out, yaml_path, utils_path, data_path, len(samples), name)
 
 
@@ -195,7 +195,7 @@ def process_results(doc, results):
 # -- the functions utils.py calls ------------------------------------------------------------------------------
 
 def sample_of(doc: dict):
-    from harness.tasks.task import Sample
+    from harness.records import Sample
 
     return Sample(id=str(doc["id"]), prompt=doc["prompt"], gold=doc["gold"], gold_raw=doc.get("gold_raw"),
                   response=doc.get("response"), category=doc.get("category"))

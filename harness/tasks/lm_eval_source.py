@@ -240,7 +240,7 @@ class LmEvalTask:
         return digest.hexdigest()
 
     def load(self, data_dir=None) -> list:
-        from harness.tasks.task import Sample
+        from harness.records import Sample
 
         samples = []
         for doc_id in sorted(self.instances):

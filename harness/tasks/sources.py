@@ -159,7 +159,7 @@ def read_hf_dataset(dataset: str, split: str, config: str | None = None) -> list
         raise HarnessError("Tasks with an 'hf' source need the datasets package: pip install 'harness-guards[hf]'") from None
     try:
         ds = datasets.load_dataset(dataset, config, split=split)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  (any hub/datasets failure becomes one clear error)
         offline = " (HF_HUB_OFFLINE is set: only cached datasets load)" if os.environ.get("HF_HUB_OFFLINE") else ""
         raise HarnessError(f"Could not load dataset '{dataset}' split '{split}'{offline}: {exc}") from None
     return [(dict(row), f"{dataset}[{split}] row {i}") for i, row in enumerate(ds)]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from harness.config import check_keys, check_name, read_yaml_mapping, where_of
 from harness.errors import HarnessError, unknown_name
+from harness.records import Sample
 from harness.tasks import sources, templates
 
 TASK_KEYS = {
@@ -30,17 +31,6 @@ TARGETS = {"prompt", "response", "refusal"}
 CANONICAL = {"harmful", "safe", "refusal", "compliance"}
 METRICS = {"accuracy", "precision", "recall", "f1"}
 POLICIES = {"strict", "exclude", "guardreasoner-paper"}
-
-
-@dataclass
-class Sample:
-    id: str
-    prompt: str
-    gold: str
-    gold_raw: str
-    response: str | None = None
-    category: str | None = None
-    location: str = ""
 
 
 @dataclass
@@ -331,12 +321,8 @@ def task_files() -> dict[str, Path]:
     return found
 
 
-def get_task(name_or_path: str) -> Task:
-    """A task by registered name, by the path of a task YAML file, or ``lm-eval:NAME`` (an lm-eval task)."""
-    if name_or_path.startswith("lm-eval:"):
-        from harness.tasks.lm_eval_source import get_lm_eval_task
-
-        return get_lm_eval_task(name_or_path[len("lm-eval:"):])
+def get_yaml_task(name_or_path: str) -> Task:
+    """A task by registered name or by the path of a task YAML file (``harness.tasks.get_task`` finds any task)."""
     p = Path(name_or_path)
     if not name_or_path.strip():
         raise HarnessError("--task: expected a task name or a task YAML path, got an empty name")

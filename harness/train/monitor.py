@@ -149,7 +149,8 @@ class TrainMonitor:
         from harness.checkpoints.loading import model_template_parser
         from harness.interfaces.model import GenerationRequest, GenerationSettings
         from harness.tasks import templates
-        from harness.tasks.task import get_task, stratified_subset
+        from harness.tasks import get_task
+        from harness.tasks.task import stratified_subset
 
         self.config = config
         self.task = get_task(config.task)

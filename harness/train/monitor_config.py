@@ -157,7 +157,7 @@ def parse_monitor(train_config, method: str, default_proxy: str = "heuristic", w
                            "not sft")
     if "task" not in section:
         raise HarnessError(f"{at}: monitor.task is missing (the held-out task the child is generated on)")
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     try:
         get_task(str(section["task"]))

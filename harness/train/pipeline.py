@@ -33,7 +33,7 @@ def eval_run(model: str, task: str, *, samples=1, limit=None, temperature=0.7, m
     """Run (or resume, or find) the evaluation of ``model`` on ``task`` and return its Run."""
     from harness.evaluate.runner import EvalRequest, evaluate
     from harness.interfaces.model import GenerationSettings
-    from harness.tasks.task import get_task
+    from harness.tasks import get_task
 
     settings = GenerationSettings(max_new_tokens=max_new_tokens, temperature=temperature, samples=samples, seed=seed,
                                   batch_size=str(batch_size))
