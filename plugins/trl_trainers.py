@@ -229,6 +229,34 @@ def hardware_levers(config: dict, cuda: bool | None = None) -> tuple[dict, list[
     return config, notes
 
 
+def check_device(config: dict, parent: dict, cuda: bool | None = None):
+    """Refuse, before any data or weights load, a setting this machine cannot run: 4-bit needs a CUDA GPU.
+
+    The error names what set it (the training config's line, or the parent's
+    checkpoint entry) and how to train on the CPU instead.  GPU-only speed levers
+    (Liger, torch.compile, flash/flex attention) are not refused: :func:`hardware_levers`
+    drops them with a note.
+    """
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    options = parent.get("options") or {}
+    quant = config.get("quantization", options.get("quantization"))
+    if quant != "4bit" or cuda:
+        return
+    if "quantization" in config:
+        from_file = "quantization" in getattr(config, "key_lines", {})  # a --set override has no line
+        origin = (f"the training config ({where_of(config, 'quantization')}) sets" if from_file
+                  else "the training config (--set) sets")
+    else:
+        at = where_of(options, "quantization", parent.get("source", "its registry file"))
+        origin = f"parent checkpoint entry {parent.get('name')} ({at}) sets"
+    raise HarnessError(f"{origin} quantization: 4bit, which needs a CUDA GPU (bitsandbytes), and this machine has "
+                       "none; to train on the CPU pass --set quantization=null (a LoRA on the unquantized base: slow "
+                       "for billions of weights; configs/exp_19_cpu.yaml runs the whole loop on a tiny model)")
+
+
 def parse_hf_spec(spec: str) -> tuple[str, str | None]:
     """``hf:BASE[+ADAPTER]`` -> (base, adapter or None)."""
     if not spec.startswith("hf:"):
@@ -293,7 +321,7 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
               "attn_implementation": config.get("attn_implementation", "sdpa")}
     if quant == "4bit":
         if not torch.cuda.is_available():
-            raise HarnessError("quantization: 4bit needs a CUDA GPU (bitsandbytes); set quantization: null on CPU")
+            check_device(config, parent, cuda=False)
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
@@ -758,6 +786,7 @@ class TRLTrainer(Trainer):
         """Config keys and numbers, the parent's base and its files under eval's loading policy."""
         check_config(self.method, request.config)
         parent = resolve_parent(request)
+        check_device(request.config, parent)  # before the parent's files, the data and the weights
         check_base(parent, request.config)
         hardware_levers(request.config)  # a GPU lever without its package is refused before any weights load
         parent_policy(parent, request.trust_remote_code, request.allow_unsafe_weights)
