@@ -293,8 +293,11 @@ def parent_policy(parent: dict, trust_remote_code=False, allow_unsafe_weights=Fa
     base = Source(parent["base"], "base model")
     check_remote_code(base, trust)
     check_weights(base, allow_unsafe)
+    parent["base_location"] = base.location  # load_policy reads the weights from here
     if parent["adapter"]:
-        check_weights(Source(parent["adapter"], "adapter"), allow_unsafe, adapter=True)
+        adapter = Source(parent["adapter"], "adapter")
+        check_weights(adapter, allow_unsafe, adapter=True)
+        parent["adapter_location"] = adapter.location
     return trust, allow_unsafe
 
 
@@ -331,9 +334,7 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
         )
         if not fsdp:  # bitsandbytes places weights at load time: one GPU per process (LOCAL_RANK under accelerate)
             kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
-    from harness_plugins.hf import Source
-
-    base = Source(parent["base"], "base model").location  # the local hub cache's copy when the hub is out of reach
+    base = parent.get("base_location", parent["base"])  # the local hub cache's copy when the hub is out of reach
     tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=trust)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -346,7 +347,7 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
         from peft import PeftModel
 
         try:
-            adapter = Source(parent["adapter"], "adapter").location
+            adapter = parent.get("adapter_location", parent["adapter"])
             model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
         except RuntimeError as exc:  # size mismatch: the adapter was trained on another architecture
             raise HarnessError(
