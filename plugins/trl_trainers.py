@@ -229,6 +229,34 @@ def hardware_levers(config: dict, cuda: bool | None = None) -> tuple[dict, list[
     return config, notes
 
 
+def check_device(config: dict, parent: dict, cuda: bool | None = None):
+    """Refuse, before any data or weights load, a setting this machine cannot run: 4-bit needs a CUDA GPU.
+
+    The error names what set it (the training config's line, or the parent's
+    checkpoint entry) and how to train on the CPU instead.  GPU-only speed levers
+    (Liger, torch.compile, flash/flex attention) are not refused: :func:`hardware_levers`
+    drops them with a note.
+    """
+    if cuda is None:
+        import torch
+
+        cuda = torch.cuda.is_available()
+    options = parent.get("options") or {}
+    quant = config.get("quantization", options.get("quantization"))
+    if quant != "4bit" or cuda:
+        return
+    if "quantization" in config:
+        from_file = "quantization" in getattr(config, "key_lines", {})  # a --set override has no line
+        origin = (f"the training config ({where_of(config, 'quantization')}) sets" if from_file
+                  else "the training config (--set) sets")
+    else:
+        at = where_of(options, "quantization", parent.get("source", "its registry file"))
+        origin = f"parent checkpoint entry {parent.get('name')} ({at}) sets"
+    raise HarnessError(f"{origin} quantization: 4bit, which needs a CUDA GPU (bitsandbytes), and this machine has "
+                       "none; to train on the CPU pass --set quantization=null (a LoRA on the unquantized base: slow "
+                       "for billions of weights; configs/exp_19_cpu.yaml runs the whole loop on a tiny model)")
+
+
 def parse_hf_spec(spec: str) -> tuple[str, str | None]:
     """``hf:BASE[+ADAPTER]`` -> (base, adapter or None)."""
     if not spec.startswith("hf:"):
@@ -265,8 +293,11 @@ def parent_policy(parent: dict, trust_remote_code=False, allow_unsafe_weights=Fa
     base = Source(parent["base"], "base model")
     check_remote_code(base, trust)
     check_weights(base, allow_unsafe)
+    parent["base_location"] = base.location  # load_policy reads the weights from here
     if parent["adapter"]:
-        check_weights(Source(parent["adapter"], "adapter"), allow_unsafe, adapter=True)
+        adapter = Source(parent["adapter"], "adapter")
+        check_weights(adapter, allow_unsafe, adapter=True)
+        parent["adapter_location"] = adapter.location
     return trust, allow_unsafe
 
 
@@ -293,7 +324,7 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
               "attn_implementation": config.get("attn_implementation", "sdpa")}
     if quant == "4bit":
         if not torch.cuda.is_available():
-            raise HarnessError("quantization: 4bit needs a CUDA GPU (bitsandbytes); set quantization: null on CPU")
+            check_device(config, parent, cuda=False)
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
@@ -303,9 +334,7 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
         )
         if not fsdp:  # bitsandbytes places weights at load time: one GPU per process (LOCAL_RANK under accelerate)
             kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
-    from harness_plugins.hf import Source
-
-    base = Source(parent["base"], "base model").location  # the local hub cache's copy when the hub is out of reach
+    base = parent.get("base_location", parent["base"])  # the local hub cache's copy when the hub is out of reach
     tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=trust)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -318,7 +347,7 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
         from peft import PeftModel
 
         try:
-            adapter = Source(parent["adapter"], "adapter").location
+            adapter = parent.get("adapter_location", parent["adapter"])
             model = PeftModel.from_pretrained(model, adapter, is_trainable=True)
         except RuntimeError as exc:  # size mismatch: the adapter was trained on another architecture
             raise HarnessError(
@@ -758,6 +787,7 @@ class TRLTrainer(Trainer):
         """Config keys and numbers, the parent's base and its files under eval's loading policy."""
         check_config(self.method, request.config)
         parent = resolve_parent(request)
+        check_device(request.config, parent)  # before the parent's files, the data and the weights
         check_base(parent, request.config)
         hardware_levers(request.config)  # a GPU lever without its package is refused before any weights load
         parent_policy(parent, request.trust_remote_code, request.allow_unsafe_weights)

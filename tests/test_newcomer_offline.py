@@ -105,3 +105,25 @@ def test_unreachable_hub_uses_a_model_already_in_the_local_cache(monkeypatch, tm
     assert time.perf_counter() - start < 2.0
     assert model.base_source.local and model.base_source.path == repo / "snapshots" / "0123abcd"
     assert re.fullmatch(r"[0-9a-f]{16}", model.base_source.signature())  # local files, no hub commit asked for
+
+
+def test_train_checks_the_device_before_the_data_the_hub_and_the_weights(cli, tmp_path, monkeypatch):
+    cpu_only()
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    bad = tmp_path / "pairs.jsonl"
+    bad.write_text("not json\n")  # read after the device check: its error must not be the one shown
+    code, _, err = cli("train", "--method", "dpo", "--parent", "exp_18", "--data", bad, "--output", "child")
+    assert code == 1 and "Traceback" not in err
+    line = builtin_line("quantization: 4bit")
+    assert f"parent checkpoint entry exp_18 ({REPO / 'harness' / 'checkpoints' / 'builtin.yaml'}:{line}) sets " \
+           "quantization: 4bit, which needs a CUDA GPU" in err
+    assert "--set quantization=null" in err and "not valid JSON" not in err and "hub" not in err
+
+    config = tmp_path / "qlora.yaml"
+    config.write_text("train:\n  method: dpo\n  epochs: 1\n  quantization: 4bit\n")
+    code, _, err = cli("train", "--parent", f"hf:{tmp_path / 'no-model-here'}", "--data", bad, "--output", "child",
+                       "--config", config)
+    assert code == 1 and f"the training config ({config}:4) sets quantization: 4bit" in err
+    code, _, err = cli("train", "--parent", f"hf:{tmp_path / 'no-model-here'}", "--data", bad, "--output", "child",
+                       "--config", config, "--set", "quantization=null")
+    assert code == 1 and "CUDA" not in err  # the override is taken; the next check (the parent's files) speaks

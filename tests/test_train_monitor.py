@@ -185,7 +185,7 @@ def test_pipeline_fails_its_monitor_step_with_exit_code_3(cli, tmp_path, task_fi
     # a completion cannot shrink below half of the first point's (6 tokens, random weights never stop early)
     assert code == 3, err[-3000:]
     assert "signs of reward hacking beyond its bounds: mean length" in err and "monitor: FAIL mean length" in out
-    steps = json.loads((tmp_path / "pipelines" / "tiny_child" / "pipeline.json").read_text())["steps"]
+    steps = json.loads((tmp_path / "home" / "pipelines" / "tiny_child" / "pipeline.json").read_text())["steps"]
     assert steps["monitor"]["status"] == "fail" and steps["compare"]["status"] == "done"
     assert steps["monitor"]["file"].endswith("tiny_child/monitor.jsonl")
 
@@ -194,7 +194,7 @@ def test_pipeline_fails_its_monitor_step_with_exit_code_3(cli, tmp_path, task_fi
     cfg.write_text(yaml.safe_dump(config))
     code, out, err = cli("pipeline", cfg, "--quiet")
     assert code == 0, err[-3000:]
-    steps = json.loads((tmp_path / "pipelines" / "tiny_child" / "pipeline.json").read_text())["steps"]
+    steps = json.loads((tmp_path / "home" / "pipelines" / "tiny_child" / "pipeline.json").read_text())["steps"]
     assert steps["train"]["status"] == "skipped" and steps["monitor"]["status"] == "pass"
 
 
@@ -205,7 +205,7 @@ def test_pipeline_refuses_a_bad_monitor_before_any_step(cli, tmp_path):
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
     code, out, err = cli("pipeline", cfg, "--quiet")
     assert code == 1 and f"{cfg}:" in err and "'every' must be a whole number >= 1" in err, err
-    assert not (tmp_path / "pipelines" / "c" / "pipeline.json").exists()
+    assert not (tmp_path / "home" / "pipelines" / "c" / "pipeline.json").exists()
 
 
 def test_sequence_logps_match_unpadded_logits(tmp_path):

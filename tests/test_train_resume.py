@@ -16,7 +16,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, cli):
     data.write_text("".join(json.dumps({"prompt": f"Classify request {i}:\n", "completion": "Fine.\nLabel: safe"}) + "\n"
                             for i in range(8)))
     cmd = [sys.executable, "-m", "harness", "train", "--method", "sft", "--parent", f"hf:{tiny}", "--data", str(data),
-           "--output", "resumable", "--set", "bf16=false", "--set", "gradient_checkpointing=false", "--set", "max_steps=16", "--set", "save_steps=4",
+           "--output", "resumable", "--set", "bf16=false", "--set", "gradient_checkpointing=false", "--set", "max_steps=8", "--set", "save_steps=2",
            "--set", "batch_size=2", "--set", "logging_steps=1"]
     trainer_dir = Path(os.environ["HARNESS_HOME"]) / "checkpoints" / "resumable" / "trainer"
     log = open(tmp_path / "first.log", "w")
@@ -35,6 +35,6 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, cli):
     assert code == 0, err[-2000:]
     metrics = load_registry()["resumable"]["lineage"]["metrics"]
     step = int(metrics["resumed_from"].split("-")[1])
-    assert step >= 4 and step % 4 == 0 and step < 16
-    assert metrics["global_step"] == 16
+    assert step >= 2 and step % 2 == 0 and step < 8
+    assert metrics["global_step"] == 8
     assert f"resumed from checkpoint-{step}" in out

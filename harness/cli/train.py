@@ -248,20 +248,54 @@ def train(method, parent, data, name, overwrite, config_file, overrides, no_resu
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def pipeline(config_file, overwrite, data_dir, runs_dir, quiet):
+@click.option("--dry-run", is_flag=True, help="Print the plan (steps, commands, outputs, what is cached); run nothing.")
+def pipeline(config_file, overwrite, data_dir, runs_dir, quiet, dry_run):
     """Eval the parent, build pairs, train, eval the child, compare: one command.
 
     Each step is skipped when its outputs exist, so running the same command
-    after a kill resumes.  State and pairs go to pipelines/NAME/ (or 'workdir').
+    after a kill resumes.  State and pairs go to $HARNESS_HOME/pipelines/NAME/
+    (or the config's 'workdir'); runs to the run store.  --dry-run prints the
+    steps, the command each stands for, its outputs and whether a re-run skips it.
+
+    \b
+    Config keys (YAML; see configs/exp_19.yaml, configs/exp_19_cpu.yaml):
+      name         the child checkpoint to train and register (e.g. exp_19)
+      parent       the checkpoint it starts from (registry name or hf:BASE[+ADAPTER])
+      description  text for the child's registry entry
+      pairs        task, limit, samples (k), temperature, max_new_tokens, seed,
+                   judge, strategy (hard-samples|reasoning-quality), options,
+                   batch_size, safeguards: sample the parent, build pairs
+      train        method (sft|dpo|hs-dpo|grpo) and training keys (harness train --help)
+      eval         tasks, limit, samples, temperature, max_new_tokens, seed, judge,
+                   batch_size: the parent and child evaluations
+      overlap      {max: N}: train/eval prompt-overlap gate (default: none shared)
+      capability   tasks, limit, seed, batch_size: lm-eval deltas child vs parent
+      workdir      where pipeline.json and the pairs go
+
+    \b
+    Example config:
+      name: my_child
+      parent: exp_18
+      pairs: {task: guardreasoner_test_5k, limit: 100, samples: 4, judge: heuristic}
+      train: {method: dpo, epochs: 1, beta: 0.1, learning_rate: 5.0e-6}
+      eval: {tasks: [wildguard], limit: 200}
     With `train.monitor` configured, its 'monitor' step checks the training
     monitor against `train.monitor.bounds` (default: no gaming point) and the
     command exits with code 3 when they are exceeded, after the other steps ran.
 
     \b
     Examples:
+      harness pipeline configs/exp_19.yaml --dry-run
       harness pipeline configs/exp_19.yaml
       HARNESS_DATA_DIR=../shared/data harness pipeline configs/exp_20.yaml --runs-dir runs
     """
     from harness.train.pipeline import run_pipeline
 
+    if dry_run:
+        from harness.train.pipeline import load_pipeline_config
+        from harness.train.pipeline_plan import pipeline_plan, render_plan
+
+        cfg = load_pipeline_config(config_file)
+        click.echo(render_plan(cfg, pipeline_plan(cfg, overwrite=overwrite, config_file=config_file)))
+        return
     run_pipeline(config_file, overwrite=overwrite, data_dir=data_dir, runs_dir=runs_dir, quiet=quiet, echo=click.echo)

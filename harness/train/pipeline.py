@@ -197,11 +197,9 @@ def run_pipeline(config_file, *, overwrite=False, data_dir=None, runs_dir=None, 
     cfg = load_pipeline_config(config_file)
     name, parent = cfg["name"], cfg["parent"]
     pc, ec = cfg["pairs"], cfg.get("eval") or {}
-    workdir = Path(cfg.get("workdir") or Path("pipelines") / name)
-    if not cfg.get("workdir"):
-        from harness.config import path_inside
+    from harness.train.pipeline_plan import workdir_for
 
-        path_inside(Path("pipelines"), name)
+    workdir = workdir_for(cfg)  # $HARNESS_HOME/pipelines/NAME unless the config names a workdir
     state = Pipeline(workdir)
     eval_tasks = ec.get("tasks") or [pc["task"]]
     eval_kwargs = dict(samples=ec.get("samples", 1), limit=ec.get("limit"), temperature=ec.get("temperature", 0.7),
