@@ -57,6 +57,7 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
     before ``--overwrite`` removes the old ``$HARNESS_HOME/checkpoints/<name>``,
     so a refused run deletes nothing.  Returns the new registry entry.
     """
+    from harness.analysis.self_certification import pair_judges_of_data
     from harness.checkpoints.loading import resolve
     from harness.checkpoints.registry import register_checkpoint
     from harness.evaluate.plan import git_commit, package_versions
@@ -68,6 +69,7 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
     data = Path(data)
     if not data.exists():
         raise HarnessError(f"Training data not found: {data}")
+    pair_judges = pair_judges_of_data(data)  # a damaged stats file fails before training
     config = copy.copy(config)  # a config Mapping keeps its key lines for the trainer's error messages
     parent = resolve(parent_name)
     trainer = get_registry().create("trainers", method)
@@ -92,6 +94,8 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
             "parent_spec": parent["spec"],
             "data": str(data.resolve()),
             "data_sha256": file_sha256(data),
+            # the judge identities that decided the pairs (their stats): they must not certify this checkpoint
+            "pair_judges": pair_judges,
             "config": config,
             "git_commit": git_commit(),
             "versions": package_versions(),
