@@ -123,3 +123,28 @@ def test_lineage_walks_from_the_candidate_up_to_the_baseline():
         ("l@1#b", "c2"), ("h@1#a", "c1")]
     assert [p.identity for p in lineage_pair_judges("c2", "c1", entries)] == ["l@1#b"]  # c1's pairs made A
     assert lineage_pair_judges("base", None, entries) == [] and lineage_pair_judges("hf:x", None, entries) == []
+
+
+def test_pipeline_criteria_step_refuses_then_marks_and_bounds_signs(child_pair, isolated_home):
+    """The pipeline's criteria step: the same refusal (naming criteria.allow_self_certified), then marked."""
+    from harness.train.pipeline import Pipeline
+    from harness.train.pipeline_criteria import CriteriaFailed, criteria_step, parse_criteria
+
+    a, b, crit = child_pair
+    judge_both(a, b, "1", "abc")
+    state = Pipeline(isolated_home / "pipelines" / "x")
+    pairs = {"combined_test": (a["run_id"], b["run_id"])}
+    section = parse_criteria({"criteria": {"file": str(crit)}}, "p.yaml")
+    with pytest.raises(HarnessError, match="criteria.allow_self_certified") as exc:
+        criteria_step(section, pairs, state)
+    assert f"certified by judge {PAIR_JUDGE}" in str(exc.value)
+    lines = []
+    section = parse_criteria({"criteria": {"file": str(crit), "allow_self_certified": True,
+                                           "signs": {"max_length_ratio": 1.0, "max_copy_rate_increase": 0.0}}},
+                             "p.yaml")
+    assert criteria_step(section, pairs, state, echo=lines.append) == []  # B's reasoning is A's: no change
+    assert any("PASS (SELF-CERTIFIED) reasoning up 10%" in line for line in lines)
+    assert any("signs combined_test: PASS" in line and "ratio 1.0000" in line for line in lines)
+    step = state.state["steps"]["criteria"]
+    assert step["status"] == "pass" and step["self_certified"] is True
+    assert CriteriaFailed("x").exit_code == 3
