@@ -148,3 +148,40 @@ def test_pipeline_criteria_step_refuses_then_marks_and_bounds_signs(child_pair, 
     step = state.state["steps"]["criteria"]
     assert step["status"] == "pass" and step["self_certified"] is True
     assert CriteriaFailed("x").exit_code == 3
+
+
+@pytest.mark.parametrize("home", ["absolute", "relative"])
+def test_overwrite_moves_every_staging_path_to_the_checkpoint(isolated_home, monkeypatch, home):
+    """After --overwrite nothing names the staging folder: spec, lineage.monitor.file, adapter_dir, train_metrics.json."""
+    from harness.checkpoints.registry import harness_home, load_registry
+    from harness.interfaces.trainer import TrainResult
+    from harness.train import checkpoint
+    from tests.test_bad_input_more import stub_trainer
+
+    if home == "relative":
+        monkeypatch.setenv("HARNESS_HOME", "home")  # the cwd is the test's folder
+    pairs = isolated_home / "p.jsonl"
+    pairs.write_text(json.dumps({"prompt": "p", "chosen": "c", "rejected": "r"}) + "\n")
+    seen = []
+
+    def train(request):  # as the TRL trainer reports: the spec resolved, the monitor file as given
+        out = request.output_dir
+        (out / "adapter").mkdir(parents=True)
+        metrics = {"monitor": {"file": str(out / "monitor.jsonl"), "points": 2}, "profile_trace": [str(out / "t.gz")]}
+        (out / "train_metrics.json").write_text(json.dumps(metrics))
+        result = TrainResult(spec=f"hf:org/base+{(out / 'adapter').resolve()}", metrics=metrics, adapter_dir=out)
+        seen.append(result)
+        return result
+
+    stub_trainer(monkeypatch, train)
+    checkpoint.train_checkpoint("dpo", "hf:org/base", pairs, "kid", {})
+    entry = checkpoint.train_checkpoint("dpo", "hf:org/base", pairs, "kid", {}, overwrite=True)
+    final = harness_home() / "checkpoints" / "kid"
+    lineage = load_registry()["kid"]["lineage"]
+    assert lineage["monitor"]["file"] == str(final / "monitor.jsonl") == entry["lineage"]["monitor"]["file"]
+    assert lineage["metrics"]["profile_trace"] == [str(final / "t.gz")]
+    assert load_registry()["kid"]["spec"] == f"hf:org/base+{(final / 'adapter').resolve()}"
+    assert seen[-1].adapter_dir == final
+    on_disk = json.loads((final / "train_metrics.json").read_text())
+    assert on_disk["monitor"]["file"] == str(final / "monitor.jsonl")
+    assert ".kid.overwrite" not in (harness_home() / "checkpoints.yaml").read_text()

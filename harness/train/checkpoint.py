@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -117,21 +119,47 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
 
 
 def swap_in(staging: Path, out: Path, result) -> tuple:
-    """Move the new checkpoint from ``staging`` to ``out`` (the old one aside first, then deleted)."""
-    import json
+    """Move the new checkpoint from ``staging`` to ``out`` (the old one aside first, then deleted).
 
+    Every path the trainer reported under ``staging`` (the spec, the metrics' files such as the monitor's
+    ``monitor.jsonl``, ``adapter_dir``) and the trainer's own JSON files at the top of the folder
+    (``train_metrics.json``) are rewritten to ``out``: nothing may keep naming a folder that is gone.
+    """
     if not staging.exists():
         raise HarnessError(f"the trainer wrote nothing to {staging}; the old checkpoint {out} is kept")
+    # both spellings of each folder (as given and resolved), taken before the rename changes what resolves
+    moves = [(str(staging.resolve()), str(out.resolve())), (str(staging), str(out))]
     old = out.with_name(f".{out.name}.replaced")
     if old.exists():
         shutil.rmtree(old)
     out.rename(old)
     staging.rename(out)
-    moved = json.loads(json.dumps({"spec": result.spec, "metrics": result.metrics}, default=str)
-                       .replace(json.dumps(str(staging.resolve()))[1:-1], json.dumps(str(out.resolve()))[1:-1])
-                       .replace(json.dumps(str(staging))[1:-1], json.dumps(str(out))[1:-1]))
-    result.spec, result.metrics = moved["spec"], moved["metrics"]
+    result.spec, result.metrics = relocate(result.spec, moves), relocate(result.metrics, moves)
+    if result.adapter_dir is not None:
+        result.adapter_dir = Path(relocate(str(result.adapter_dir), moves))
+    for path in out.glob("*.json"):
+        text = path.read_text(encoding="utf-8")
+        moved = text
+        for a, b in moves:
+            moved = moved.replace(json.dumps(a)[1:-1], json.dumps(b)[1:-1])
+        if moved != text:
+            path.write_text(moved, encoding="utf-8")
     return result, old  # the old folder is deleted once the registry points at the new one
+
+
+def relocate(value, moves):
+    """``value`` (strings, lists and mappings of them) with each path under a moved folder pointed at its new place."""
+    if isinstance(value, str):
+        for a, b in moves:
+            value = re.sub(re.escape(a) + r"(?=$|[/\\+\s\"'])", lambda _: b, value)
+        return value
+    if isinstance(value, dict):
+        return {k: relocate(v, moves) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(relocate(v, moves) for v in value)
+    if isinstance(value, Path):
+        return Path(relocate(str(value), moves))
+    return value
 
 
 def train_config(config_file, method) -> tuple[str, dict]:
