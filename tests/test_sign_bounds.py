@@ -88,3 +88,25 @@ def test_bad_criteria_section_errors():
                              ({"fle": "toy_dpo"}, "Did you mean: file")):
         with pytest.raises(HarnessError, match=message):
             parse_criteria({"criteria": section}, "p.yaml")
+
+
+def test_pipeline_refuses_a_self_certifying_config_before_any_step(cli, tmp_path):
+    """reasoning-quality pairs picked by heuristic and toy_dpo's heuristic.reward scored by heuristic: refused."""
+    config = {"name": "c", "parent": "keyword-baseline", "train": {"method": "dpo"},
+              "pairs": {"task": "demo", "judge": "heuristic", "strategy": "reasoning-quality"},
+              "eval": {"judge": "heuristic"}, "criteria": {"file": "toy_dpo"}}
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
+    code, _, err = cli("pipeline", cfg, "--quiet")
+    assert code == 1 and f"{cfg}:" in err and "'reasoning quality +10%' (heuristic.reward)" in err, err
+    assert "criteria.allow_self_certified: true" in err and "llm-judge:MODEL" in err
+    assert not (tmp_path / "pipelines" / "c" / "pipeline.json").exists()
+    # hard-samples pairs are picked by correctness alone: the heuristic may certify them (the config loads)
+    from harness.train.pipeline import load_pipeline_config
+
+    config["pairs"]["strategy"] = "hard-samples"
+    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
+    assert load_pipeline_config(cfg)["criteria"] == {"file": "toy_dpo"}
+    config["pairs"]["strategy"], config["criteria"]["allow_self_certified"] = "reasoning-quality", True
+    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
+    load_pipeline_config(cfg)

@@ -172,9 +172,9 @@ def load_pipeline_config(path) -> dict:
 
     judge = str(config["pairs"].get("judge") or "heuristic").split(",")[0].strip()
     parse_monitor(config["train"], config["train"]["method"], judge, where=f"{path}: train")  # before any step runs
-    from harness.train.pipeline_criteria import parse_criteria
+    from harness.train.pipeline_criteria import parse_criteria, refuse_early
 
-    parse_criteria(config, str(path))
+    refuse_early(config, parse_criteria(config, str(path)), str(path))
     return config
 
 

@@ -65,6 +65,34 @@ def parse_criteria(config, path: str) -> PipelineCriteria | None:
     return out
 
 
+def refuse_early(config, section: PipelineCriteria, path: str) -> None:
+    """Before any step: a criterion on a judge whose spec both builds the pairs and scores the evaluation.
+
+    The same spec gives the same judge identity, so the criteria step would refuse it after hours of
+    training; say so now.  (The step's check by identity, from the lineage, stays the authority.)
+    """
+    from harness.judge.runner import split_judge_spec
+    from harness.train.pair_guards import Safeguards, selecting_judges
+    from harness.train.pipeline import judge_list
+
+    if section is None or not section.criteria or section.allow_self_certified:
+        return
+    pairs = config["pairs"]
+    guards = Safeguards(consensus=bool((pairs.get("safeguards") or {}).get("consensus", False)))
+    built = selecting_judges(pairs.get("strategy", "hard-samples"), guards, judge_list(pairs.get("judge")))
+    scoring = set(judge_list((config.get("eval") or {}).get("judge")))
+    same = {split_judge_spec(spec)[0]: spec for spec in built if spec in scoring}
+    for c in section.criteria[1]:
+        name = c.metric.split(".", 1)[0]
+        if name in same and not c.metric.startswith("reasoning."):
+            raise HarnessError(
+                f"{where_of(config['criteria'], 'file', path)}: criterion '{c.name}' ({c.metric}) would be certified "
+                f"by judge '{same[name]}', which also builds the pairs (pairs.judge, strategy "
+                f"{pairs.get('strategy', 'hard-samples')}): a judge cannot certify the child it taught. Score the "
+                "criterion with another judge (add e.g. llm-judge:MODEL to eval.judge and use llm-judge.<criterion>),"
+                f" or set {FLAG}: true to report it marked self-certified")
+
+
 def judge_scores(run_a, run_b, ra, rb) -> dict:
     """{judge name: (A composites, B composites)} per aligned sample, for the judges both runs hold."""
     from harness.store import judgments as store
