@@ -152,7 +152,7 @@ def test_pipeline_criteria_step_refuses_then_marks_and_bounds_signs(child_pair, 
 
 @pytest.mark.parametrize("home", ["absolute", "relative"])
 def test_overwrite_moves_every_staging_path_to_the_checkpoint(isolated_home, monkeypatch, home):
-    """After --overwrite nothing names the staging folder: spec, lineage.monitor.file, adapter_dir, train_metrics.json."""
+    """After --overwrite nothing names the staging folder: spec, monitor.file, adapter_dir, train_metrics.json."""
     from harness.checkpoints.registry import harness_home, load_registry
     from harness.interfaces.trainer import TrainResult
     from harness.train import checkpoint
