@@ -182,7 +182,12 @@ def compare_runs(store: RunStore, ref_a: str, ref_b: str, *, partial=False, seed
         "mcnemar": mcnemar_exact(correct_a, correct_b).to_dict(),
         "flips": {"a_right_b_wrong": flips(ra, rb, True), "b_right_a_wrong": flips(ra, rb, False)},
     }
+    from harness.analysis.self_certification import lineage_pair_judges
     from harness.judge.pairwise import stored_for
+
+    # the judges that built B's training pairs (registry lineage): they must not certify B
+    built = lineage_pair_judges(b.manifest.get("model"), a.manifest.get("model"))
+    result["pair_judges"] = [p.to_dict() for p in built]
 
     result["pairwise"] = stored_for(store.root, a.run.id, b.run.id)
     if reasoning:
@@ -226,6 +231,9 @@ def render_text(result: dict, flips_shown: int = 5, width: int = 60) -> str:
                  "per-sample mean over its completions):"]
     lines += ["  " + format_difference(k, d) for k, d in result["differences"].items()]
     lines += [f"  judge {name}: both runs by {key}" for name, key in result.get("judges", {}).items()]
+    from harness.analysis.self_certification import pair_judges_lines
+
+    lines += pair_judges_lines(result)
     if result.get("pairwise"):
         from harness.judge.pairwise import render_summary
 

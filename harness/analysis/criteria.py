@@ -47,11 +47,21 @@ class Verdict:
     status: str  # pass | fail | not evaluated
     value: float | None
     detail: str
+    #: the judge identity whose scores decided it (harness.analysis.self_certification.certify)
+    certified_by: str | None = None
+    #: that judge built the candidate's training pairs (allowed only with --allow-self-certified)
+    self_certified: bool = False
 
     def to_dict(self):
         c = self.criterion
         return {"name": c.name, "metric": c.metric, "measure": c.measure, "min": c.min, "max": c.max,
-                "status": self.status, "value": self.value, "detail": self.detail}
+                "status": self.status, "value": self.value, "detail": self.detail,
+                "certified_by": self.certified_by, "self_certified": self.self_certified}
+
+    @property
+    def label(self) -> str:
+        """PASS, FAIL or NOT EVALUATED, with (SELF-CERTIFIED) when the pairs' judge decided it."""
+        return self.status.upper() + (" (SELF-CERTIFIED)" if self.self_certified else "")
 
 
 def shipped_dir() -> Path:
@@ -168,5 +178,7 @@ def evaluate(criteria: list[Criterion], result: dict) -> list[Verdict]:
 def render_text(title: str, verdicts: list[Verdict]) -> str:
     lines = [f"criteria: {title}"]
     for v in verdicts:
-        lines.append(f"  {v.status.upper():<14} {v.criterion.name}: {v.detail}")
+        mark = (f"; self-certified: judge {v.certified_by} built the candidate's training pairs"
+                if v.self_certified else "")
+        lines.append(f"  {v.label:<14} {v.criterion.name}: {v.detail}{mark}")
     return "\n".join(lines)

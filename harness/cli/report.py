@@ -92,8 +92,12 @@ def leaderboard(tasks, models, metric, selection, policy, include_subsets, fmt, 
 @click.option("--capability", "capability_file", type=click.Path(dir_okay=False), default=None,
               help="Show these lm-eval capability deltas (`harness capability --json`) beside the safety metrics.")
 @click.option("--json", "as_json", is_flag=True, help="Print everything as JSON.")
+@click.option("--allow-self-certified", is_flag=True,
+              help="Let a criterion be decided by the judge that built B's training pairs (its lineage's "
+                   "pair_judges); the verdict is then marked self-certified. Refused without it.")
 @runs_dir_option
-def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, seed, capability_file, as_json, runs_dir):
+def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, seed, capability_file, as_json,
+            allow_self_certified, runs_dir):
     """Compare two runs of one task on the samples both recorded.
 
     RUN_A is the baseline, RUN_B the candidate (ids from `harness runs`, or run
@@ -107,6 +111,7 @@ def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, see
     Examples:
       harness compare 20261125-120238-exp_18-... 20261125-130000-exp_19-...
       harness compare RUN_A RUN_B --criteria toy_dpo
+      harness compare RUN_A RUN_B --criteria toy_dpo --allow-self-certified
       harness compare RUN_A RUN_B --partial --json > comparison.json
       harness compare RUN_A RUN_B --capability capability.json
     """
@@ -133,10 +138,13 @@ def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, see
     if criteria:
         from harness.analysis.criteria import evaluate
 
-        verdicts = evaluate(criteria[1], result)
+        from harness.analysis.self_certification import certify
+
+        verdicts = certify(evaluate(criteria[1], result), result, allow_self_certified)
     if as_json:
         if criteria:
-            result["criteria"] = {"name": criteria[0], "verdicts": [v.to_dict() for v in verdicts]}
+            result["criteria"] = {"name": criteria[0], "verdicts": [v.to_dict() for v in verdicts],
+                                  "self_certified": any(v.self_certified for v in verdicts)}
         click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     else:
         click.echo(render_text(result, flips_shown))
@@ -162,8 +170,10 @@ def compare(run_a, run_b, criteria_file, partial, flips_shown, no_reasoning, see
 @click.option("--study", "studies", multiple=True, help="Add this blind human A/B study's results (repeatable).")
 @click.option("--capability", "capability_files", multiple=True, type=click.Path(dir_okay=False),
               help="Add lm-eval capability deltas (`harness capability --json` output; repeatable).")
+@click.option("--allow-self-certified", is_flag=True,
+              help="Let a criterion be decided by the judge that built a run's training pairs; marked self-certified.")
 @runs_dir_option
-def report(runs, output, criteria_file, partial, seed, studies, capability_files, runs_dir):
+def report(runs, output, criteria_file, partial, seed, studies, capability_files, allow_self_certified, runs_dir):
     """Write one self-contained HTML report for RUNS.
 
     Leaderboard of the runs, each run's confusion matrix, per-category accuracy
@@ -184,7 +194,7 @@ def report(runs, output, criteria_file, partial, seed, studies, capability_files
     inputs = [*capability_files, *([criteria_file] if criteria_file else []), *runs]
     check_output(output, "--output", inputs, runs_dir)  # before the work
     text = build_report(RunStore(runs_dir), list(runs), partial=partial, criteria_path=criteria_file, seed=seed,
-                        studies=studies, capability=capability_files)
+                        studies=studies, capability=capability_files, allow_self_certified=allow_self_certified)
     write_text(output, text, "--output", inputs, runs_dir)
     click.echo(f"Wrote {output} ({len(text) // 1024} KiB)", err=True)
 

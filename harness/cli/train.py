@@ -282,6 +282,11 @@ def pipeline(config_file, overwrite, data_dir, runs_dir, quiet, dry_run):
     With `train.monitor` configured, its 'monitor' step checks the training
     monitor against `train.monitor.bounds` (default: no gaming point) and the
     command exits with code 3 when they are exceeded, after the other steps ran.
+    A `criteria: {file, allow_self_certified, signs}` section checks each
+    parent/child comparison against a criteria file (refusing a criterion scored
+    by the judge that built the pairs unless allow_self_certified) and bounds the
+    signs of reward hacking (max_copy_rate_increase, max_length_ratio,
+    max_distinct_drop, max_judge_disagreement): exit code 3 when one fails.
 
     \b
     Examples:

@@ -184,6 +184,8 @@ def comparison_section(result: dict, verdicts=None, criteria_title=None) -> str:
              + (" · PARTIAL: a run is unfinished, only its completed samples are compared" if result["partial"] else "")
              + "; correctness under the strict policy; intervals are paired bootstrap 95%"
              + "".join(f"; judge {esc(n)} compared as {esc(k)}" for n, k in result.get("judges", {}).items())
+             + "".join(f"; pairs of {esc(p['checkpoint'])} built by judge {esc(p['identity'])}"
+                       for p in result.get("pair_judges") or [])
              + "</p>"]
     diffs = result["differences"]
     rows = [[k, d["a"], d["b"], d["diff"], d["ci_low"], d["ci_high"], "yes" if d["significant"] else "no"]
@@ -201,7 +203,9 @@ def comparison_section(result: dict, verdicts=None, criteria_title=None) -> str:
         parts.append("<h4>Pairwise judgments (harness judge --pairwise)</h4>" + pairwise_table(result["pairwise"]))
     if verdicts is not None:
         rows = [[f"<span class='{'pass' if v.status == 'pass' else 'fail' if v.status == 'fail' else 'skip'}'>"
-                 f"{esc(v.status.upper())}</span>", v.criterion.name, v.detail] for v in verdicts]
+                 f"{esc(v.label)}</span>", v.criterion.name,
+                 v.detail + (f"; self-certified: judge {v.certified_by} built the candidate's training pairs"
+                             if v.self_certified else "")] for v in verdicts]
         parts.append(f"<h4>Criteria: {esc(criteria_title)}</h4>"
                      + htmlkit.table(["verdict", "criterion", "numbers"], rows, css_class="criteria",
                                      raw_columns=("verdict",)))
@@ -304,7 +308,7 @@ def capability_section(path) -> str:
 
 
 def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_path=None, seed=0,
-                 studies=(), capability=()) -> str:
+                 studies=(), capability=(), allow_self_certified=False) -> str:
     """The HTML text of the report for runs ``refs`` (ids or folders)."""
     from harness.analysis.compare import compare_runs, open_run
     from harness.analysis.leaderboard import build_leaderboard, render_html_table
@@ -345,7 +349,9 @@ def build_report(store: RunStore, refs: list[str], *, partial=False, criteria_pa
         if criteria:
             from harness.analysis.criteria import evaluate
 
-            verdicts = evaluate(criteria[1], result)
+            from harness.analysis.self_certification import certify
+
+            verdicts = certify(evaluate(criteria[1], result), result, allow_self_certified)
         comparisons.append(comparison_section(result, verdicts, criteria and criteria[0]))
     if comparisons:
         sections.append(("Comparisons", "".join(comparisons)))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -57,6 +59,7 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
     before ``--overwrite`` removes the old ``$HARNESS_HOME/checkpoints/<name>``,
     so a refused run deletes nothing.  Returns the new registry entry.
     """
+    from harness.analysis.self_certification import pair_judges_of_data
     from harness.checkpoints.loading import resolve
     from harness.checkpoints.registry import register_checkpoint
     from harness.evaluate.plan import git_commit, package_versions
@@ -68,6 +71,7 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
     data = Path(data)
     if not data.exists():
         raise HarnessError(f"Training data not found: {data}")
+    pair_judges = pair_judges_of_data(data)  # a damaged stats file fails before training
     config = copy.copy(config)  # a config Mapping keeps its key lines for the trainer's error messages
     parent = resolve(parent_name)
     trainer = get_registry().create("trainers", method)
@@ -92,6 +96,8 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
             "parent_spec": parent["spec"],
             "data": str(data.resolve()),
             "data_sha256": file_sha256(data),
+            # the judge identities that decided the pairs (their stats): they must not certify this checkpoint
+            "pair_judges": pair_judges,
             "config": config,
             "git_commit": git_commit(),
             "versions": package_versions(),
@@ -113,21 +119,47 @@ def train_checkpoint(method, parent_name, data, name, config, overwrite=False, r
 
 
 def swap_in(staging: Path, out: Path, result) -> tuple:
-    """Move the new checkpoint from ``staging`` to ``out`` (the old one aside first, then deleted)."""
-    import json
+    """Move the new checkpoint from ``staging`` to ``out`` (the old one aside first, then deleted).
 
+    Every path the trainer reported under ``staging`` (the spec, the metrics' files such as the monitor's
+    ``monitor.jsonl``, ``adapter_dir``) and the trainer's own JSON files at the top of the folder
+    (``train_metrics.json``) are rewritten to ``out``: nothing may keep naming a folder that is gone.
+    """
     if not staging.exists():
         raise HarnessError(f"the trainer wrote nothing to {staging}; the old checkpoint {out} is kept")
+    # both spellings of each folder (as given and resolved), taken before the rename changes what resolves
+    moves = [(str(staging.resolve()), str(out.resolve())), (str(staging), str(out))]
     old = out.with_name(f".{out.name}.replaced")
     if old.exists():
         shutil.rmtree(old)
     out.rename(old)
     staging.rename(out)
-    moved = json.loads(json.dumps({"spec": result.spec, "metrics": result.metrics}, default=str)
-                       .replace(json.dumps(str(staging.resolve()))[1:-1], json.dumps(str(out.resolve()))[1:-1])
-                       .replace(json.dumps(str(staging))[1:-1], json.dumps(str(out))[1:-1]))
-    result.spec, result.metrics = moved["spec"], moved["metrics"]
+    result.spec, result.metrics = relocate(result.spec, moves), relocate(result.metrics, moves)
+    if result.adapter_dir is not None:
+        result.adapter_dir = Path(relocate(str(result.adapter_dir), moves))
+    for path in out.glob("*.json"):
+        text = path.read_text(encoding="utf-8")
+        moved = text
+        for a, b in moves:
+            moved = moved.replace(json.dumps(a)[1:-1], json.dumps(b)[1:-1])
+        if moved != text:
+            path.write_text(moved, encoding="utf-8")
     return result, old  # the old folder is deleted once the registry points at the new one
+
+
+def relocate(value, moves):
+    """``value`` (strings, lists and mappings of them) with each path under a moved folder pointed at its new place."""
+    if isinstance(value, str):
+        for a, b in moves:
+            value = re.sub(re.escape(a) + r"(?=$|[/\\+\s\"'])", lambda _: b, value)
+        return value
+    if isinstance(value, dict):
+        return {k: relocate(v, moves) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(relocate(v, moves) for v in value)
+    if isinstance(value, Path):
+        return Path(relocate(str(value), moves))
+    return value
 
 
 def train_config(config_file, method) -> tuple[str, dict]:

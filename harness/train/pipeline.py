@@ -19,7 +19,8 @@ from harness.config import check_keys, where_of
 from harness.errors import HarnessError
 from harness.train.checkpoint import read_config, train_checkpoint
 
-PIPELINE_KEYS = {"name", "parent", "description", "pairs", "train", "eval", "workdir", "overlap", "capability"}
+PIPELINE_KEYS = {"name", "parent", "description", "pairs", "train", "eval", "workdir", "overlap", "capability",
+                 "criteria"}
 PAIRS_KEYS = {"task", "limit", "samples", "temperature", "max_new_tokens", "seed", "judge", "strategy", "options",
               "batch_size", "safeguards"}
 SAFEGUARD_KEYS = {"consensus", "consensus_margin", "max_copy_rate", "max_copy_excess", "max_length_ratio",
@@ -171,6 +172,9 @@ def load_pipeline_config(path) -> dict:
 
     judge = str(config["pairs"].get("judge") or "heuristic").split(",")[0].strip()
     parse_monitor(config["train"], config["train"]["method"], judge, where=f"{path}: train")  # before any step runs
+    from harness.train.pipeline_criteria import parse_criteria, refuse_early
+
+    refuse_early(config, parse_criteria(config, str(path)), str(path))
     return config
 
 
@@ -258,6 +262,14 @@ def run_pipeline(config_file, *, overwrite=False, data_dir=None, runs_dir=None, 
     state.record("compare", "done", pairs={t: [parent_runs[t], child_runs[t]] for t in eval_tasks})
     if "capability" in cfg:
         capability_step(cfg["capability"] or {}, name, parent, state, runs_dir=runs_dir, quiet=quiet, echo=echo)
+    from harness.train.pipeline_criteria import CriteriaFailed, criteria_step, parse_criteria
+
+    section = parse_criteria(cfg, str(config_file))
+    unmet = criteria_step(section, {t: (parent_runs[t], child_runs[t]) for t in eval_tasks}, state, runs_dir,
+                          echo) if section else []
+    if unmet:
+        raise CriteriaFailed(f"pipeline '{name}': criteria failed: {'; '.join(unmet + failed)} (see {state.path}, "
+                             "step 'criteria')")
     if failed:
         from harness.train.monitor import MonitorFailed
 
