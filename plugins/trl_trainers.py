@@ -303,10 +303,14 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
         )
         if not fsdp:  # bitsandbytes places weights at load time: one GPU per process (LOCAL_RANK under accelerate)
             kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
-    tokenizer = AutoTokenizer.from_pretrained(parent["base"], trust_remote_code=trust)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(parent["base"], **kwargs)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(parent["base"], trust_remote_code=trust)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model = AutoModelForCausalLM.from_pretrained(parent["base"], **kwargs)
+    except (OSError, ValueError, KeyError) as exc:  # a folder without a usable tokenizer/config/weights
+        raise HarnessError(f"the parent {parent['base']} could not be loaded as a causal LM: "
+                           f"{str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
     if quant == "4bit" and not fsdp:  # its fp32 casts would mix dtypes inside FSDP's flat parameters
         from peft import prepare_model_for_kbit_training
 
@@ -355,20 +359,23 @@ def read_jsonl(path: Path, required: tuple, alternatives: tuple = ()) -> list[di
     if not path.exists():
         raise HarnessError(f"Training data not found: {path}")
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise HarnessError(f"{path}:{lineno}: not valid JSON ({exc})") from None
-            options = (required, *alternatives)
-            if not isinstance(row, dict) or not any(all(k in row for k in opt) for opt in options):
-                want = " or ".join("+".join(opt) for opt in options)
-                have = ", ".join(row) if isinstance(row, dict) else type(row).__name__
-                raise HarnessError(f"{path}:{lineno}: expected field(s) {want}; found {have}")
-            rows.append(row)
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"{path}: not UTF-8 text (byte {exc.start}); training data is JSONL") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise HarnessError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+        options = (required, *alternatives)
+        if not isinstance(row, dict) or not any(all(k in row for k in opt) for opt in options):
+            want = " or ".join("+".join(opt) for opt in options)
+            have = ", ".join(row) if isinstance(row, dict) else type(row).__name__
+            raise HarnessError(f"{path}:{lineno}: expected field(s) {want}; found {have}")
+        rows.append(row)
     if not rows:
         raise HarnessError(f"{path}: no training rows")
     return rows
@@ -378,6 +385,10 @@ def sft_rows(path):
     """SFT data: prompt+completion (loss on the completion), text, or chat messages."""
     rows = read_jsonl(path, ("prompt", "completion"), (("text",), ("messages",)))
     keys = ("prompt", "completion") if "completion" in rows[0] else ("text",) if "text" in rows[0] else ("messages",)
+    for lineno, r in enumerate(rows, 1):
+        if not all(k in r for k in keys):
+            raise HarnessError(f"{path}: row {lineno} has fields {', '.join(r)} but row 1 has {'+'.join(keys)}; "
+                               "one SFT file holds one kind of row (prompt+completion, text or messages)")
     return [{k: r[k] for k in keys} for r in rows]
 
 

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from harness.cli.options import SEED, runs_dir_option
+from harness.cli.options import BATCH_SIZE, SEED, runs_dir_option
 from harness.config import parse_key_values
 
 
@@ -18,7 +18,7 @@ from harness.config import parse_key_values
                    "(default: gsm8k,arc_challenge_chat,nq_open).")
 @click.option("--limit", type=click.IntRange(min=1), default=200, show_default=True, help="Documents per task (seeded subset).")
 @click.option("--seed", type=SEED, default=0, show_default=True)
-@click.option("--batch-size", default="auto", show_default=True)
+@click.option("--batch-size", type=BATCH_SIZE, default="auto", show_default=True)
 @click.option("-o", "--model-option", "model_options", multiple=True, metavar="KEY=VALUE",
               help="Extra option for the model loader (both models).")
 @click.option("--json", "as_json", is_flag=True, help="Print the deltas as JSON.")

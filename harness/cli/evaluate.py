@@ -16,19 +16,7 @@ from harness.score.metrics import POLICIES
 METRIC_COLUMNS = ["task", "n", "accuracy", "precision", "recall", "f1", "parse_failure_rate"]
 
 
-class BatchSize(click.ParamType):
-    """A positive whole number or 'auto'."""
-
-    name = "N|auto"
-
-    def convert(self, value, param, ctx):
-        text = str(value).strip()
-        if text == "auto" or (text.isdigit() and int(text) > 0):
-            return text
-        self.fail(f"{value!r} is not a positive whole number or 'auto'", param, ctx)
-
-
-BATCH_SIZE = BatchSize()
+from harness.cli.options import BATCH_SIZE  # noqa: E402 - shared with capability and pairs
 
 @click.command(name="eval")
 @click.option("--model", "model_name", required=True, help="Checkpoint name (see `harness models`) or spec such as hf:BASE+ADAPTER.")

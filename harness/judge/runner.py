@@ -217,7 +217,7 @@ def judge_run(run, judge_specs, *, cache: bool = True, progress: bool = True, op
     checked = check_judge_specs(judge_specs, options)
     manifest = run.manifest
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise HarnessError(f"{run.dir}: run format version {manifest.get('format_version')!r}; this harness "
+        raise HarnessError(f"{run.dir}/manifest.json: run format version {manifest.get('format_version')!r}; this harness "
                            f"judges version {FORMAT_VERSION} runs; re-run it with `harness eval`")
     records = run.read_samples()
     if not records:

@@ -168,6 +168,14 @@ class Run:
             if data.get("policy") == "guardreasoner-paper" and data.get("f1") is not None:
                 data["f1"] /= 100.0  # that policy used to store F1 x 100
             data = {"policies": {data.get("policy", self.policy): data}, **({"judges": judges} if judges else {})}
+        for name, scores in data["policies"].items():
+            if not isinstance(scores, dict):
+                raise damaged(self.metrics_path, f"policy '{name}' holds a {type(scores).__name__}, not metrics")
+            for key in ("n", "accuracy", "precision", "recall", "f1", "parse_failure_rate"):
+                value = scores.get(key)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                    raise damaged(self.metrics_path, f"field '{key}' of policy '{name}' is {value!r}, not a number")
+            scores.setdefault("policy", name)
         return data
 
     def scored_policies(self) -> list[str]:
@@ -209,14 +217,21 @@ def read_jsonl_records(path: Path) -> list[dict]:
     if not path.exists():
         return []
     records = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.endswith("\n"):
-                break  # torn write at the end of the file
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise HarnessError(f"{path}:{lineno}: corrupt record (not JSON)") from None
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"{path}: corrupt (not UTF-8 text at byte {exc.start}); `harness doctor` quarantines "
+                           "damaged runs (see README, 'Recovering a damaged store')") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.endswith("\n"):
+            break  # torn write at the end of the file
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise HarnessError(f"{path}:{lineno}: corrupt record (not JSON)") from None
+        if not isinstance(record, dict):
+            raise HarnessError(f"{path}:{lineno}: corrupt record (a JSON {type(record).__name__}, not an object)")
+        records.append(record)
     return records
 
 
@@ -298,7 +313,7 @@ class RunStore:
         A new empty harness.db would hide every run, and the next eval would
         duplicate one; `harness runs doctor` rebuilds the index from the folders.
         """
-        if self.db_path.exists():
+        if self.db_path.exists() and self.db_path.stat().st_size > 0:  # an emptied file is left as found
             with connect_run_index(self.db_path) as conn:
                 if conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone():
                     return
@@ -401,7 +416,7 @@ class RunStore:
         manifest = run.manifest
         if manifest.get("format_version") != FORMAT_VERSION:
             raise HarnessError(
-                f"{run.dir}: run format version {manifest.get('format_version')!r}, this harness reads "
+                f"{run.manifest_path}: run format version {manifest.get('format_version')!r}, this harness reads "
                 f"version {FORMAT_VERSION}; re-run it with `harness eval`"
             )
         return run
