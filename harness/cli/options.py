@@ -86,7 +86,7 @@ def _refusing_empty(original):
                 if not isinstance(v, str):
                     continue
                 if not v.strip():
-                    raise click.BadParameter("must not be empty (leave the option out for its default)", ctx, param)
+                    raise click.BadParameter("must be non-empty (leave the option out for its default)", ctx, param)
                 if param.name in LIST_PARAMS and "," in v and any(not s.strip() for s in v.split(",")):
                     raise click.BadParameter(f"{v!r} has an empty item between commas", ctx, param)
         return original(ctx, param, value) if original else value

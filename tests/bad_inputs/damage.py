@@ -30,8 +30,15 @@ def generic_jsonl(valid_line: str) -> list[tuple[str, bytes]]:
             ("a-string-line", b"\"text\"\n"), ("null-line", b"null\n")]
 
 
+def alias_bomb() -> bytes:
+    """Nine levels of nine aliases each: under 1 KB of text that expands to 9**9 (387 million) strings."""
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 9)]
+    return ("\n".join(lines) + "\nname: x\n").encode()
+
+
 def generic_yaml(valid: str) -> list[tuple[str, bytes]]:
-    return [("empty", b""), ("truncated", valid.encode()[: len(valid) // 2] + b"{"), ("not-yaml", b"a: [unclosed\n"),
+    return [("alias-bomb", alias_bomb()), ("empty", b""), ("truncated", valid.encode()[: len(valid) // 2] + b"{"), ("not-yaml", b"a: [unclosed\n"),
             ("binary", JUNK), ("a-list", b"- a\n- b\n"), ("a-scalar", b"just text\n"), ("tabs", b"a:\n\t- b\n")]
 
 
