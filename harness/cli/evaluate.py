@@ -105,6 +105,9 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
         options["dtype"] = dtype
     if quantization:
         options["quantization"] = None if quantization == "none" else quantization
+    from harness.tasks.lm_eval_source import trust_task_code
+
+    trust_task_code(trust_remote_code)  # the same opt-in lets an lm-eval task YAML's !function run
     if trust_remote_code:
         options["trust_remote_code"] = True
     if allow_unsafe_weights:
