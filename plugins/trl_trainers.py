@@ -353,6 +353,27 @@ def use_bf16(config: dict) -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
+def whole_run_train_loss(session_loss: float, initial_step: int, final_step: int, log_history: list[dict]) -> dict:
+    """``train_loss`` over every step of a resumed run, not only the steps after the resume.
+
+    transformers' ``train_loss`` is the mean over the steps this call ran.  The steps before the resume
+    are known from the checkpoint's log rows: each logged ``loss`` is the mean since the previous log, so
+    it weighs by its step span.  Steps after the last log before the resume are not known; they are left
+    out (``train_loss_steps`` says how many steps the mean covers).
+    """
+    session_steps = final_step - initial_step
+    prior, covered, previous = 0.0, 0, 0
+    for row in sorted((r for r in log_history if "loss" in r and r.get("step", 0) <= initial_step),
+                      key=lambda r: r["step"]):
+        span = row["step"] - previous
+        prior, covered, previous = prior + float(row["loss"]) * span, covered + span, row["step"]
+    steps = covered + session_steps
+    if steps <= 0:
+        return {"train_loss": session_loss, "train_loss_steps": session_steps}
+    return {"train_loss": (prior + session_loss * session_steps) / steps, "train_loss_steps": steps,
+            "train_loss_resumed_steps": session_loss}
+
+
 def read_jsonl(path: Path, required: tuple, alternatives: tuple = ()) -> list[dict]:
     """JSONL rows; each must have all ``required`` fields or all of one alternative set."""
     path = Path(path)
@@ -812,6 +833,7 @@ class TRLTrainer(Trainer):
                     param.data = param.data.to(torch.bfloat16)
         try:
             result = trainer.train(resume_from_checkpoint=last)
+            initial_step = int(Path(last).name.rsplit("-", 1)[-1]) if last else 0  # checkpoint-N: where it started
         except torch.cuda.OutOfMemoryError:
             raise HarnessError(
                 "Out of GPU memory while training. Try quantization: 4bit, a smaller batch_size with more "
@@ -841,6 +863,8 @@ class TRLTrainer(Trainer):
         logs = [row for row in trainer.state.log_history if "loss" in row]
         metrics = {
             **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
+            **(whole_run_train_loss(float(result.metrics["train_loss"]), initial_step, trainer.state.global_step,
+                                    trainer.state.log_history) if last and "train_loss" in result.metrics else {}),
             "global_step": trainer.state.global_step,
             "resumed_from": Path(last).name if last else None,
             "first_log": logs[0] if logs else None,
