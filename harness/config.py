@@ -26,10 +26,43 @@ class Mapping(dict):
         return f"{self.path}:{line}" if line else str(self.path)
 
 
+#: a YAML document may expand to at most this many nodes once its aliases are followed (a 1 KB "billion
+#: laughs" file expands to ~10**9; the largest shipped config has a few hundred)
+MAX_YAML_NODES = 100_000
+
+
+def expanded_size(node, memo=None) -> int:
+    """How many nodes ``node`` stands for with every alias followed (shared nodes counted at each use)."""
+    import yaml
+
+    memo = {} if memo is None else memo
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = 1  # a recursive alias counts once instead of looping
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(expanded_size(n, memo) for n in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(expanded_size(k, memo) + expanded_size(v, memo) for k, v in node.value)
+    else:
+        size = 1
+    memo[key] = size
+    return size
+
+
 def _loader(path: str):
     import yaml
 
     class LineLoader(yaml.SafeLoader):
+        def compose_document(self):
+            node = super().compose_document()
+            size = expanded_size(node)
+            if size > MAX_YAML_NODES:
+                raise HarnessError(f"{path}: YAML aliases expand this file to {size:,} nodes (the limit is "
+                                   f"{MAX_YAML_NODES:,}); an alias bomb? Write the values out instead of "
+                                   "nesting '*' references")
+            return node
+
         def construct_mapping(self, node, deep=False):
             data = Mapping(super().construct_mapping(node, deep=True))
             data.path, data.line = path, node.start_mark.line + 1
@@ -144,9 +177,16 @@ def check_unique_keys(text: str, path) -> None:
         root = yaml.compose(text)
     except yaml.YAMLError:
         return  # parse_yaml reports it with its own message
-    stack = [root] if root is not None else []
+    size = expanded_size(root) if root is not None else 0
+    if size > MAX_YAML_NODES:
+        raise HarnessError(f"{path}: YAML aliases expand this file to {size:,} nodes (the limit is "
+                           f"{MAX_YAML_NODES:,}); an alias bomb? Write the values out instead of nesting '*' references")
+    stack, visited = ([root] if root is not None else []), set()
     while stack:
         node = stack.pop()
+        if id(node) in visited:  # an aliased node is checked once, not at every use
+            continue
+        visited.add(id(node))
         if isinstance(node, yaml.MappingNode):
             seen = {}
             for key, value in node.value:

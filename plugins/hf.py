@@ -184,14 +184,23 @@ def hub_error(ref, role, error) -> HarnessError:
                         f"({type(error).__name__}: {str(error).splitlines()[0][:200]}).{hint}")
 
 
+#: the safetensors files transformers and PEFT actually load (any other *.safetensors is never read)
+LOADED_SAFE = {"base": ("model.safetensors", "model.safetensors.index.json"), "adapter": ("adapter_model.safetensors",)}
+
+
 def check_weights(source: Source, allow_unsafe: bool, adapter: bool = False):
+    """Safetensors under the names that will be loaded, else refuse pickle weights unless allowed.
+
+    A decoy ``notes.safetensors`` beside a pickle ``adapter_model.bin`` used to pass: PEFT would then
+    unpickle the .bin, since it only looks for ``adapter_model.safetensors``.
+    """
     files = source.files()
-    safe = [f for f in files if f.endswith(".safetensors")]
+    safe = [f for f in files if f in LOADED_SAFE["adapter" if adapter else "base"]]
     unsafe = [f for f in files if f.endswith((".bin", ".pt", ".pth", ".ckpt"))]
     if safe:
         return
     if not unsafe:
-        kind = "adapter_model.safetensors" if adapter else "*.safetensors weights"
+        kind = "adapter_model.safetensors" if adapter else "model.safetensors (or model.safetensors.index.json)"
         raise HarnessError(f"hf: {source.role} '{source.ref}' has no {kind}")
     if not allow_unsafe:
         raise HarnessError(f"hf: {source.role} '{source.ref}' has only pickle weights ({', '.join(sorted(unsafe)[:3])}); "

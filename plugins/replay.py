@@ -44,9 +44,12 @@ def read_completions(path: Path) -> tuple[dict, dict]:
         return by_prompt, by_id
     for row, where in read_rows(path, "jsonl"):
         if "predict" in row and "prompt" in row:  # GuardReasoner / LLaMA-Factory predictions
+            if not isinstance(row["predict"], str) or not isinstance(row["prompt"], str):
+                raise HarnessError(f"{where}: fields 'prompt' and 'predict' must be text, got "
+                                   f"{type(row['prompt']).__name__} and {type(row['predict']).__name__}")
             by_prompt.setdefault(row["prompt"], []).append(row["predict"])
         elif "completions" in row and "id" in row:  # harness samples.jsonl
-            texts = [c.get("text") for c in row["completions"]]
+            texts = completion_texts(row["completions"], where)
             by_id[str(row["id"])] = texts
             if row.get("rendered_prompt"):
                 by_prompt.setdefault(row["rendered_prompt"], []).extend(texts)
@@ -56,6 +59,21 @@ def read_completions(path: Path) -> tuple[dict, dict]:
                 f"or harness samples ('id', 'completions'); found fields {sorted(row)}"
             )
     return by_prompt, by_id
+
+
+def completion_texts(completions, where) -> list[str]:
+    """The texts of a samples.jsonl row's 'completions': a list of objects with a 'text' (or of texts)."""
+    if not isinstance(completions, list) or not completions:
+        raise HarnessError(f"{where}: field 'completions' must be a non-empty list of {{\"text\": ...}} objects, "
+                           f"got {json.dumps(completions)[:60]}")
+    texts = []
+    for j, c in enumerate(completions):
+        text = c.get("text") if isinstance(c, dict) else c
+        if not isinstance(text, str):
+            raise HarnessError(f"{where}: completions[{j}] must be an object with a 'text' string, "
+                               f"got {json.dumps(c)[:60]}")
+        texts.append(text)
+    return texts
 
 
 def seed_hard_samples(path: Path) -> list[dict]:

@@ -335,10 +335,14 @@ def load_policy(parent: dict, config: dict, trust_remote_code=False, allow_unsaf
         if not fsdp:  # bitsandbytes places weights at load time: one GPU per process (LOCAL_RANK under accelerate)
             kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", "0"))}
     base = parent.get("base_location", parent["base"])  # the local hub cache's copy when the hub is out of reach
-    tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=trust)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base, trust_remote_code=trust)
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        model = AutoModelForCausalLM.from_pretrained(base, **kwargs)
+    except (OSError, ValueError, KeyError) as exc:  # a folder without a usable tokenizer/config/weights
+        raise HarnessError(f"the parent {parent['base']} could not be loaded as a causal LM: "
+                           f"{str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__}") from None
     if quant == "4bit" and not fsdp:  # its fp32 casts would mix dtypes inside FSDP's flat parameters
         from peft import prepare_model_for_kbit_training
 
@@ -382,26 +386,50 @@ def use_bf16(config: dict) -> bool:
     return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
+def whole_run_train_loss(session_loss: float, initial_step: int, final_step: int, log_history: list[dict]) -> dict:
+    """``train_loss`` over every step of a resumed run, not only the steps after the resume.
+
+    transformers' ``train_loss`` is the mean over the steps this call ran.  The steps before the resume
+    are known from the checkpoint's log rows: each logged ``loss`` is the mean since the previous log, so
+    it weighs by its step span.  Steps after the last log before the resume are not known; they are left
+    out (``train_loss_steps`` says how many steps the mean covers).
+    """
+    session_steps = final_step - initial_step
+    prior, covered, previous = 0.0, 0, 0
+    for row in sorted((r for r in log_history if "loss" in r and r.get("step", 0) <= initial_step),
+                      key=lambda r: r["step"]):
+        span = row["step"] - previous
+        prior, covered, previous = prior + float(row["loss"]) * span, covered + span, row["step"]
+    steps = covered + session_steps
+    if steps <= 0:
+        return {"train_loss": session_loss, "train_loss_steps": session_steps}
+    return {"train_loss": (prior + session_loss * session_steps) / steps, "train_loss_steps": steps,
+            "train_loss_resumed_steps": session_loss}
+
+
 def read_jsonl(path: Path, required: tuple, alternatives: tuple = ()) -> list[dict]:
     """JSONL rows; each must have all ``required`` fields or all of one alternative set."""
     path = Path(path)
     if not path.exists():
         raise HarnessError(f"Training data not found: {path}")
     rows = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise HarnessError(f"{path}:{lineno}: not valid JSON ({exc})") from None
-            options = (required, *alternatives)
-            if not isinstance(row, dict) or not any(all(k in row for k in opt) for opt in options):
-                want = " or ".join("+".join(opt) for opt in options)
-                have = ", ".join(row) if isinstance(row, dict) else type(row).__name__
-                raise HarnessError(f"{path}:{lineno}: expected field(s) {want}; found {have}")
-            rows.append(row)
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"{path}: not UTF-8 text (byte {exc.start}); training data is JSONL") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError as exc:
+            raise HarnessError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+        options = (required, *alternatives)
+        if not isinstance(row, dict) or not any(all(k in row for k in opt) for opt in options):
+            want = " or ".join("+".join(opt) for opt in options)
+            have = ", ".join(row) if isinstance(row, dict) else type(row).__name__
+            raise HarnessError(f"{path}:{lineno}: expected field(s) {want}; found {have}")
+        rows.append(row)
     if not rows:
         raise HarnessError(f"{path}: no training rows")
     return rows
@@ -411,6 +439,10 @@ def sft_rows(path):
     """SFT data: prompt+completion (loss on the completion), text, or chat messages."""
     rows = read_jsonl(path, ("prompt", "completion"), (("text",), ("messages",)))
     keys = ("prompt", "completion") if "completion" in rows[0] else ("text",) if "text" in rows[0] else ("messages",)
+    for lineno, r in enumerate(rows, 1):
+        if not all(k in r for k in keys):
+            raise HarnessError(f"{path}: row {lineno} has fields {', '.join(r)} but row 1 has {'+'.join(keys)}; "
+                               "one SFT file holds one kind of row (prompt+completion, text or messages)")
     return [{k: r[k] for k in keys} for r in rows]
 
 
@@ -835,6 +867,7 @@ class TRLTrainer(Trainer):
                     param.data = param.data.to(torch.bfloat16)
         try:
             result = trainer.train(resume_from_checkpoint=last)
+            initial_step = int(Path(last).name.rsplit("-", 1)[-1]) if last else 0  # checkpoint-N: where it started
         except torch.cuda.OutOfMemoryError:
             raise HarnessError(
                 "Out of GPU memory while training. Try quantization: 4bit, a smaller batch_size with more "
@@ -864,6 +897,8 @@ class TRLTrainer(Trainer):
         logs = [row for row in trainer.state.log_history if "loss" in row]
         metrics = {
             **{k: v for k, v in result.metrics.items() if isinstance(v, (int, float))},
+            **(whole_run_train_loss(float(result.metrics["train_loss"]), initial_step, trainer.state.global_step,
+                                    trainer.state.log_history) if last and "train_loss" in result.metrics else {}),
             "global_step": trainer.state.global_step,
             "resumed_from": Path(last).name if last else None,
             "first_log": logs[0] if logs else None,

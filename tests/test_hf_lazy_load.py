@@ -109,6 +109,8 @@ def test_a_cache_complete_rerun_loads_no_weights_and_records_the_same(tiny, cli,
 
 @pytest.mark.parametrize("case, message", [
     ("pickle", "only pickle weights"),
+    ("decoy_adapter", "only pickle weights (adapter_model.bin)"),  # PEFT would unpickle the .bin
+    ("decoy_base", "only pickle weights (pytorch_model.bin)"),
     ("no_adapter_config", "no adapter_config.json"),
     ("remote_code", "custom code"),
 ])
@@ -118,6 +120,17 @@ def test_bad_input_fails_before_any_run_exists(tiny, cli, isolated_home, tmp_pat
     config = json.loads((tiny["base"] / "config.json").read_text())
     if case == "pickle":
         (bad / "config.json").write_text(json.dumps(config))
+        (bad / "pytorch_model.bin").write_bytes(b"not really")
+        spec = bad
+    elif case == "decoy_adapter":  # a safetensors file PEFT never reads, beside the pickle it does
+        (bad / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "base_model_name_or_path": "x",
+                                                             "r": 2, "target_modules": ["q_proj"]}))
+        (bad / "notes.safetensors").write_bytes(b"")
+        (bad / "adapter_model.bin").write_bytes(b"not really")
+        spec = f"{tiny['base']}+{bad}"
+    elif case == "decoy_base":
+        (bad / "config.json").write_text(json.dumps(config))
+        (bad / "extra.safetensors").write_bytes(b"")
         (bad / "pytorch_model.bin").write_bytes(b"not really")
         spec = bad
     elif case == "no_adapter_config":

@@ -372,3 +372,26 @@ def test_pipeline_config_checks_capability_keys(tmp_path):
                       "capability:\n  tasks: [gsm8k]\n  limt: 10\n")
     with pytest.raises(HarnessError, match="limt"):
         load_pipeline_config(config)
+
+
+def test_task_yaml_with_python_code_needs_trust_remote_code(tmp_path, cli):
+    """A task YAML's ``!function`` imports its utils.py: refused (nothing imported) unless --trust-remote-code."""
+    task_file = write_qa_task(tmp_path / "tasks", name="coded_qa")
+    marker = tmp_path / "imported.txt"
+    (task_file.parent / "coded_utils.py").write_text(
+        f"open({str(marker)!r}, 'w').write('ran')\n\ndef docs(dataset):\n    return dataset\n")
+    task_file.write_text(task_file.read_text() + "process_docs: !function coded_utils.docs\n")
+    preds = write_replay(tmp_path / "preds.jsonl", ["Label: harmful", "Label: safe", "Label: safe", "x", "Paris"])
+    args = ("eval", "--model", f"replay:{preds}", "--task", f"lm-eval:{task_file}", "--quiet")
+    code, _, err = cli(*args)
+    assert code == 1 and "Traceback" not in err
+    assert f"{task_file.resolve()}:" in err and "!function" in err and "--trust-remote-code" in err, err
+    assert not marker.exists()
+    from harness.tasks.lm_eval_source import get_lm_eval_task, trust_task_code
+
+    trust_task_code(True)  # what --trust-remote-code sets (replay itself takes no trust_remote_code option)
+    try:
+        assert len(get_lm_eval_task(str(task_file)).load()) == len(QA)
+    finally:
+        trust_task_code(False)
+    assert marker.read_text() == "ran"

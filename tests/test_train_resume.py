@@ -38,3 +38,21 @@ def test_killed_training_resumes_from_its_last_checkpoint(tmp_path, cli):
     assert step >= 2 and step % 2 == 0 and step < 8
     assert metrics["global_step"] == 8
     assert f"resumed from checkpoint-{step}" in out
+    # train_loss averages all 16 steps, not only those after the resume (logging_steps=1: one logged loss a step)
+    curve = dict(metrics["loss_curve"])
+    assert sorted(curve) == list(range(1, 17))
+    assert abs(metrics["train_loss"] - sum(curve.values()) / 16) < 1e-3
+    assert abs(metrics["train_loss_resumed_steps"] - sum(curve[s] for s in range(step + 1, 17)) / (16 - step)) < 1e-3
+    assert metrics["train_loss_steps"] == 16
+
+
+def test_whole_run_train_loss_weighs_each_log_by_its_steps():
+    from plugins.trl_trainers import whole_run_train_loss
+
+    # logs every 2 steps up to the resume at step 4 (means 3.0 and 2.0), then 6 steps at a mean of 1.0:
+    # (3*2 + 2*2 + 1*6) / 10 = 1.6
+    history = [{"step": 2, "loss": 3.0}, {"step": 4, "loss": 2.0}, {"step": 6, "loss": 1.5}, {"step": 4, "lr": 1}]
+    got = whole_run_train_loss(1.0, 4, 10, history)
+    assert got == {"train_loss": 1.6, "train_loss_steps": 10, "train_loss_resumed_steps": 1.0}
+    # a resume at step 5 with the last log at 4: step 5's loss is unknown, so the mean covers 4 + 5 steps
+    assert whole_run_train_loss(1.0, 5, 10, history[:2])["train_loss"] == (6 + 4 + 5) / 9

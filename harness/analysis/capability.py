@@ -55,7 +55,7 @@ def read_capability(path) -> CapabilityReport:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise HarnessError(f"{path}: file not found (write one with `harness capability --model M --json > FILE`)") from None
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not JSON, or not UTF-8
         raise HarnessError(f"{path}: not a capability report ({exc})") from None
     if not isinstance(data, dict) or not {"parent", "child", "deltas"} <= set(data):
         raise HarnessError(f"{path}: expected the JSON of `harness capability --json` (keys parent, child, deltas)")
@@ -99,7 +99,11 @@ def capability_check(child: str, parent: str | None = None, tasks=DEFAULT_SUITE,
     from harness.score.stats import mean_difference
     from harness.tasks.lm_eval_source import get_lm_eval_task
 
+    from harness.checkpoints.loading import resolve
+
     parent = parent or parent_of(child)
+    for name in (child, parent):  # an unknown checkpoint is refused before any task data is fetched
+        resolve(name)
     lm_tasks = [get_lm_eval_task(name) for name in tasks]
     settings = settings or GenerationSettings()
     # ``limit`` caps each task at that many documents; a smaller task runs whole (eval refuses a larger limit)

@@ -380,6 +380,9 @@ def read_exclude_ids(path) -> ExcludeList:
                 by_task[str(row["eval_task"])].add(str(row["eval_id"]))
             else:
                 everywhere.add(str(row["eval_id"]))
+        elif line.startswith(("[", '"')) or line in ("null", "true", "false"):
+            raise HarnessError(f"{path}:{lineno}: a JSON {line[:20]!r} is not an id; use one id a line or "
+                               "JSON objects with 'eval_id'")
         else:
             everywhere.add(line)
     if not everywhere and not by_task:

@@ -51,7 +51,10 @@ def build_cli():
             judge.judge, report.leaderboard, report.compare, report.report, train.pairs, train.train, train.pipeline,
             human_eval.human_eval, overlap.overlap, export.export, capability.capability,
             judge_check.judge_check, runs.doctor)
+    from harness.cli.options import refuse_empty_values
+
     for command in core:
+        refuse_empty_values(command)
         cli.add_command(command)
     get_registry().add_commands(cli, core={c.name for c in core})
     return cli

@@ -16,19 +16,7 @@ from harness.score.metrics import POLICIES
 METRIC_COLUMNS = ["task", "n", "accuracy", "precision", "recall", "f1", "parse_failure_rate"]
 
 
-class BatchSize(click.ParamType):
-    """A positive whole number or 'auto'."""
-
-    name = "N|auto"
-
-    def convert(self, value, param, ctx):
-        text = str(value).strip()
-        if text == "auto" or (text.isdigit() and int(text) > 0):
-            return text
-        self.fail(f"{value!r} is not a positive whole number or 'auto'", param, ctx)
-
-
-BATCH_SIZE = BatchSize()
+from harness.cli.options import BATCH_SIZE  # noqa: E402 - shared with capability and pairs
 
 @click.command(name="eval")
 @click.option("--model", "model_name", required=True, help="Checkpoint name (see `harness models`) or spec such as hf:BASE+ADAPTER.")
@@ -117,6 +105,9 @@ def eval_command(model_name, task_names, limit, k, max_new_tokens, temperature, 
         options["dtype"] = dtype
     if quantization:
         options["quantization"] = None if quantization == "none" else quantization
+    from harness.tasks.lm_eval_source import trust_task_code
+
+    trust_task_code(trust_remote_code)  # the same opt-in lets an lm-eval task YAML's !function run
     if trust_remote_code:
         options["trust_remote_code"] = True
     if allow_unsafe_weights:

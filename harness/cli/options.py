@@ -50,6 +50,21 @@ class Number(click.ParamType):
         return f"Number({self.kind.__name__}, {self.describe()})"
 
 
+class BatchSize(click.ParamType):
+    """A positive whole number or 'auto'."""
+
+    name = "N|auto"
+
+    def convert(self, value, param, ctx):
+        text = str(value).strip()
+        if text == "auto" or (text.isdigit() and int(text) > 0):
+            return text
+        self.fail(f"{value!r} is not a positive whole number or 'auto'", param, ctx)
+
+
+BATCH_SIZE = BatchSize()
+
+
 FINITE = Number()
 SEED = Number(int, min=0, max=2 ** 32 - 1)  # numpy and sklearn seeds are 0 .. 2**32-1
 COUNT = Number(int, min=0)
@@ -97,3 +112,41 @@ def model_option(help: str = "Extra option for the model loader, e.g. -m label_p
                             help=help)(f)
 
     return decorate
+
+
+#: free-text options that take comma-separated names: an empty item is a typo, not "nothing"
+LIST_PARAMS = {"tasks", "task_names", "judges", "eval_names", "runs_list", "models", "eval_tasks", "devices",
+               "consensus_margin", "judge_spec", "pairwise_judge", "judge"}
+
+
+def _refusing_empty(original):
+    from click.core import ParameterSource
+
+    def callback(ctx, param, value):
+        if ctx.get_parameter_source(param.name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT):
+            for v in value if isinstance(value, (tuple, list)) else (value,):
+                if not isinstance(v, str):
+                    continue
+                if not v.strip():
+                    raise click.BadParameter("must be non-empty (leave the option out for its default)", ctx, param)
+                if param.name in LIST_PARAMS and "," in v and any(not s.strip() for s in v.split(",")):
+                    raise click.BadParameter(f"{v!r} has an empty item between commas", ctx, param)
+        return original(ctx, param, value) if original else value
+
+    return callback
+
+
+def refuse_empty_values(command: click.Command) -> None:
+    """Every text or path option of ``command`` (and its subcommands) refuses an empty value given on the line.
+
+    ``--judge ''`` or ``--runs-dir ''`` used to mean "not given" (falsy) and ran with the default, silently.
+    """
+    for param in command.params:
+        if getattr(param, "is_flag", False) or not isinstance(param.type, (click.types.StringParamType, click.Path)):
+            continue
+        if getattr(param, "_refuses_empty", False):
+            continue
+        param.callback = _refusing_empty(param.callback)
+        param._refuses_empty = True
+    for sub in getattr(command, "commands", {}).values():
+        refuse_empty_values(sub)

@@ -50,16 +50,17 @@ def overlap(train_spec, eval_names, threshold, ngram, num_perm, exact_only, text
         write_pairs,
     )
 
+    inputs = [train_spec, *(n.strip() for n in eval_names.split(",") if n.strip())]  # task files, if paths
     if out:
         from harness.store.outputs import check_output
 
-        check_output(out, "--output", [train_spec])  # before the work
+        check_output(out, "--output", inputs)  # before the work
     settings = OverlapSettings(threshold=threshold, ngram=ngram, num_perm=num_perm, near=not exact_only)
     train = train_texts(train_spec, data_dir, text_field)
     evals = [task_texts(name.strip(), data_dir) for name in eval_names.split(",") if name.strip()]
     reports = check_overlap(train, evals, settings, progress=not quiet)
     if out:
-        write_pairs(reports, out, option="--output", inputs=[train_spec])
+        write_pairs(reports, out, option="--output", inputs=inputs)
     if as_json:
         click.echo(json.dumps([r.to_dict() for r in reports], indent=2))
         return

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.options import COUNT, FINITE, Number, POSITIVE, SEED
+from harness.cli.options import BATCH_SIZE, COUNT, FINITE, Number, POSITIVE, SEED
 from harness.errors import HarnessError
 from harness.train.pair_guards import MAX_COPY_EXCESS, MAX_COPY_RATE, MAX_LENGTH_RATIO
 
@@ -35,7 +35,7 @@ from harness.train.pair_guards import MAX_COPY_EXCESS, MAX_COPY_RATE, MAX_LENGTH
 @click.option("--temperature", type=Number(float, min=0), default=0.8, show_default=True)
 @click.option("--max-new-tokens", type=POSITIVE, default=512, show_default=True)
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Generation seed.")
-@click.option("--batch-size", default="auto", show_default=True)
+@click.option("--batch-size", type=BATCH_SIZE, default="auto", show_default=True)
 @click.option("--gamma", type=FINITE, default=0.5, show_default=True, help="hard-samples: weight slope.")
 @click.option("--pair-seed", type=SEED, default=42, show_default=True, help="hard-samples: which correct/incorrect pair.")
 @click.option("--min-margin", type=FINITE, default=0.1, show_default=True, help="reasoning-quality: reward margin.")

@@ -99,6 +99,10 @@ def connect(path: Path) -> sqlite3.Connection:
     from harness.store.files import sqlite_errors
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_file() and path.stat().st_size == 0:  # emptied, not new: its studies are gone; say so, keep it
+        from harness.store.files import damaged
+
+        raise damaged(path, "is empty (0 bytes), so its studies are gone")
     with sqlite_errors(path):  # a damaged study database names itself, not a traceback
         conn = sqlite3.connect(path, timeout=30, isolation_level=None)
         conn.row_factory = sqlite3.Row

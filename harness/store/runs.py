@@ -191,14 +191,21 @@ def read_jsonl_records(path: Path) -> list[dict]:
     if not path.exists():
         return []
     records = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.endswith("\n"):
-                break  # torn write at the end of the file
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise HarnessError(f"{path}:{lineno}: corrupt record (not JSON)") from None
+    try:
+        lines = path.read_bytes().decode("utf-8").splitlines(keepends=True)
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"{path}: corrupt (not UTF-8 text at byte {exc.start}); `harness doctor` quarantines "
+                           "damaged runs (see README, 'Recovering a damaged store')") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.endswith("\n"):
+            break  # torn write at the end of the file
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            raise HarnessError(f"{path}:{lineno}: corrupt record (not JSON)") from None
+        if not isinstance(record, dict):
+            raise HarnessError(f"{path}:{lineno}: corrupt record (a JSON {type(record).__name__}, not an object)")
+        records.append(record)
     return records
 
 
@@ -280,7 +287,7 @@ class RunStore:
         A new empty harness.db would hide every run, and the next eval would
         duplicate one; `harness runs doctor` rebuilds the index from the folders.
         """
-        if self.db_path.exists():
+        if self.db_path.exists() and self.db_path.stat().st_size > 0:  # an emptied file is left as found
             with connect_run_index(self.db_path) as conn:
                 if conn.execute("SELECT 1 FROM runs LIMIT 1").fetchone():
                     return

@@ -88,6 +88,43 @@ def data_error(name: str, config: dict, error: Exception) -> HarnessError:
         f"({type(error).__name__}: {detail})")
 
 
+#: whether task YAMLs outside the installed lm_eval package may run their ``!function`` code (--trust-remote-code)
+_TRUST_TASK_CODE = [False]
+
+
+def trust_task_code(on: bool = True) -> None:
+    """Let lm-eval task YAMLs from outside lm_eval run Python (``!function``); the CLI's --trust-remote-code."""
+    _TRUST_TASK_CODE[0] = bool(on)
+
+
+def check_task_code(yaml_path) -> None:
+    """Refuse a task YAML outside the lm_eval package that names Python code (``!function``), unless trusted.
+
+    lm-eval imports the module a ``!function`` names while it builds the task: running a downloaded YAML
+    would run its ``utils.py``.  Tasks shipped inside lm_eval are installed code like any package.
+    """
+    if _TRUST_TASK_CODE[0] or yaml_path is None:
+        return
+    import re
+
+    import lm_eval
+
+    package = Path(lm_eval.__file__).resolve().parent
+    todo, seen = [Path(yaml_path).resolve()], set()
+    while todo:
+        path = todo.pop()
+        if path in seen or not path.is_file() or path.is_relative_to(package):
+            continue
+        seen.add(path)
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if re.search(r"!function\b", line.split("#", 1)[0]):
+                raise HarnessError(f"{path}:{lineno}: this lm-eval task YAML runs Python code ({line.strip()[:80]}); "
+                                   "pass --trust-remote-code to allow it")
+        for include in re.findall(r"^include:\s*['\"]?([^'\"\s#]+)", text, flags=re.M):
+            todo.append((path.parent / include).resolve())
+
+
 def build_lm_eval_task(spec: str):
     """lm-eval's Task object for one ``generate_until`` task (a registered name or a YAML path)."""
     lm_eval_available()
@@ -109,6 +146,7 @@ def build_lm_eval_task(spec: str):
             raise HarnessError(f"Unknown lm-eval task '{spec}'" + (f"; similar: {', '.join(close)}" if close else "")
                                + " (list them with: lm_eval ls tasks)")
     target = spec if is_path(spec) else name
+    check_task_code(entry.yaml_path)
     config = dict(entry.cfg or {})
     if entry.yaml_path and "dataset_path" not in config:  # an index entry read from a path has no config yet
         from lm_eval.tasks._yaml_loader import load_yaml

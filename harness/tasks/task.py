@@ -156,6 +156,9 @@ class Task:
             )
         category = self._field(row, "category", where, False)
         sample_id = self._field(row, "id", where, False)
+        if sample_id is not None and (isinstance(sample_id, bool) or not isinstance(sample_id, (str, int))):
+            raise HarnessError(f"{where}: field '{self.fields.get('id')}' (the sample id) must be text or a whole "
+                               f"number, got {json.dumps(sample_id)[:40]}")
         return Sample(
             id=str(sample_id) if sample_id is not None else str(index),
             prompt=prompt,

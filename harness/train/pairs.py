@@ -122,16 +122,29 @@ def groups_from_seed_hard_samples(path: Path) -> list[PromptGroup]:
         samples = data["hard_samples"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise HarnessError(f"{path}: not a seed hard-samples file (expected a 'hard_samples' list): {exc}") from None
+    if not isinstance(samples, list):
+        raise HarnessError(f"{path}: 'hard_samples' must be a list, got {type(samples).__name__}")
     groups = []
     for i, s in enumerate(samples):
+        if not isinstance(s, dict):
+            raise HarnessError(f"{path}: hard_samples[{i}] must be an object, got {type(s).__name__}")
         for key in ("prompt", "ground_truth", "outputs"):
             if key not in s:
                 raise HarnessError(f"{path}: hard_samples[{i}] has no '{key}'")
-        cands = [
-            Candidate(j, f"{o['reasoning']}\n\nLabel: {o['label']}", o["label"], bool(o["correct"]),
-                      reasoning=o["reasoning"])
-            for j, o in enumerate(s["outputs"])
-        ]
+        if not isinstance(s["outputs"], list):
+            raise HarnessError(f"{path}: hard_samples[{i}].outputs must be a list, got {type(s['outputs']).__name__}")
+        cands = []
+        for j, o in enumerate(s["outputs"]):
+            where = f"{path}: hard_samples[{i}].outputs[{j}]"
+            if not isinstance(o, dict):
+                raise HarnessError(f"{where} must be an object, got {type(o).__name__}")
+            for key in ("reasoning", "label", "correct"):
+                if key not in o:
+                    raise HarnessError(f"{where} has no '{key}' (expected reasoning, label and correct)")
+            if not isinstance(o["reasoning"], str) or not isinstance(o["label"], str):
+                raise HarnessError(f"{where}: 'reasoning' and 'label' must be text")
+            cands.append(Candidate(j, f"{o['reasoning']}\n\nLabel: {o['label']}", o["label"], bool(o["correct"]),
+                                   reasoning=o["reasoning"]))
         groups.append(PromptGroup(str(i), s["prompt"], s["ground_truth"], cands))
     return groups
 
@@ -281,27 +294,30 @@ def read_pairs(path: Path, require_weight: bool = False) -> list[dict]:
     if not path.exists():
         raise HarnessError(f"Pairs file not found: {path}")
     pairs = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except ValueError as exc:
-                raise HarnessError(f"{path}:{lineno}: not valid JSON ({exc})") from None
-            if not isinstance(rec, dict):
-                raise HarnessError(f"{path}:{lineno}: expected a JSON object with {', '.join(PAIR_FIELDS)}")
-            for key in PAIR_FIELDS:
-                if key not in rec:
-                    raise HarnessError(f"{path}:{lineno}: missing field '{key}' (a pair needs {', '.join(PAIR_FIELDS)})")
-                if not isinstance(rec[key], str) or (key != "prompt" and not rec[key]):
-                    raise HarnessError(f"{path}:{lineno}: field '{key}' must be a non-empty string")
-            if "weight" not in rec and require_weight:
-                raise HarnessError(f"{path}:{lineno}: missing field 'weight' (hs-dpo needs a per-pair weight)")
-            weight = rec.get("weight", 1.0)
-            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
-                raise HarnessError(f"{path}:{lineno}: field 'weight' must be a non-negative number, got {weight!r}")
-            pairs.append(rec)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise HarnessError(f"{path}: not UTF-8 text (byte {exc.start}); a pairs file is JSONL") from None
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except ValueError as exc:
+            raise HarnessError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+        if not isinstance(rec, dict):
+            raise HarnessError(f"{path}:{lineno}: expected a JSON object with {', '.join(PAIR_FIELDS)}")
+        for key in PAIR_FIELDS:
+            if key not in rec:
+                raise HarnessError(f"{path}:{lineno}: missing field '{key}' (a pair needs {', '.join(PAIR_FIELDS)})")
+            if not isinstance(rec[key], str) or (key != "prompt" and not rec[key]):
+                raise HarnessError(f"{path}:{lineno}: field '{key}' must be a non-empty string")
+        if "weight" not in rec and require_weight:
+            raise HarnessError(f"{path}:{lineno}: missing field 'weight' (hs-dpo needs a per-pair weight)")
+        weight = rec.get("weight", 1.0)
+        if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
+            raise HarnessError(f"{path}:{lineno}: field 'weight' must be a non-negative number, got {weight!r}")
+        pairs.append(rec)
     if not pairs:
         raise HarnessError(f"{path}: no pairs in the file")
     return pairs

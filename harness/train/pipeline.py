@@ -146,6 +146,11 @@ def load_pipeline_config(path) -> dict:
     check_keys(f"{config.where('eval')}: eval", config.get("eval") or {}, EVAL_KEYS)
     if not isinstance(config["train"], dict):
         raise HarnessError(f"{config.where('train')}: 'train' must be a mapping of training settings")
+    eval_tasks = (config.get("eval") or {}).get("tasks")
+    if eval_tasks is not None and not (isinstance(eval_tasks, list) and all(isinstance(t, str) and t.strip()
+                                                                           for t in eval_tasks)):
+        raise HarnessError(f"{config['eval'].where('tasks') if hasattr(config['eval'], 'where') else path}: "
+                           f"eval.tasks must be a list of task names, got {eval_tasks!r}")
     check_keys(f"{config.where('capability')}: capability", config.get("capability") or {}, CAPABILITY_KEYS)
     from harness.config import check_name
 
