@@ -24,10 +24,11 @@ CANONICAL = {"harmful": "harmful", "unsafe": "harmful", "safe": "safe", "unharmf
 
 
 #: the held-out catch rates of this version, quoted in the card (benchmarks/RESULTS.md has the tables)
-VALIDATION_SUMMARY = ("the composite catches every degradation in >= 0.95 of traces but other-sample (0.92 on "
-                      "HarmBenchResponse: another HarmBench trace is close in vocabulary and sometimes better argued); "
-                      "each own criterion >= 0.95 but relevance on other-sample on SimpleSafetyTests (0.92: short "
-                      "prompts the reasoning paraphrases; 0.97 with embeddings)")
+VALIDATION_SUMMARY = ("version 5: the composite catches every degradation in >= 0.95 of traces on SimpleSafetyTests; "
+                      "on HarmBenchResponse all but other-sample (0.84: another HarmBench trace is close in "
+                      "vocabulary, and plain restatements of the response earn nothing in version 5) and hedging "
+                      "(0.91); gaming attacks held out: copies of the content tie or win in <= 0.01 of traces, "
+                      "template 0.10, nearest-other 0.21 (would be chosen 0.04)")
 
 
 
@@ -74,11 +75,11 @@ class HeuristicJudge(Judge):
                           "from true ones takes reading meaning, which word forms and MiniLM similarity do not); "
                           "the other attacks are scored lower by design (benchmarks/RESULTS.md, 'Gaming attacks', "
                           "version 5), a new template of the same kind may not be",
-            "validated (benchmarks)": "judge-check (issue 12), version 4 (version 5: benchmarks/RESULTS.md, "
-                          "'Gaming attacks on the judge (issue 29), version 5'), lexical: tuned on GuardReasoner-1B "
+            "validated (benchmarks)": "judge-check (issues 12 and 29), lexical: tuned on GuardReasoner-1B "
                           "AegisSafetyTest, HarmBenchPrompt, XSTest and exp_18; on held-out HarmBenchResponse and "
                           "SimpleSafetyTests "
-                          + VALIDATION_SUMMARY + " (benchmarks/RESULTS.md, 'Judge validation')",
+                          + VALIDATION_SUMMARY + " (benchmarks/RESULTS.md, 'Judge validation' and 'Gaming attacks "
+                          "on the judge (issue 29), version 5')",
         }
 
     @classmethod
