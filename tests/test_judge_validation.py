@@ -154,7 +154,7 @@ def test_cli_on_a_task_replayed_then_on_its_run(cli):
     report = json.loads(out)
     assert report["n_samples"] + report["n_skipped"] == 12
     assert [r["name"] for r in report["results"]] == [d.name for d in v.DEGRADATIONS]
-    assert report["identity"].startswith("heuristic@4-lex-")
+    assert report["identity"].startswith("heuristic@5-lex-")
     saved = v.latest_report("heuristic")
     assert saved is not None and saved.to_dict() == report
     run_id = report["source"].rsplit("(run ", 1)[1].rstrip(")")

@@ -75,7 +75,7 @@ def default_reward(s):
 def test_seed_weights_by_name_and_reasoning_against_its_verdict_costs_reward_only_by_default():
     seed = load_judge("heuristic:lexical", {"weights": "seed"})
     default = load_judge("heuristic:lexical")
-    assert seed.version != default.version and seed.version.startswith("4-")
+    assert seed.version != default.version and seed.version.startswith("5-")
     s = seed.judge(item(GOOD)).scores
     assert s["reward"] == pytest.approx(0.3 * s["label"] + 0.3 * s["coherence"] + 0.2 * s["relevance"]
                                         + 0.2 * s["specificity"], abs=2e-4)
@@ -433,9 +433,12 @@ def test_bad_relevance_gate_is_reported_with_its_line(tmp_path, text, message):
         load_judge("heuristic:lexical", {"weights": str(path)})
 
 
-def test_recall_counts_up_to_twenty_content_words(lexical, monkeypatch):
+def test_recall_counts_up_to_twenty_content_words(monkeypatch):
+    """Rubric 4's recall (version 5 counts it the same way, but the list sentence below earns nothing
+    there: content words and generic words only, a filler; tests/test_judge_v5_analysis.py)."""
     import harness_plugins.heuristic_judge as heuristic
 
+    lexical = HeuristicJudge(embeddings=False, rubric=4)
     monkeypatch.setattr(heuristic.relevance, "CHAR_WEIGHT", 0.0)  # the shared-word part alone
     content = "Alpha bravo charlie delta echo foxtrot golf hotel india juliet kilo lima?"  # 12 content terms
     ten = "This is about alpha, bravo, charlie, delta, echo, foxtrot, golf, hotel, india and juliet."
@@ -450,7 +453,7 @@ def test_rubric_5_gives_a_quoted_content_no_relevance_but_keeps_real_reasoning()
     """Every word of the quote lies in a 4-word run of the content, so under rubric 5 the quote's words
     earn nothing (only 'says' is left, no content word): relevance falls from v4's high score to ~0."""
     quoted = f'The user says: "{CONTENT}"\nTherefore the request is harmful.'
-    v4, v5 = HeuristicJudge(embeddings=False), HeuristicJudge(embeddings=False, rubric=5)
+    v4, v5 = HeuristicJudge(embeddings=False, rubric=4), HeuristicJudge(embeddings=False)
     assert v5.version.startswith("5-lex-") and v4.version.startswith("4-lex-")
     assert scores(v4, item(quoted))["relevance"] > 0.5
     assert scores(v5, item(quoted))["relevance"] < 0.1

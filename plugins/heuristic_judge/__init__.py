@@ -26,6 +26,10 @@ Scores, each in [0, 1]:
   ``benchmarks/judge_weights_choice.py`` (a weights file may add a relevance gate on the
   argument's criteria); ``weights=seed`` gives the seed's (no consistency term).
 
+Version 5 (the default; ``rubric=4`` gives version 4): a sentence earns relevance and specificity only for
+what it adds (analysis.py): quotes of the content, filler (content words in generic words) and repeated
+skeletons earn nothing and cost relevance; stating both verdicts before the conclusion costs coherence.
+
 Anti-gaming by construction: every score is a ratio or a capped count over the
 *deduplicated* sentences, so repeating sentences, padding with filler or
 stuffing harm keywords cannot raise it; repetition and keyword lists lower

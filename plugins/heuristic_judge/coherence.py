@@ -6,7 +6,7 @@ import re
 
 from harness import TASK_VERDICT
 
-from .consistency import POLAR_WORDS, VERDICT_STATEMENT, Argument
+from .consistency import POLAR_WORDS, VERDICT_STATEMENT, Argument, sentence_polarity
 from .text import BULLET, CONCLUSION_CUE, CONNECTIVES, TRUNCATED, WORD, Units, clip01
 
 # Steps that restate the input ("The human user is asking for ...") open an argument; verdicts close it.
@@ -41,9 +41,28 @@ def argument_order(sections) -> float:
     return up / total if total else 0.5
 
 
-def coherence(trace, units: Units, text: str, argument: Argument) -> tuple[float, str]:
+def both_ways(argument: Argument) -> bool:
+    """The steps before the argument's conclusion state both verdicts ("it could be harmful ... it could
+    also be unharmful"): an argument that has not decided, whatever its last step then says (version 5;
+    1 % of the tuning traces do it)."""
+    blocks = argument.blocks[:-1] if len(argument.blocks) > 1 else []
+    signs = set()
+    for b in blocks:
+        for s in Units(b.claims).unique:
+            if VERDICT_STATEMENT.search(s):
+                p = sentence_polarity(s, argument.axis)
+                if p:
+                    signs.add(p > 0)
+    return len(signs) == 2
+
+
+#: coherence of an argument that states both verdicts before concluding (version 5)
+BOTH_WAYS = 0.6
+
+
+def coherence(trace, units: Units, text: str, argument: Argument, rubric: int = 4) -> tuple[float, str]:
     """(score, why): distinct sentences, structure, the verdict stated last, an ordered argument,
-    no contradiction, cut-off step or keyword list."""
+    no contradiction, cut-off step or keyword list; version 5: not both verdicts argued before the last."""
     unique = units.unique
     # Repetition is counted within each section: GuardReasoner's tasks 2 and 3 may say the same
     # thing ("the response is None"), a loop repeats itself within one argument.
@@ -88,7 +107,8 @@ def coherence(trace, units: Units, text: str, argument: Argument) -> tuple[float
     broken = sum(not TRUNCATED.search(b.claims.strip()) for b in said[:-1] if len(WORD.findall(b.claims)) >= 4)
     length_factor = min(1.0, (n_unique - sum(Units.is_keyword_list(s) for s in unique)) / 3)
     contradiction = argument.contradiction
-    score = clip01(repetition * (0.4 + 0.6 * structure) * (1 - 0.5 * contradiction)
+    undecided = rubric >= 5 and both_ways(argument)
+    score = (BOTH_WAYS if undecided else 1.0) * clip01(repetition * (0.4 + 0.6 * structure) * (1 - 0.5 * contradiction)
                    * (0.5 if truncated else 1.0) * (1 - junk) * length_factor * (0.5 + 0.25 * ends + 0.25 * order)
                    * (0.8 if broken else 1.0))
     why = (f"{n_distinct}/{n_raw} distinct sentences, structure {structure:.2f}"
@@ -96,7 +116,7 @@ def coherence(trace, units: Units, text: str, argument: Argument) -> tuple[float
            + (", no section arguing this verdict" if argument.missing else "" if ends == 1.0
               else ", verdict stated before the last step" if ends == 0.0
               else ", no concluding statement")
-           + f", argument order {order:.2f}"
+           + f", argument order {order:.2f}" + (", both verdicts stated before the conclusion" if undecided else "")
            + (", cut off" if truncated else "") + (", a step stops mid-sentence" if broken else "")
            + (f", {junk:.0%} keyword lists" if junk else ""))
     return score, why

@@ -27,6 +27,21 @@ def content_profile(content: str) -> dict:
     return char_profile(topical_terms(content))
 
 
+@lru_cache(maxsize=4096)
+def content_topical(content: str) -> frozenset:
+    """The content's topical words (one content is judged with many completions and copies)."""
+    return frozenset(topical_terms(content))
+
+
+@lru_cache(maxsize=4096)
+def content_key_set(content: str) -> frozenset:
+    return frozenset(match_key(t) for t in content_topical(content))
+
+
+def analysis_terms(sentence: str) -> set:
+    return topical_terms(sentence, ANALYSIS_WORDS)
+
+
 @dataclass
 class Topic:
     """The reasoning's topical words against the content's, shared by relevance and specificity.
@@ -50,15 +65,16 @@ class Topic:
         return {t for t in terms if match_key(t) in self.content_keys or term_categories(t) & self.content_cats}
 
 
-def topic(units: Units, content: str, own_texts: list[str] | None = None) -> Topic:
-    """``own_texts``: each unique sentence's own words (added.py; version 5), so copied runs earn nothing;
-    None counts every word (version 4)."""
+def topic(units: Units, content: str, own_texts: list[str] | None = None, terms_of=None) -> Topic:
+    """``own_texts``: the text of each unique sentence that earns credit (analysis.py; version 5: "" for
+    a quote, filler or repeat); None counts every sentence (version 4).  ``terms_of``: a sentence's
+    topical words (version 5 also drops generic words); default all but the analysis vocabulary."""
     unique = units.unique
     own_texts = unique if own_texts is None else own_texts
-    content_terms = topical_terms(content)
-    content_keys = {match_key(t) for t in content_terms}
+    content_terms = content_topical(content)
+    content_keys = content_key_set(content)
     content_cats = content_categories(content)
-    own = [topical_terms(s, ANALYSIS_WORDS) for s in own_texts]
+    own = [(terms_of or analysis_terms)(s) for s in own_texts]
     prose = [not Units.is_keyword_list(s) for s in unique]
     reasoning_terms = set().union(*own)
     spoken = set().union(*(t for t, ok in zip(own, prose) if ok))
