@@ -10,7 +10,7 @@ values are valid comes from the tables below (what each option means), never fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import click
 
