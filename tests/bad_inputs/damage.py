@@ -90,7 +90,7 @@ def readers():
             ("pairs-list", PIPELINE.replace("pairs:\n", "pairs: [1]\nx:\n").encode()),
             ("eval-tasks-number", PIPELINE.replace("tasks: [t.yaml]", "tasks: 5").encode())],
          [("pipeline", ("pipeline", "pipe.yaml", "--quiet"))]),
-        ("pipelines/child1/pipeline.json", generic_json('{"steps": {}}') + [("steps-list", b'{"steps": []}')],
+        ("home/pipelines/child1/pipeline.json", generic_json('{"steps": {}}') + [("steps-list", b'{"steps": []}')],
          [("pipeline", ("pipeline", "pipe.yaml", "--quiet"))]),
         ("runs/{A}/manifest.json", generic_json('{"model": "keyword-baseline", "task": {"name": "t"}}') + [
             ("task-number", b'{"model": "keyword-baseline", "task": 5}')], run_file_readers),

@@ -246,8 +246,8 @@ def option_cases(root: click.Group) -> list[Case]:
         for param in cmd.params:
             if getattr(param, "is_flag", False) or param.name == "help" or param.nargs == 2:
                 continue
-            if (path, param.name) in SKIP:
-                continue
+            if (path, param.name) in SKIP or getattr(param, "hidden", False):
+                continue  # hidden: a deprecated spelling of an option that is probed under its own name
             t = param.type
             if isinstance(t, click.Path):
                 probes = path_values(path, param, inputs)
