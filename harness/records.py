@@ -421,12 +421,19 @@ class RunMetrics:
             judges = data.pop("judges", None)
             if data.get("policy") == "guardreasoner-paper" and data.get("f1") is not None:
                 data["f1"] /= 100.0  # that policy used to store F1 x 100
-            return cls({data.get("policy", run_policy): data}, judges or None)
+            data = {"policies": {data.get("policy", run_policy): data}, "judges": judges}
         policies = data.pop("policies")
         judges = data.pop("judges", None)
         if judges is not None and not isinstance(judges, dict):
             raise damaged(where, "'judges' is not a mapping")
-        return cls(policies, judges, data)
+        for name, scores in policies.items():
+            if not isinstance(scores, dict):
+                raise damaged(where, f"policy '{name}' holds a {type(scores).__name__}, not metrics")
+            for key in ("n", "accuracy", "precision", "recall", "f1", "parse_failure_rate"):
+                value = scores.get(key)
+                if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                    raise damaged(where, f"field '{key}' of policy '{name}' is {value!r}, not a number")
+        return cls(policies, judges or None, data)
 
     @classmethod
     def read(cls, path, run_policy: str | None = None) -> "RunMetrics":

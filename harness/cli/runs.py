@@ -105,7 +105,7 @@ def runs_show(runs_dir, run_id, policy, as_json):
     if metrics is None:
         click.echo(f"not finished: {len(run.read_samples())}/{manifest.n_total} samples recorded")
         return
-    click.echo(f"metrics under policy {metrics['policy']} (scored under: {', '.join(scored)})")
+    click.echo(f"metrics under policy {metrics.get('policy', run.policy)} (scored under: {', '.join(scored)})")
     for warning in metrics.get("warnings") or []:
         click.echo(f"warning: {warning}", err=True)
     for key in ("n", "accuracy", "precision", "recall", "f1", "parse_failure_rate", "abstention_rate"):

@@ -192,13 +192,14 @@ def read_jsonl_records(path: Path) -> list[dict]:
         return []
     records = []
     try:
-        lines = path.read_bytes().decode("utf-8").splitlines(keepends=True)
+        text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
         raise HarnessError(f"{path}: corrupt (not UTF-8 text at byte {exc.start}); `harness doctor` quarantines "
                            "damaged runs (see README, 'Recovering a damaged store')") from None
+    # split on "\n" only (str.splitlines also splits at U+2028 and U+0085, which JSON keeps raw inside strings);
+    # the last piece is empty or a torn write at the end of the file
+    lines = text.split("\n")[:-1]
     for lineno, line in enumerate(lines, 1):
-        if not line.endswith("\n"):
-            break  # torn write at the end of the file
         try:
             record = json.loads(line)
         except json.JSONDecodeError:

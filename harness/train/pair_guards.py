@@ -204,3 +204,11 @@ def selecting_judges(strategy: str, guards: Safeguards | None, judges: list) -> 
     if guards is not None and guards.consensus:
         return list(judges)
     return list(judges[:1]) if strategy == "reasoning-quality" else []
+
+
+def judge_list(judge_spec) -> list[str]:
+    """'A,B' (or a list) as judge specs."""
+    if not judge_spec:
+        return []
+    specs = judge_spec if isinstance(judge_spec, list) else str(judge_spec).split(",")
+    return [str(j).strip() for j in specs if str(j).strip()]

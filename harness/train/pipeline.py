@@ -18,6 +18,7 @@ from pathlib import Path
 from harness.config import check_keys, where_of
 from harness.errors import HarnessError
 from harness.train.checkpoint import read_config, train_checkpoint
+from harness.train.pair_guards import judge_list
 
 PIPELINE_KEYS = {"name", "parent", "description", "pairs", "train", "eval", "workdir", "overlap", "capability",
                  "criteria"}
@@ -69,14 +70,6 @@ def safeguards_from_config(section, n_judges: int, where: str):
            for k in ("max_copy_rate", "max_copy_excess", "max_length_ratio", "max_chosen_words")})
     check_safeguards(guards, n_judges, f"{where}: pairs.safeguards")
     return guards
-
-
-def judge_list(judge_spec) -> list[str]:
-    """'A,B' (or a list) as judge specs."""
-    if not judge_spec:
-        return []
-    specs = judge_spec if isinstance(judge_spec, list) else str(judge_spec).split(",")
-    return [str(j).strip() for j in specs if str(j).strip()]
 
 
 def build_pairs_from_run(run, strategy, judge_spec, options, output: Path, guards=None) -> dict:

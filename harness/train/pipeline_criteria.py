@@ -72,8 +72,7 @@ def refuse_early(config, section: PipelineCriteria, path: str) -> None:
     training; say so now.  (The step's check by identity, from the lineage, stays the authority.)
     """
     from harness.judge.runner import split_judge_spec
-    from harness.train.pair_guards import Safeguards, selecting_judges
-    from harness.train.pipeline import judge_list
+    from harness.train.pair_guards import Safeguards, judge_list, selecting_judges
 
     if section is None or not section.criteria or section.allow_self_certified:
         return
