@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from harness import (HarnessError, Mapping, Trainer, TrainRequest, TrainResult, check_keys, hookimpl,
-                     parse_monitor, split_base_adapter, unknown_name, where_of)
+                     parse_monitor, read_rows, split_base_adapter, unknown_name, where_of)
 from harness_plugins.train_profile import parse_profile_steps, step_profiler
 
 DEFAULT_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
@@ -413,22 +413,12 @@ def read_jsonl(path: Path, required: tuple, alternatives: tuple = ()) -> list[di
     if not path.exists():
         raise HarnessError(f"Training data not found: {path}")
     rows = []
-    try:
-        lines = path.read_bytes().decode("utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise HarnessError(f"{path}: not UTF-8 text (byte {exc.start}); training data is JSONL") from None
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise HarnessError(f"{path}:{lineno}: not valid JSON ({exc})") from None
+    for row, where in read_rows(path, "jsonl"):  # names file:line of bad UTF-8, bad JSON, a non-object
         options = (required, *alternatives)
         if not isinstance(row, dict) or not any(all(k in row for k in opt) for opt in options):
             want = " or ".join("+".join(opt) for opt in options)
             have = ", ".join(row) if isinstance(row, dict) else type(row).__name__
-            raise HarnessError(f"{path}:{lineno}: expected field(s) {want}; found {have}")
+            raise HarnessError(f"{where}: expected field(s) {want}; found {have}")
         rows.append(row)
     if not rows:
         raise HarnessError(f"{path}: no training rows")

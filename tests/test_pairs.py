@@ -125,3 +125,13 @@ def test_read_pairs_names_line_and_field(tmp_path, line, message):
 def test_unknown_strategy_is_a_clear_error():
     with pytest.raises(HarnessError, match="Did you mean: hard-samples"):
         build_pairs([], "hard-sample")
+
+
+def test_a_pair_whose_text_holds_a_unicode_line_separator_is_one_pair(tmp_path):
+    """JSON keeps U+2028 raw inside strings; str.splitlines would cut the line there and call it bad JSON."""
+    from harness.train.pairs import read_pairs
+
+    path = tmp_path / "pairs.jsonl"
+    row = {"prompt": "p", "chosen": "first\u2028second", "rejected": "r"}
+    path.write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    assert [p["chosen"] for p in read_pairs(path)] == ["first\u2028second"]

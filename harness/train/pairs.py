@@ -293,30 +293,20 @@ def read_pairs(path: Path, require_weight: bool = False) -> list[dict]:
     path = Path(path)
     if not path.exists():
         raise HarnessError(f"Pairs file not found: {path}")
+    from harness.tasks.sources import read_rows
+
     pairs = []
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise HarnessError(f"{path}: not UTF-8 text (byte {exc.start}); a pairs file is JSONL") from None
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError as exc:
-            raise HarnessError(f"{path}:{lineno}: not valid JSON ({exc})") from None
-        if not isinstance(rec, dict):
-            raise HarnessError(f"{path}:{lineno}: expected a JSON object with {', '.join(PAIR_FIELDS)}")
+    for rec, where in read_rows(path, "jsonl"):  # names file:line of bad UTF-8, bad JSON, a non-object
         for key in PAIR_FIELDS:
             if key not in rec:
-                raise HarnessError(f"{path}:{lineno}: missing field '{key}' (a pair needs {', '.join(PAIR_FIELDS)})")
+                raise HarnessError(f"{where}: missing field '{key}' (a pair needs {', '.join(PAIR_FIELDS)})")
             if not isinstance(rec[key], str) or (key != "prompt" and not rec[key]):
-                raise HarnessError(f"{path}:{lineno}: field '{key}' must be a non-empty string")
+                raise HarnessError(f"{where}: field '{key}' must be a non-empty string")
         if "weight" not in rec and require_weight:
-            raise HarnessError(f"{path}:{lineno}: missing field 'weight' (hs-dpo needs a per-pair weight)")
+            raise HarnessError(f"{where}: missing field 'weight' (hs-dpo needs a per-pair weight)")
         weight = rec.get("weight", 1.0)
         if not isinstance(weight, (int, float)) or isinstance(weight, bool) or weight < 0:
-            raise HarnessError(f"{path}:{lineno}: field 'weight' must be a non-negative number, got {weight!r}")
+            raise HarnessError(f"{where}: field 'weight' must be a non-negative number, got {weight!r}")
         pairs.append(rec)
     if not pairs:
         raise HarnessError(f"{path}: no pairs in the file")
